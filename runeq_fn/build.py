@@ -1,0 +1,181 @@
+"""Requests as plain data, built from a config and query parameters without I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from toolz import curry
+
+from .errors import UsageError
+from .resources import resource
+
+Pairs = tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One GET of the Stream API, as data.
+
+    ``params`` keep their order (the caller's, then the defaults'); ``index`` is
+    the page counter of CSV pagination (the caller's ``page``, or 0, plus the
+    pages read so far). Headers hold credentials, so they stay out of the repr.
+
+    >>> r = Request("https://stream.runelabs.io/v1/accel.csv", (("start_time", 0),), paging="csv")
+    >>> r
+    Request(url='https://stream.runelabs.io/v1/accel.csv', params=(('start_time', 0),), paging='csv', index=0)
+    """
+
+    url: str
+    params: Pairs = ()
+    headers: Pairs = field(default=(), repr=False)
+    paging: str = "json"
+    index: int = 0
+    retries: int | None = field(default=None, repr=False)
+    timeout: tuple[float | None, float | None] = field(default=(None, None), repr=False)
+    refresh: Callable[[], Pairs] | None = field(default=None, repr=False, compare=False)
+    """Gets fresh auth headers after a 401 (a Cognito refresh), where configured."""
+
+    @property
+    def full_url(self) -> str:
+        """The URL with its query string, as sent on the wire.
+
+        >>> Request("http://h/v1/lfp.csv", (("channels", [0, 1]), ("page", None))).full_url
+        'http://h/v1/lfp.csv?channels=0%2C1'
+        """
+        query = encode_params(self.params)
+        return f"{self.url}?{query}" if query else self.url
+
+    def param(self, key: str, default: Any = None) -> Any:
+        """One parameter's value."""
+        return dict(self.params).get(key, default)
+
+
+def encode_value(value: Any) -> str:
+    """A parameter value as text: lists become comma-separated, as the API expects.
+
+    >>> [encode_value(v) for v in (3, 1.5, "tremor", ["x", "y"], (0, 1))]
+    ['3', '1.5', 'tremor', 'x,y', '0,1']
+    """
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def encode_params(params: Iterable[tuple[str, Any]]) -> str:
+    """The query string of parameters, leaving out those whose value is None.
+
+    >>> encode_params([("patient_id", "p 1"), ("page", None), ("start_time", 10)])
+    'patient_id=p+1&start_time=10'
+    """
+    return urlencode([(k, encode_value(v)) for k, v in params if v is not None])
+
+
+def merge_params(defaults: Mapping[str, Any], params: Mapping[str, Any]) -> dict:
+    """The call's parameters, then the defaults it does not name (runeq's rule).
+
+    >>> merge_params({"device_id": "d", "page": 0}, {"page": 3, "end_time": 9})
+    {'page': 3, 'end_time': 9, 'device_id': 'd'}
+    """
+    merged = dict(params)
+    for key, value in defaults.items():
+        merged.setdefault(key, value)
+    return merged
+
+
+def with_params(request: Request, drop: Iterable[str] = (), index: int | None = None, **updates: Any) -> Request:
+    """A copy of the request with parameters set (in place, or appended) and dropped.
+
+    >>> r = Request("u", (("page", 1), ("end_time", 9)))
+    >>> with_params(r, drop=["page"], next_page_token="t").params
+    (('end_time', 9), ('next_page_token', 't'))
+    """
+    params = {k: v for k, v in request.params if k not in drop}
+    params.update(updates)
+    return replace(
+        request,
+        params=tuple(params.items()),
+        index=request.index if index is None else index,
+    )
+
+
+def origin(url: str) -> str:
+    """Scheme and host of a URL: runeq joined ``/v1/...`` onto it, dropping any path.
+
+    >>> origin("https://stream.runelabs.io/some/path?x=1")
+    'https://stream.runelabs.io'
+    """
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        raise UsageError(f"stream_url {url!r} is not an absolute URL such as https://stream.runelabs.io")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def start_index(params: Mapping[str, Any]) -> int:
+    """The page a query starts at: the caller's ``page``, or 0.
+
+    >>> start_index({"page": "2"}), start_index({})
+    (2, 0)
+    >>> start_index({"page": "two"})
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: page must be a whole number (0 for the first page), not 'two'
+    """
+    page = params.get("page")
+    if page is None:
+        return 0
+    try:
+        return int(page)
+    except (TypeError, ValueError):
+        raise UsageError(f"page must be a whole number (0 for the first page), not {page!r}") from None
+
+
+@curry
+def build_request(config: Any, name: str, fmt: str, params: Mapping[str, Any]) -> Request:
+    """The first request of a query: ``/v1/<name>.<fmt>`` on the config's stream URL.
+
+    ``config`` is a ``Config`` (anything with ``stream_url`` and ``auth_headers``).
+    Curried, so ``build_request(cfg, "accel", "csv")`` is a function of params.
+
+    >>> from runeq_fn import Config
+    >>> cfg = Config(jwt="not-a-real-jwt", stream_url="http://127.0.0.1:8000")
+    >>> build_request(cfg, "accel", "csv", {"device_id": "d1", "start_time": 0})
+    Request(url='http://127.0.0.1:8000/v1/accel.csv', params=(('device_id', 'd1'), ('start_time', 0)), paging='csv', index=0)
+    >>> build_request(cfg, "event", "csv", {})
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: event has no csv format: use json
+    """
+    res = resource(name)
+    fmt = str(fmt).lower()
+    if fmt not in res.formats:
+        raise UsageError(f"{name} has no {fmt} format: use {' or '.join(res.formats)}")
+    paging = "span" if res.token_only else fmt
+    return Request(
+        url=f"{origin(config.stream_url)}/v1/{name}.{fmt}",
+        params=tuple(params.items()),
+        headers=tuple(config.auth_headers.items()),
+        paging=paging,
+        index=start_index(params),
+        retries=getattr(config, "retries", None),
+        timeout=(getattr(config, "connect_timeout", None), getattr(config, "read_timeout", None)),
+        refresh=auth_refresher(config),
+    )
+
+
+def auth_refresher(config: Any) -> Callable[[], Pairs] | None:
+    """A function that refreshes the config's JWT and returns the new auth headers.
+
+    None unless the config holds a Cognito refresh token.
+    """
+    get = getattr(config, "get", None)
+    if get is None or not get("cognito_refresh_token"):
+        return None
+
+    def refresh() -> Pairs:
+        config.refresh_auth()
+        return tuple(config.auth_headers.items())
+
+    return refresh

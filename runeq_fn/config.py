@@ -1,0 +1,427 @@
+"""Configuration: credentials, URLs and HTTP policy, read from YAML or keywords.
+
+State lives at this edge: ``Config`` holds the values (and a refreshed JWT);
+the functions around it are pure, except for the file reads and the atomic,
+private file write.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG_PATH = "~/.rune/config"
+DEFAULT_STREAM_URL = "https://stream.runelabs.io"
+DEFAULT_GRAPH_URL = "https://graph.runelabs.io"
+DEFAULT_COGNITO_REGION = "us-west-2"
+
+AUTH_METHODS = ("access_token", "client_keys", "jwt", "cognito_refresh")
+
+CREDENTIAL_KEYS = (
+    "access_token_id",
+    "access_token_secret",
+    "client_key_id",
+    "client_access_key",
+    "jwt",
+    "cognito_client_id",
+    "cognito_refresh_token",
+)
+SECRET_KEYS = frozenset(
+    {"access_token_secret", "client_access_key", "jwt", "cognito_refresh_token"}
+)
+SETTING_KEYS = (
+    "auth_method",
+    "cognito_region_name",
+    "cognito_url",
+    "stream_url",
+    "graph_url",
+    "retries",
+    "connect_timeout",
+    "read_timeout",
+)
+KNOWN_KEYS = frozenset(CREDENTIAL_KEYS + SETTING_KEYS)
+
+HEADERS_BY_METHOD = {
+    "access_token": (
+        ("X-Rune-User-Access-Token-Id", "access_token_id"),
+        ("X-Rune-User-Access-Token-Secret", "access_token_secret"),
+    ),
+    "client_keys": (
+        ("X-Rune-Client-Key-ID", "client_key_id"),
+        ("X-Rune-Client-Access-Key", "client_access_key"),
+    ),
+    "jwt": (("X-Rune-User-Access-Token", "jwt"),),
+}
+AUTH_HEADER_NAMES = frozenset(
+    name for pairs in HEADERS_BY_METHOD.values() for name, _ in pairs
+)
+
+
+def credential_kinds(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The kinds of credential that are at least partly present (runeq's count).
+
+    >>> credential_kinds({"access_token_id": "a", "jwt": "j"})
+    ('access_token', 'jwt')
+    >>> credential_kinds({"cognito_refresh_token": "r"})  # needs its client id too
+    ()
+    """
+    present = {
+        "access_token": values.get("access_token_id") or values.get("access_token_secret"),
+        "client_keys": values.get("client_key_id") or values.get("client_access_key"),
+        "jwt": values.get("jwt"),
+        "cognito_refresh": values.get("cognito_refresh_token") and values.get("cognito_client_id"),
+    }
+    return tuple(kind for kind in AUTH_METHODS if present[kind])
+
+
+def infer_auth_method(values: Mapping[str, Any]) -> str:
+    """The auth method named by ``auth_method``, or inferred from the credentials.
+
+    >>> infer_auth_method({"client_key_id": "k", "client_access_key": "s"})
+    'client_keys'
+    >>> infer_auth_method({"jwt": "j", "access_token_id": "a"})
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.ConfigError: cannot infer auth method: credentials of more than one kind were given (access_token, jwt); set auth_method to one of access_token, client_keys, jwt, cognito_refresh
+    """
+    method = values.get("auth_method")
+    if method is not None:
+        if method not in AUTH_METHODS:
+            raise ConfigError(
+                f"invalid auth_method {method!r}: expected one of {', '.join(AUTH_METHODS)}"
+            )
+        return method
+    kinds = credential_kinds(values)
+    if len(kinds) > 1:
+        raise ConfigError(
+            "cannot infer auth method: credentials of more than one kind were given "
+            f"({', '.join(kinds)}); set auth_method to one of {', '.join(AUTH_METHODS)}"
+        )
+    complete = {
+        "access_token": values.get("access_token_id") and values.get("access_token_secret"),
+        "client_keys": values.get("client_key_id") and values.get("client_access_key"),
+        "jwt": values.get("jwt"),
+        "cognito_refresh": values.get("cognito_refresh_token") and values.get("cognito_client_id"),
+    }
+    for kind in AUTH_METHODS:
+        if complete[kind]:
+            return kind
+    raise ConfigError(
+        "cannot infer auth method: a complete set of credentials was not provided; "
+        "give access_token_id and access_token_secret (or client_key_id and "
+        "client_access_key, or jwt), e.g. with `runeq configure setup`"
+    )
+
+
+def method_headers(method: str, values: Mapping[str, Any]) -> dict[str, str]:
+    """The auth headers of one method, or a ``ConfigError`` naming what is missing.
+
+    >>> method_headers("jwt", {"jwt": "abc"})
+    {'X-Rune-User-Access-Token': 'abc'}
+    >>> method_headers("client_keys", {"client_key_id": "k"})
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.ConfigError: client_access_key is not set (needed for client_keys auth)
+    """
+    headers = {}
+    for header, key in HEADERS_BY_METHOD[method]:
+        if not values.get(key):
+            raise ConfigError(f"{key} is not set (needed for {method} auth)")
+        headers[header] = str(values[key])
+    return headers
+
+
+def mask(key: str, value: Any) -> str:
+    """A value fit to print: secrets show only their last 4 characters.
+
+    >>> mask("access_token_secret", "s3cr3t-value-1234")
+    '****1234'
+    >>> mask("stream_url", "https://stream.runelabs.io")
+    'https://stream.runelabs.io'
+    """
+    if value is None:
+        return ""
+    text = str(value)
+    if key in SECRET_KEYS and text:
+        return "****" + text[-4:] if len(text) >= 12 else "****"
+    return text
+
+
+def check_values(values: Mapping[str, Any], source: str = "keywords") -> dict[str, Any]:
+    """Validate raw config values; drop unknown keys with a warning.
+
+    >>> check_values({"jwt": "x", "colour": "blue"})
+    {'jwt': 'x'}
+    >>> check_values({"retries": "many"})
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.ConfigError: retries in keywords must be a number, not 'many'
+    """
+    unknown = sorted(str(k) for k in values if k not in KNOWN_KEYS)
+    if unknown:
+        log.warning("ignoring unknown config keys in %s: %s", source, ", ".join(unknown))
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in KNOWN_KEYS or value is None:
+            continue
+        if isinstance(value, (dict, list, tuple, set)):
+            raise ConfigError(f"{key} in {source} must be a single value, not a {type(value).__name__}")
+        if key in ("retries", "connect_timeout", "read_timeout"):
+            try:
+                value = int(value) if key == "retries" else float(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key} in {source} must be a number, not {value!r}") from None
+        elif not isinstance(value, str):
+            value = str(value)
+        checked[key] = value
+    return checked
+
+
+def parse_config_text(text: str, path: str) -> dict[str, Any]:
+    """Parse a config file's YAML into a mapping, with errors that name file and line.
+
+    >>> parse_config_text("access_token_id: abc\\n", "cfg.yml")
+    {'access_token_id': 'abc'}
+    >>> parse_config_text("- a list\\n", "cfg.yml")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.ConfigError: config file cfg.yml must hold a mapping of keys to values, not a list; fix it or reset it with `runeq configure setup`
+    """
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(
+            f"config file {path} is not valid YAML{where}: {problem}; "
+            "fix it or reset it with `runeq configure setup`"
+        ) from None
+    if data is None:
+        raise ConfigError(
+            f"config file {path} is empty; write your credentials with `runeq configure setup`"
+        )
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {path} must hold a mapping of keys to values, not a "
+            f"{type(data).__name__}; fix it or reset it with `runeq configure setup`"
+        )
+    return {str(k): v for k, v in data.items()}
+
+
+def read_config_file(path: str = DEFAULT_CONFIG_PATH) -> dict[str, Any]:
+    """Read and parse a config file; a missing or unreadable file is a ``ConfigError``."""
+    full = os.path.expanduser(path)
+    try:
+        with open(full, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no config file at {full}: run `runeq configure setup`, "
+            "or pass credentials as Config(access_token_id=..., access_token_secret=...)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {full}: {exc}") from None
+    return parse_config_text(text, full)
+
+
+def write_config_file(values: Mapping[str, Any], path: str = DEFAULT_CONFIG_PATH) -> str:
+    """Write values as YAML atomically (temp file, fsync, rename), mode 0600 in a 0700 folder.
+
+    Returns the full path written. A reader never sees a half-written file.
+    """
+    import yaml
+
+    full = os.path.abspath(os.path.expanduser(path))
+    folder = os.path.dirname(full)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    text = yaml.safe_dump(dict(values), default_flow_style=False, sort_keys=True)
+    fd, tmp = tempfile.mkstemp(prefix=".config-", dir=folder)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, full)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return full
+
+
+def cognito_url(values: Mapping[str, Any]) -> str:
+    """The Cognito endpoint: the ``cognito_url`` key, else the region's AWS endpoint.
+
+    >>> cognito_url({"cognito_region_name": "eu-west-1"})
+    'https://cognito-idp.eu-west-1.amazonaws.com/'
+    """
+    if values.get("cognito_url"):
+        return values["cognito_url"]
+    region = values.get("cognito_region_name") or DEFAULT_COGNITO_REGION
+    return f"https://cognito-idp.{region}.amazonaws.com/"
+
+
+def cognito_refresh_body(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The InitiateAuth body that trades a refresh token for a JWT.
+
+    >>> cognito_refresh_body({"cognito_refresh_token": "r", "cognito_client_id": "c"})
+    {'AuthFlow': 'REFRESH_TOKEN_AUTH', 'AuthParameters': {'REFRESH_TOKEN': 'r'}, 'ClientId': 'c'}
+    """
+    return {
+        "AuthFlow": "REFRESH_TOKEN_AUTH",
+        "AuthParameters": {"REFRESH_TOKEN": values["cognito_refresh_token"]},
+        "ClientId": values["cognito_client_id"],
+    }
+
+
+class Config:
+    """Holds credentials, URLs and HTTP policy, as runeq 0.15.0's ``Config`` did.
+
+    ``Config()`` reads ``~/.rune/config``, ``Config(path)`` reads that file and
+    ``Config(**values)`` takes values directly. Credentials are checked at once.
+
+    >>> cfg = Config(access_token_id="id", access_token_secret="not-a-real-secret")
+    >>> cfg.auth_method, sorted(cfg.auth_headers)
+    ('access_token', ['X-Rune-User-Access-Token-Id', 'X-Rune-User-Access-Token-Secret'])
+    >>> cfg
+    Config(auth_method='access_token', stream_url='https://stream.runelabs.io')
+    """
+
+    def __init__(self, *args: str, **kwargs: Any) -> None:
+        if args and kwargs:
+            raise TypeError("Config() takes either a file path or keyword values, not both")
+        if len(args) > 1:
+            raise TypeError(f"Config() takes at most 1 path, but {len(args)} were given")
+        if kwargs:
+            self._values = check_values(kwargs)
+        else:
+            path = args[0] if args else DEFAULT_CONFIG_PATH
+            self._values = check_values(read_config_file(path), os.path.expanduser(path))
+        self.auth_method = infer_auth_method(self._values)
+        self.stream_url: str = self._values.get("stream_url", DEFAULT_STREAM_URL)
+        self.graph_url: str = self._values.get("graph_url", DEFAULT_GRAPH_URL)
+        self.retries: int | None = self._values.get("retries")
+        self.connect_timeout: float | None = self._values.get("connect_timeout")
+        self.read_timeout: float | None = self._values.get("read_timeout")
+        warn_if_plain_http(self.stream_url)
+        self.auth_headers  # noqa: B018 -- checks the credentials now, as runeq did
+
+    def __repr__(self) -> str:
+        return f"Config(auth_method={self.auth_method!r}, stream_url={self.stream_url!r})"
+
+    def get(self, key: str) -> Any:
+        """One configured value (None when unset)."""
+        return self._values.get(key)
+
+    @property
+    def access_token_auth_headers(self) -> dict[str, str]:
+        """Headers for a user access token; ``ValueError`` when it is not set."""
+        return method_headers("access_token", self._values)
+
+    @property
+    def client_auth_headers(self) -> dict[str, str]:
+        """Headers for a client key pair; ``ValueError`` when it is not set."""
+        return method_headers("client_keys", self._values)
+
+    @property
+    def jwt_auth_headers(self) -> dict[str, str]:
+        """Headers for a JWT, refreshing it first if only a refresh token is held."""
+        if not self._values.get("jwt") and not self.refresh_auth():
+            raise ConfigError("jwt is not set (needed for jwt auth)")
+        return method_headers("jwt", self._values)
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """Headers of the configured auth method."""
+        if self.auth_method == "access_token":
+            return self.access_token_auth_headers
+        if self.auth_method == "client_keys":
+            return self.client_auth_headers
+        return self.jwt_auth_headers
+
+    def refresh_auth(self) -> bool:
+        """Trade the Cognito refresh token for a new JWT; False when none is configured."""
+        if not (self._values.get("cognito_refresh_token") and self._values.get("cognito_client_id")):
+            return False
+        from .transport import post_json
+
+        answer = post_json(
+            cognito_url(self._values),
+            cognito_refresh_body(self._values),
+            {
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+            },
+        )
+        try:
+            self._values["jwt"] = str(answer["AuthenticationResult"]["AccessToken"])
+        except (KeyError, TypeError):
+            raise ConfigError("the Cognito answer held no AuthenticationResult.AccessToken") from None
+        log.debug("refreshed the JWT from the Cognito refresh token")
+        return True
+
+
+def warn_if_plain_http(url: str) -> None:
+    """Warn when credentials would travel in clear text to a host that is not loopback."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        log.warning(
+            "stream_url %s is plain http to a host that is not loopback: "
+            "credentials will travel unencrypted; use https",
+            url,
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and the loopback addresses.
+
+    >>> [is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "stream.runelabs.io")]
+    [True, True, True, False]
+    """
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def merged_file_values(
+    updates: Mapping[str, Any], path: str = DEFAULT_CONFIG_PATH, reset: bool = False
+) -> dict[str, Any]:
+    """The file's values (if any, unless ``reset``) updated key by key."""
+    current: dict[str, Any] = {}
+    if not reset and os.path.exists(os.path.expanduser(path)):
+        current = read_config_file(path)
+    current.update(updates)
+    return current
+
+
+def describe(values: Mapping[str, Any], keys: Iterable[str] = (), reveal: bool = False) -> str:
+    """``key: value`` lines, sorted, secrets masked unless ``reveal``.
+
+    >>> print(describe({"jwt": "eyJhbGciOi.abcdefghijklmnop", "stream_url": "http://x"}))
+    jwt: ****mnop
+    stream_url: http://x
+    >>> describe({}, ["graph_url"])
+    'graph_url: '
+    """
+    names = sorted(keys) if keys else sorted(values)
+    return "\n".join(
+        f"{k}: {values.get(k, '') if reveal else mask(k, values.get(k))}" for k in names
+    )

@@ -1,0 +1,174 @@
+"""The one place that speaks HTTP: a shared urllib3 pool, retries and timeouts as data.
+
+``fetch(request)`` returns a whole, verified ``Response`` or raises; it never
+returns a body shorter than announced or a gzip stream that did not decode.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .build import Request
+from .config import AUTH_HEADER_NAMES
+from .errors import APIError, TransportError
+from .response import Headers, Response
+
+DEFAULT_RETRIES = 5
+DEFAULT_TIMEOUT = (10.0, 60.0)
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+USER_AGENT = "runeq-fn/0.1"
+
+_pool_lock = threading.Lock()
+_pool: Any = None
+
+
+def pool() -> Any:
+    """The process's one ``PoolManager`` (made on first use, shared by all threads)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            import urllib3
+
+            _pool = urllib3.PoolManager(num_pools=8, maxsize=16, headers={"User-Agent": USER_AGENT})
+        return _pool
+
+
+def retry_policy(total: int | None = None) -> Any:
+    """urllib3's ``Retry`` for GETs: transient statuses and connection errors, backoff with jitter.
+
+    Auth headers are removed when a redirect leaves the host.
+
+    >>> policy = retry_policy(3)
+    >>> policy.total, sorted(policy.status_forcelist), "x-rune-user-access-token" in policy.remove_headers_on_redirect
+    (3, [429, 500, 502, 503, 504], True)
+    """
+    from urllib3.util import Retry
+
+    total = DEFAULT_RETRIES if total is None else total
+    return Retry(
+        total=total,
+        allowed_methods=frozenset({"GET"}),
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=0.5,
+        backoff_max=30.0,
+        backoff_jitter=0.5,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+        remove_headers_on_redirect=AUTH_HEADER_NAMES | {"Authorization", "Cookie"},
+    )
+
+
+def timeout_policy(connect: float | None = None, read: float | None = None) -> Any:
+    """urllib3's ``Timeout``: a hung server cannot hang a pull.
+
+    >>> t = timeout_policy(read=5)
+    >>> t.connect_timeout, t.read_timeout
+    (10.0, 5)
+    """
+    from urllib3.util import Timeout
+
+    return Timeout(
+        connect=DEFAULT_TIMEOUT[0] if connect is None else connect,
+        read=DEFAULT_TIMEOUT[1] if read is None else read,
+    )
+
+
+def error_details(status: int, body: bytes) -> dict[str, Any]:
+    """An error body's details: the API's ``error`` object, else the start of the body.
+
+    >>> error_details(400, b'{"success": false, "error": {"message": "no", "type": "BadRequestError"}}')
+    {'message': 'no', 'type': 'BadRequestError'}
+    >>> error_details(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+    {'message': '<html><body><h1>502 Bad Gateway</h1></body></html>', 'type': 'HTTPError'}
+    >>> error_details(500, b"")
+    {'message': 'HTTP 500 with an empty body', 'type': 'HTTPError'}
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        return data["error"]
+    text = body[:200].decode("utf-8", errors="replace").strip()
+    return {"message": text or f"HTTP {status} with an empty body", "type": "HTTPError"}
+
+
+def transport_error(exc: Exception, url: str) -> TransportError:
+    """Turn a urllib3 exception into a ``TransportError`` that says what to do."""
+    from urllib3 import exceptions as e
+
+    reason = getattr(exc, "reason", None) or exc
+    host = url.split("?", 1)[0]
+    if isinstance(reason, e.NewConnectionError):
+        message = f"cannot connect to {host}: is the server up and stream_url right?"
+    elif isinstance(reason, (e.ReadTimeoutError, e.ConnectTimeoutError, TimeoutError)):
+        message = f"no answer from {host} in time; raise read_timeout/connect_timeout if the server is slow"
+    elif isinstance(reason, e.DecodeError):
+        message = f"the compressed body from {host} did not decode"
+    elif isinstance(reason, e.ResponseError):
+        message = f"{host} kept failing until retries ran out: {reason}"
+    else:
+        message = f"the connection to {host} broke: {type(reason).__name__}"
+    return TransportError(0, {"message": message, "type": "TransportError"})
+
+
+def fetch(request: Request) -> Response:
+    """GET a request through the shared pool and read the whole body.
+
+    Transient statuses and connection errors are retried by urllib3; a body cut
+    short or a gzip stream that does not decode is retried here, within the same
+    number of tries. An error status is returned, not raised (see ``pages.check``).
+    """
+    from urllib3 import exceptions as e
+
+    retries = request.retries
+    tries = (DEFAULT_RETRIES if retries is None else retries) + 1
+    headers = dict(request.headers)
+    headers["Accept-Encoding"] = "gzip"
+    url = request.full_url
+    last: Exception = RuntimeError("no try made")
+    for _ in range(tries):
+        try:
+            answer = pool().request(
+                "GET",
+                url,
+                headers=headers,
+                retries=retry_policy(retries),
+                timeout=timeout_policy(*request.timeout),
+                preload_content=True,
+                decode_content=True,
+            )
+        except (e.DecodeError, e.ProtocolError) as exc:
+            last = exc
+            continue
+        except e.HTTPError as exc:
+            raise transport_error(exc, url) from None
+        return Response(answer.status, Headers(answer.headers), answer.data, url)
+    raise transport_error(last, url) from None
+
+
+def post_json(url: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
+    """POST a JSON body (no retries: it is not idempotent) and return the parsed answer."""
+    from urllib3 import exceptions as e
+
+    try:
+        answer = pool().request(
+            "POST",
+            url,
+            body=json.dumps(body).encode(),
+            headers=dict(headers),
+            retries=False,
+            timeout=timeout_policy(),
+        )
+    except e.HTTPError as exc:
+        raise transport_error(exc, url) from None
+    if answer.status >= 400:
+        raise APIError(answer.status, error_details(answer.status, answer.data))
+    try:
+        return json.loads(answer.data)
+    except ValueError:
+        raise APIError(answer.status, error_details(answer.status, answer.data)) from None
