@@ -1,0 +1,148 @@
+"""The parsers against a plain reference reading of generated CSV and JSON pages."""
+
+import csv
+import io
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runeq_fn import csv_pages, csv_points, json_pages
+from runeq_fn.errors import ParseError
+from runeq_fn.parse import row_point, text_points
+from runeq_fn.response import Response
+
+
+def reference_value(cell):
+    if cell == "":
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
+
+
+def reference_points(texts):
+    """The SPEC's rules, read with csv.DictReader: the slow, obvious way."""
+    for text in texts:
+        if not text:
+            continue
+        for row in csv.DictReader(io.StringIO(text, newline=""), restval=None):
+            yield {
+                k: (v if k is None else None if v is None else reference_value(v))
+                for k, v in row.items()
+            }
+
+
+def same(a, b):
+    """Equality where NaN equals NaN (the parsers keep the float's identity per value)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+float_forms = st.one_of(
+    st.integers(-10**12, 10**12).map(str),
+    st.floats(allow_nan=False).map(repr),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda f: f"{f:e}"),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda f: f"{f:.3f}"),
+    st.sampled_from(["nan", "NaN", "-nan", "inf", "-inf", "Infinity", "1e3", "1E-3", ".5", "5.", "-0", "+7", " 7 "]),
+)
+cells = st.one_of(
+    st.just(""),
+    float_forms,
+    st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00\r"), max_size=12),
+)
+headers = st.lists(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz_.0123456789", min_size=1, max_size=8),
+    min_size=1, max_size=6, unique=True,
+)
+
+
+@st.composite
+def csv_text(draw):
+    header = draw(headers)
+    width = len(header)
+    body = draw(st.lists(st.lists(cells, min_size=max(1, width - 2), max_size=width + 2), max_size=20))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(body)
+    return out.getvalue()
+
+
+@given(st.lists(csv_text(), max_size=4))
+def test_csv_points_agree_with_a_reference_reading(texts):
+    got = list(csv_points(texts))
+    want = list(reference_points(texts))
+    assert len(got) == len(want)
+    assert all(same(g, w) for g, w in zip(got, want))
+
+
+@given(csv_text())
+def test_fast_path_agrees_with_the_per_cell_rule(text):
+    lines = list(csv.reader(io.StringIO(text, newline="")))
+    header, body = lines[0], [r for r in lines[1:] if r]
+    expected = [row_point(header, r) for r in body]
+    assert all(same(g, w) for g, w in zip(text_points(text), expected, strict=True))
+
+
+@given(st.lists(csv_text(), max_size=4))
+def test_points_do_not_depend_on_responses_or_texts(texts):
+    responses = [Response(200, content=t.encode()) for t in texts]
+    assert all(
+        same(a, b) for a, b in zip(csv_points(responses), csv_points(texts), strict=True)
+    )
+
+
+def test_values_are_plain_floats_and_none():
+    [point] = csv_points(["time,x,y,note\n1609459200.02,1e3,,on\n"])
+    assert point == {"time": 1609459200.02, "x": 1000.0, "y": None, "note": "on"}
+    assert type(point["x"]) is float
+
+
+def test_short_and_long_rows_follow_runeq_rules(caplog):
+    points = list(csv_points(["a,b,c\n1\n1,2,3,4,5\n"]))
+    assert points[0] == {"a": 1.0, "b": None, "c": None}
+    assert points[1] == {"a": 1.0, "b": 2.0, "c": 3.0, None: ["4", "5"]}
+    assert "more values than its header" in caplog.text
+
+
+def test_quoted_fields_keep_commas_and_newlines():
+    [point] = csv_points(['time,note\n1,"took 2 pills, late\nand slept"\n'])
+    assert point["note"] == "took 2 pills, late\nand slept"
+
+
+def test_csv_pages_drops_empty_bodies_only():
+    assert list(csv_pages(["a\n1\n", "", "a\n"])) == ["a\n1\n", "a\n"]
+
+
+def test_json_pages_yield_each_result_and_reject_cut_off_json():
+    ok = Response(200, content=b'{"success": true, "result": {"time": [1, 2]}, "next_page": 1}')
+    assert list(json_pages([ok])) == [{"time": [1, 2]}]
+    with pytest.raises(ParseError, match="not JSON"):
+        list(json_pages([Response(200, content=b'{"success": true, "res')]))
+    with pytest.raises(ParseError, match="no 'result'"):
+        list(json_pages([Response(200, content=b"[1, 2]")]))
+
+
+@given(st.text(max_size=200))
+def test_arbitrary_text_gives_points_or_a_parse_error(text):
+    try:
+        for point in csv_points([text]):
+            assert isinstance(point, dict)
+    except ParseError:
+        pass
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_json_bodies_give_results_or_a_parse_error(body):
+    try:
+        list(json_pages([Response(200, content=body)]))
+    except ParseError:
+        pass
