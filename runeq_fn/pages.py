@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -10,7 +12,7 @@ from toolz import curry
 
 from .build import Request
 from .errors import APIError, PaginationError
-from .paging import step_for
+from .paging import predict, step_for
 from .transport import error_details
 from .transport import fetch as http_fetch
 
@@ -59,30 +61,88 @@ def fetch_checked(request: Request, fetch: Fetch) -> tuple:
 
 
 @curry
-def pages(request: Request, fetch: Fetch = http_fetch) -> Iterator[Any]:
-    """Follow a query's pagination lazily, yielding each whole ``Response``.
+def pages(request: Request, fetch: Fetch = http_fetch, prefetch: int = 0) -> Iterator[Any]:
+    """Follow a query's pagination lazily, yielding each whole ``Response`` in order.
 
-    Nothing is fetched before the first page is asked for; one page is held at
-    a time. A server that names a page already read raises ``PaginationError``
-    (a loop) after the last good page, with ``resume`` set to that page's position.
+    Nothing is fetched before the first page is asked for. With ``prefetch=N``,
+    up to N requests are in flight while earlier pages are consumed: guessed page
+    numbers, or the next token's page as soon as it is known. Without it, one
+    page is held at a time and the requests are exactly runeq 0.15.0's.
+
+    A server that names a page already read raises ``PaginationError`` (a loop)
+    after the last good page, with ``resume`` set to that page's position.
     """
-    return _pages(request, fetch)
+    return _pages(request, Ahead(fetch, prefetch))
 
 
-def _pages(request: Request | None, fetch: Fetch) -> Iterator[Any]:
+def _pages(request: Request | None, ahead: Ahead) -> Iterator[Any]:
     seen = set()
-    while request is not None:
-        seen.add(position(request))
-        request, response = fetch_checked(request, fetch)
-        following = step_for(request)(request, response)
-        yield response
-        if following is not None and position(following) in seen:
-            raise PaginationError(
-                0,
-                {
-                    "message": f"the server sent {position(following)} again: a pagination loop",
-                    "type": "PaginationError",
-                },
-                resume=dict(request.params),
-            )
-        request = following
+    try:
+        ahead.expect(request)
+        while request is not None:
+            seen.add(position(request))
+            request, response = ahead.take(request)
+            following = step_for(request)(request, response)
+            ahead.expect(following)
+            yield response
+            if following is not None and position(following) in seen:
+                raise PaginationError(
+                    0,
+                    {
+                        "message": f"the server sent {position(following)} again: a pagination loop",
+                        "type": "PaginationError",
+                    },
+                    resume=dict(request.params),
+                )
+            request = following
+    finally:
+        ahead.close()
+
+
+class Ahead:
+    """The requests in flight ahead of the consumer (none when ``depth`` is 0).
+
+    Holds at most ``depth`` futures; a page is used only if its request is the
+    one pagination really asks for next, so guesses never change the results.
+    """
+
+    def __init__(self, fetch: Fetch, depth: int) -> None:
+        self.fetch = fetch
+        self.depth = max(0, int(depth))
+        self.pending: deque = deque()
+        self.executor: Any = None
+
+    def submit(self, request: Request) -> None:
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(self.depth, thread_name_prefix="runeq-prefetch")
+        self.pending.append((request, self.executor.submit(fetch_checked, request, self.fetch)))
+
+    def expect(self, request: Request | None) -> None:
+        """Make sure ``request`` is in flight first, then top up with guesses."""
+        if not self.depth or request is None:
+            return
+        if not (self.pending and self.pending[0][0] == request):
+            self.discard()
+            self.submit(request)
+        while len(self.pending) < self.depth:
+            guess = predict(self.pending[-1][0])
+            if guess is None:
+                break
+            self.submit(guess)
+
+    def take(self, request: Request) -> tuple:
+        """The (request, response) of ``request``: from flight if it is there, else fetched now."""
+        if self.pending and self.pending[0][0] == request:
+            return self.pending.popleft()[1].result()
+        self.discard()
+        return fetch_checked(request, self.fetch)
+
+    def discard(self) -> None:
+        for _, future in self.pending:
+            future.cancel()
+        self.pending.clear()
+
+    def close(self) -> None:
+        self.discard()
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)

@@ -81,3 +81,22 @@ def step_for(request: Request) -> Step:
     'span_step'
     """
     return STEPS[request.paging]
+
+
+def predict(request: Request) -> Request | None:
+    """A guess at the request after this one, for prefetching; None where no guess is safe.
+
+    Only page numbers can be guessed: a token is known when its page arrives. A
+    wrong guess costs a request, never a result (the true next request is checked).
+
+    >>> predict(Request("u", (("page", 4),), paging="csv", index=4)).params
+    (('page', 5),)
+    >>> predict(Request("u", (("next_page_token", "t"),))) is None
+    True
+    """
+    if request.paging == "span" or request.param("next_page_token") is not None:
+        return None
+    following = request.index + 1
+    if request.paging == "csv":
+        return with_params(request, index=following, page=following)
+    return with_params(request, index=following, page=int(request.param("page") or 0) + 1)
