@@ -19,17 +19,19 @@ Pairs = tuple[tuple[str, Any], ...]
 class Request:
     """One GET of the Stream API, as data.
 
-    ``params`` keep their order (the caller's, then the defaults'); ``index`` is
-    the page counter of CSV pagination (the caller's ``page``, or 0, plus the
+    ``params`` are the caller's, with pagination's changes; ``defaults`` fill in
+    the keys that ``params`` lack, at the end of the query (runeq's order). ``index``
+    is the page counter of CSV pagination (the caller's ``page``, or 0, plus the
     pages read so far). Headers hold credentials, so they stay out of the repr.
 
     >>> r = Request("https://stream.runelabs.io/v1/accel.csv", (("start_time", 0),), paging="csv")
     >>> r
-    Request(url='https://stream.runelabs.io/v1/accel.csv', params=(('start_time', 0),), paging='csv', index=0)
+    Request(url='https://stream.runelabs.io/v1/accel.csv', params=(('start_time', 0),), defaults=(), paging='csv', index=0)
     """
 
     url: str
     params: Pairs = ()
+    defaults: Pairs = ()
     headers: Pairs = field(default=(), repr=False)
     paging: str = "json"
     index: int = 0
@@ -45,12 +47,21 @@ class Request:
         >>> Request("http://h/v1/lfp.csv", (("channels", [0, 1]), ("page", None))).full_url
         'http://h/v1/lfp.csv?channels=0%2C1'
         """
-        query = encode_params(self.params)
+        query = encode_params(self.query)
         return f"{self.url}?{query}" if query else self.url
 
+    @property
+    def query(self) -> Pairs:
+        """The parameters sent: ``params``, then the ``defaults`` they do not name.
+
+        >>> Request("u", (("page", 1),), (("page", 0), ("device_id", "d"))).query
+        (('page', 1), ('device_id', 'd'))
+        """
+        return tuple(merge_params(dict(self.defaults), dict(self.params)).items())
+
     def param(self, key: str, default: Any = None) -> Any:
-        """One parameter's value."""
-        return dict(self.params).get(key, default)
+        """One parameter's value, as sent."""
+        return dict(self.query).get(key, default)
 
 
 def encode_value(value: Any) -> str:
@@ -133,8 +144,13 @@ def start_index(params: Mapping[str, Any]) -> int:
 
 
 @curry
-def build_request(config: Any, name: str, fmt: str, params: Mapping[str, Any]) -> Request:
+def build_request(
+    config: Any, name: str, fmt: str, params: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+) -> Request:
     """The first request of a query: ``/v1/<name>.<fmt>`` on the config's stream URL.
+
+    ``defaults`` fill in what ``params`` do not name, as an accessor's defaults do;
+    only the ``page`` in ``params`` starts the CSV page counter (runeq's rule).
 
     ``config`` is a ``Config`` (anything with ``stream_url`` and ``auth_headers``).
     Curried, so ``build_request(cfg, "accel", "csv")`` is a function of params.
@@ -142,7 +158,7 @@ def build_request(config: Any, name: str, fmt: str, params: Mapping[str, Any]) -
     >>> from runeq_fn import Config
     >>> cfg = Config(jwt="not-a-real-jwt", stream_url="http://127.0.0.1:8000")
     >>> build_request(cfg, "accel", "csv", {"device_id": "d1", "start_time": 0})
-    Request(url='http://127.0.0.1:8000/v1/accel.csv', params=(('device_id', 'd1'), ('start_time', 0)), paging='csv', index=0)
+    Request(url='http://127.0.0.1:8000/v1/accel.csv', params=(('device_id', 'd1'), ('start_time', 0)), defaults=(), paging='csv', index=0)
     >>> build_request(cfg, "event", "csv", {})
     Traceback (most recent call last):
     ...
@@ -156,6 +172,7 @@ def build_request(config: Any, name: str, fmt: str, params: Mapping[str, Any]) -
     return Request(
         url=f"{origin(config.stream_url)}/v1/{name}.{fmt}",
         params=tuple(params.items()),
+        defaults=tuple((defaults or {}).items()),
         headers=tuple(config.auth_headers.items()),
         paging=paging,
         index=start_index(params),

@@ -34,9 +34,24 @@ def check(request: Request, response: Any) -> Any:
         raise APIError(
             response.status_code,
             error_details(response.status_code, response.content),
-            resume=dict(request.params),
+            resume=resume_params(request),
         )
     return response
+
+
+def resume_params(request: Request) -> dict:
+    """The parameters that fetch this page again and go on from it.
+
+    A CSV query also keeps its page counter in ``page`` (the server lets a
+    token win over it), so that pagination goes on counting from there.
+
+    >>> resume_params(Request("u", (("next_page_token", "t"),), (("device_id", "d"),), paging="csv", index=7))
+    {'next_page_token': 't', 'device_id': 'd', 'page': 7}
+    """
+    resume = dict(request.query)
+    if request.paging == "csv":
+        resume["page"] = request.index
+    return resume
 
 
 def position(request: Request) -> Any:
@@ -92,7 +107,7 @@ def _pages(request: Request | None, ahead: Ahead) -> Iterator[Any]:
                         "message": f"the server sent {position(following)} again: a pagination loop",
                         "type": "PaginationError",
                     },
-                    resume=dict(request.params),
+                    resume=resume_params(request),
                 )
             request = following
     finally:

@@ -43,7 +43,7 @@ def csv_step(request: Request, response: Any) -> Request | None:
     >>> from runeq_fn.response import Response, Headers
     >>> first = Request("u", (("page", 4),), paging="csv", index=4)
     >>> csv_step(first, Response(200, Headers(), b"time,x\\n1,2\\n"))
-    Request(url='u', params=(('page', 5),), paging='csv', index=5)
+    Request(url='u', params=(('page', 5),), defaults=(), paging='csv', index=5)
     >>> csv_step(first, Response(200, Headers(), b"")) is None
     True
     """

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .build import Request, build_request, merge_params
+from .build import Request, build_request
 from .pages import pages
 from .parse import Point, csv_pages, csv_points, json_pages
 from .resources import RESOURCES, Resource
@@ -36,7 +36,7 @@ class StreamV1Base:
         return f"{type(self).__name__}(defaults={self.defaults!r})"
 
     def _request(self, fmt: str, params: dict[str, Any]) -> Request:
-        return build_request(self.config, self._resource.name, fmt, merge_params(self.defaults, params))
+        return build_request(self.config, self._resource.name, fmt, params, defaults=self.defaults)
 
     def _pages(self, fmt: str, params: dict[str, Any]) -> Iterator[Response]:
         return pages(self._request(fmt, params))
