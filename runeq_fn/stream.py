@@ -27,6 +27,8 @@ class StreamV1Base:
     """An accessor of one JSON-only resource: a config and default query parameters."""
 
     _resource: Resource
+    prefetch = 0
+    """Pages requested ahead while earlier ones are parsed; set by ``V1Client(cfg, prefetch=N)``."""
 
     def __init__(self, cfg: Any, **defaults: Any) -> None:
         self.config = cfg
@@ -39,7 +41,7 @@ class StreamV1Base:
         return build_request(self.config, self._resource.name, fmt, params, defaults=self.defaults)
 
     def _pages(self, fmt: str, params: dict[str, Any]) -> Iterator[Response]:
-        return pages(self._request(fmt, params))
+        return pages(self._request(fmt, params), prefetch=self.prefetch)
 
     def get_json_response(self, **params: Any) -> Response:
         """One GET of the JSON endpoint (an error status is returned, not raised)."""
@@ -111,10 +113,15 @@ State = ACCESSORS["State"]
 
 
 class V1Client:
-    """A factory of accessors that share one config, as in runeq 0.15.0."""
+    """A factory of accessors that share one config, as in runeq 0.15.0.
 
-    def __init__(self, cfg: Any) -> None:
+    ``prefetch=N`` (opt-in) keeps up to N page requests in flight while earlier
+    pages are parsed; the default, 0, sends exactly runeq's requests.
+    """
+
+    def __init__(self, cfg: Any, prefetch: int = 0) -> None:
         self._cfg = cfg
+        self.prefetch = prefetch
 
     @property
     def config(self) -> Any:
@@ -129,7 +136,9 @@ def accessor_factory(cls: type[StreamV1Base]) -> Callable[..., StreamV1Base]:
     """The ``V1Client`` method that makes one kind of accessor."""
 
     def make(self: V1Client, **defaults: Any) -> StreamV1Base:
-        return cls(self.config, **defaults)
+        accessor = cls(self.config, **defaults)
+        accessor.prefetch = self.prefetch
+        return accessor
 
     make.__name__ = cls.__name__
     make.__qualname__ = f"V1Client.{cls.__name__}"
