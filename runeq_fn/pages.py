@@ -98,7 +98,7 @@ def _pages(request: Request | None, ahead: Ahead) -> Iterator[Any]:
             seen.add(position(request))
             request, response = ahead.take(request)
             following = step_for(request)(request, response)
-            ahead.expect(following)
+            ahead.expect(following, after=response)
             yield response
             if following is not None and position(following) in seen:
                 raise PaginationError(
@@ -126,20 +126,27 @@ class Ahead:
         self.depth = max(0, int(depth))
         self.pending: deque = deque()
         self.executor: Any = None
+        self.tokens_seen = False
 
     def submit(self, request: Request) -> None:
         if self.executor is None:
             self.executor = ThreadPoolExecutor(self.depth, thread_name_prefix="runeq-prefetch")
         self.pending.append((request, self.executor.submit(fetch_checked, request, self.fetch)))
 
-    def expect(self, request: Request | None) -> None:
-        """Make sure ``request`` is in flight first, then top up with guesses."""
+    def expect(self, request: Request | None, after: Any = None) -> None:
+        """Make sure ``request`` is in flight first, then top up with guessed pages.
+
+        Guessing starts after the first page and stops for good once a page
+        comes with a token: such a server's next pages cannot be guessed.
+        """
         if not self.depth or request is None:
             return
+        if after is not None and after.next_page_token is not None:
+            self.tokens_seen = True
         if not (self.pending and self.pending[0][0] == request):
             self.discard()
             self.submit(request)
-        while len(self.pending) < self.depth:
+        while after is not None and not self.tokens_seen and len(self.pending) < self.depth:
             guess = predict(self.pending[-1][0])
             if guess is None:
                 break
