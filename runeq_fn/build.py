@@ -10,6 +10,7 @@ from urllib.parse import urlencode, urlsplit
 from toolz import curry
 
 from .errors import UsageError
+from .policy import Policy
 from .resources import resource
 
 Pairs = tuple[tuple[str, Any], ...]
@@ -35,8 +36,7 @@ class Request:
     headers: Pairs = field(default=(), repr=False)
     paging: str = "json"
     index: int = 0
-    retries: int | None = field(default=None, repr=False)
-    timeout: tuple[float | None, float | None] = field(default=(None, None), repr=False)
+    policy: Policy = field(default=Policy(), repr=False)
     refresh: Callable[[], Pairs] | None = field(default=None, repr=False, compare=False)
     """Gets fresh auth headers after a 401 (a Cognito refresh), where configured."""
 
@@ -145,12 +145,18 @@ def start_index(params: Mapping[str, Any]) -> int:
 
 @curry
 def build_request(
-    config: Any, name: str, fmt: str, params: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+    config: Any,
+    name: str,
+    fmt: str,
+    params: Mapping[str, Any],
+    defaults: Mapping[str, Any] | None = None,
+    policy: Policy | None = None,
 ) -> Request:
     """The first request of a query: ``/v1/<name>.<fmt>`` on the config's stream URL.
 
     ``defaults`` fill in what ``params`` do not name, as an accessor's defaults do;
     only the ``page`` in ``params`` starts the CSV page counter (runeq's rule).
+    ``policy`` overrides the config's retries and timeouts for this query.
 
     ``config`` is a ``Config`` (anything with ``stream_url`` and ``auth_headers``).
     Curried, so ``build_request(cfg, "accel", "csv")`` is a function of params.
@@ -176,8 +182,7 @@ def build_request(
         headers=tuple(config.auth_headers.items()),
         paging=paging,
         index=start_index(params),
-        retries=getattr(config, "retries", None),
-        timeout=(getattr(config, "connect_timeout", None), getattr(config, "read_timeout", None)),
+        policy=policy or getattr(config, "policy", Policy()),
         refresh=auth_refresher(config),
     )
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import ConfigError
+from .policy import POLICY_KEYS, Policy
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,7 @@ SETTING_KEYS = (
     "cognito_url",
     "stream_url",
     "graph_url",
-    "retries",
-    "connect_timeout",
-    "read_timeout",
+    *POLICY_KEYS,
 )
 KNOWN_KEYS = frozenset(CREDENTIAL_KEYS + SETTING_KEYS)
 
@@ -162,7 +161,7 @@ def check_values(values: Mapping[str, Any], source: str = "keywords") -> dict[st
     >>> check_values({"retries": "many"})
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.ConfigError: retries in keywords must be a number, not 'many'
+    runeq_fn.errors.ConfigError: retries in keywords must be a number, at least 0, not 'many'
     """
     unknown = sorted(str(k) for k in values if k not in KNOWN_KEYS)
     if unknown:
@@ -173,11 +172,13 @@ def check_values(values: Mapping[str, Any], source: str = "keywords") -> dict[st
             continue
         if isinstance(value, (dict, list, tuple, set)):
             raise ConfigError(f"{key} in {source} must be a single value, not a {type(value).__name__}")
-        if key in ("retries", "connect_timeout", "read_timeout"):
+        if key in POLICY_KEYS:
             try:
                 value = int(value) if key == "retries" else float(value)
             except (TypeError, ValueError):
-                raise ConfigError(f"{key} in {source} must be a number, not {value!r}") from None
+                value = -1
+            if not value >= 0:
+                raise ConfigError(f"{key} in {source} must be a number, at least 0, not {values[key]!r}")
         elif not isinstance(value, str):
             value = str(value)
         checked[key] = value
@@ -311,9 +312,7 @@ class Config:
         self.auth_method = infer_auth_method(self._values)
         self.stream_url: str = self._values.get("stream_url", DEFAULT_STREAM_URL)
         self.graph_url: str = self._values.get("graph_url", DEFAULT_GRAPH_URL)
-        self.retries: int | None = self._values.get("retries")
-        self.connect_timeout: float | None = self._values.get("connect_timeout")
-        self.read_timeout: float | None = self._values.get("read_timeout")
+        self.policy = Policy.from_values(self._values)
         warn_if_plain_http(self.stream_url)
         self.auth_headers  # noqa: B018 -- checks the credentials now, as runeq did
 

@@ -13,7 +13,13 @@ from typing import Any
 
 
 class RuneError(Exception):
-    """Base class of every error runeq-fn raises on purpose."""
+    """Base class of every error runeq-fn raises on purpose.
+
+    ``resume``, when set, holds the query parameters that fetch the failed page
+    again and go on from there: ``accessor.points(**err.resume)``.
+    """
+
+    resume: dict | None = None
 
 
 class InitializationError(RuneError):
@@ -44,9 +50,8 @@ def error_type(details: Any) -> str:
 class APIError(RuneError):
     """The API answered with an error status (or the answer was unusable).
 
-    ``status_code`` and ``details`` are as in runeq 0.15.0. ``resume`` holds
-    the query parameters of the page that failed, so that an interrupted pull
-    can start again from there: ``accessor.points(**err.resume)``.
+    ``status_code`` and ``details`` are as in runeq 0.15.0; ``resume`` as in
+    ``RuneError``.
 
     >>> err = APIError(404, {"message": "no such resource", "type": "NotFoundError"})
     >>> str(err)

@@ -11,7 +11,7 @@ from typing import Any
 from toolz import curry
 
 from .build import Request
-from .errors import APIError, PaginationError
+from .errors import APIError, PaginationError, RuneError
 from .paging import predict, step_for
 from .transport import error_details
 from .transport import fetch as http_fetch
@@ -96,8 +96,13 @@ def _pages(request: Request | None, ahead: Ahead) -> Iterator[Any]:
         ahead.expect(request)
         while request is not None:
             seen.add(position(request))
-            request, response = ahead.take(request)
-            following = step_for(request)(request, response)
+            try:
+                request, response = ahead.take(request)
+                following = step_for(request)(request, response)
+            except RuneError as exc:
+                if exc.resume is None:
+                    exc.resume = resume_params(request)
+                raise
             ahead.expect(following, after=response)
             yield response
             if following is not None and position(following) in seen:

@@ -14,10 +14,9 @@ from typing import Any
 from .build import Request
 from .config import AUTH_HEADER_NAMES
 from .errors import APIError, TransportError
+from .policy import Policy
 from .response import Headers, Response
 
-DEFAULT_RETRIES = 5
-DEFAULT_TIMEOUT = (10.0, 60.0)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "runeq-fn/0.1"
 
@@ -36,25 +35,24 @@ def pool() -> Any:
         return _pool
 
 
-def retry_policy(total: int | None = None) -> Any:
+def retry_policy(policy: Policy) -> Any:
     """urllib3's ``Retry`` for GETs: transient statuses and connection errors, backoff with jitter.
 
     Auth headers are removed when a redirect leaves the host.
 
-    >>> policy = retry_policy(3)
-    >>> policy.total, sorted(policy.status_forcelist), "x-rune-user-access-token" in policy.remove_headers_on_redirect
+    >>> retry = retry_policy(Policy(retries=3))
+    >>> retry.total, sorted(retry.status_forcelist), "x-rune-user-access-token" in retry.remove_headers_on_redirect
     (3, [429, 500, 502, 503, 504], True)
     """
     from urllib3.util import Retry
 
-    total = DEFAULT_RETRIES if total is None else total
     return Retry(
-        total=total,
+        total=policy.retries,
         allowed_methods=frozenset({"GET"}),
         status_forcelist=RETRY_STATUSES,
-        backoff_factor=0.5,
-        backoff_max=30.0,
-        backoff_jitter=0.5,
+        backoff_factor=policy.backoff,
+        backoff_max=policy.backoff_max,
+        backoff_jitter=policy.backoff / 2,
         respect_retry_after_header=True,
         raise_on_status=False,
         raise_on_redirect=False,
@@ -62,19 +60,16 @@ def retry_policy(total: int | None = None) -> Any:
     )
 
 
-def timeout_policy(connect: float | None = None, read: float | None = None) -> Any:
+def timeout_policy(policy: Policy) -> Any:
     """urllib3's ``Timeout``: a hung server cannot hang a pull.
 
-    >>> t = timeout_policy(read=5)
+    >>> t = timeout_policy(Policy(read_timeout=5))
     >>> t.connect_timeout, t.read_timeout
     (10.0, 5)
     """
     from urllib3.util import Timeout
 
-    return Timeout(
-        connect=DEFAULT_TIMEOUT[0] if connect is None else connect,
-        read=DEFAULT_TIMEOUT[1] if read is None else read,
-    )
+    return Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
 
 
 def error_details(status: int, body: bytes) -> dict[str, Any]:
@@ -112,43 +107,44 @@ def transport_error(exc: Exception, url: str) -> TransportError:
     elif isinstance(reason, e.ResponseError):
         message = f"{host} kept failing until retries ran out: {reason}"
     else:
-        message = f"the connection to {host} broke: {type(reason).__name__}"
+        message = f"the connection to {host} broke ({reason}); retries ran out"
     return TransportError(0, {"message": message, "type": "TransportError"})
 
 
 def fetch(request: Request) -> Response:
     """GET a request through the shared pool and read the whole body.
 
-    Transient statuses and connection errors are retried by urllib3; a body cut
-    short or a gzip stream that does not decode is retried here, within the same
-    number of tries. An error status is returned, not raised (see ``pages.check``).
+    Transient statuses and broken connections are retried by urllib3; a body
+    cut short or a gzip stream that does not decode is retried here, from the
+    same budget of tries and with the same backoff. An error status that is not
+    retried (or outlasts the retries) is returned, not raised (``pages.check``).
     """
     from urllib3 import exceptions as e
 
-    retries = request.retries
-    tries = (DEFAULT_RETRIES if retries is None else retries) + 1
-    headers = dict(request.headers)
-    headers["Accept-Encoding"] = "gzip"
+    headers = {**dict(request.headers), "Accept-Encoding": "gzip"}
     url = request.full_url
-    last: Exception = RuntimeError("no try made")
-    for _ in range(tries):
+    retry = retry_policy(request.policy)
+    while True:
         try:
             answer = pool().request(
                 "GET",
                 url,
                 headers=headers,
-                retries=retry_policy(retries),
-                timeout=timeout_policy(*request.timeout),
+                retries=retry,
+                timeout=timeout_policy(request.policy),
                 preload_content=True,
                 decode_content=True,
             )
         except (e.DecodeError, e.ProtocolError) as exc:
-            last = exc
-            continue
+            try:
+                retry = retry.increment("GET", url, error=exc)
+            except e.MaxRetryError:
+                raise transport_error(exc, url) from None
+            retry.sleep()
         except e.HTTPError as exc:
             raise transport_error(exc, url) from None
-        return Response(answer.status, Headers(answer.headers), answer.data, url)
-    raise transport_error(last, url) from None
+        else:
+            return Response(answer.status, Headers(answer.headers), answer.data, url)
 
 
 def post_json(url: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
@@ -162,7 +158,7 @@ def post_json(url: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> 
             body=json.dumps(body).encode(),
             headers=dict(headers),
             retries=False,
-            timeout=timeout_policy(),
+            timeout=timeout_policy(Policy()),
         )
     except e.HTTPError as exc:
         raise transport_error(exc, url) from None

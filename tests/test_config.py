@@ -93,7 +93,7 @@ def test_file_values_and_unknown_keys(tmp_path, caplog):
     path.write_text("access_token_id: abc\naccess_token_secret: 12345\ncolour: blue\nretries: 2\n")
     cfg = Config(str(path))
     assert cfg.auth_headers["X-Rune-User-Access-Token-Secret"] == "12345"
-    assert cfg.retries == 2
+    assert cfg.policy.retries == 2
     assert "colour" in caplog.text
 
 
@@ -141,3 +141,15 @@ def test_arbitrary_mappings_give_a_config_or_a_config_error(values):
         Config(**check_values(values) or {"jwt": "j"})
     except ConfigError:
         pass
+
+
+def test_the_example_config_documents_every_key_and_loads():
+    import pathlib
+    import re
+
+    from runeq_fn.config import KNOWN_KEYS
+
+    text = (pathlib.Path(__file__).parent.parent / "config.example.yml").read_text()
+    documented = set(re.findall(r"^#? ?([a-z_]+):", text, flags=re.M))
+    assert KNOWN_KEYS <= documented
+    assert Config(**check_values(parse_config_text(text, "example"))).auth_method == "access_token"
