@@ -1,0 +1,25 @@
+"""`import runeq_fn` stays light: fire, PyYAML, urllib3 and the emulator load only when used."""
+
+import subprocess
+import sys
+
+
+def test_import_loads_no_heavy_module():
+    code = (
+        "import sys, runeq_fn; "
+        "print(' '.join(m for m in ('fire', 'yaml', 'urllib3', 'runeq_fn.emulator', 'runeq_fn.cli') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
+
+
+def test_public_names_are_exported():
+    import runeq_fn
+
+    for name in ("Config", "stream", "errors", "build_request", "pages", "json_pages", "csv_pages", "csv_points"):
+        assert hasattr(runeq_fn, name)
+    from runeq_fn import errors, stream
+
+    assert issubclass(errors.APIError, errors.RuneError)
+    assert stream.Accel.__name__ == "Accel"
