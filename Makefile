@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/runeq demo
 
 test: $(STAMP) $(RUNEQ_VENV)/.installed
-	$(BIN)/ruff check runeq_fn tests bench examples
+	$(BIN)/ruff check .
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/pytest
 
 bench: $(STAMP) $(RUNEQ_VENV)/.installed
