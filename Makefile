@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUNEQ_VENV := .venv-runeq
 STAMP := $(VENV)/.installed
+# The optional extras the tests and examples use: CI fails, rather than skips, without them.
+EXTRAS := pandas,arrow,plot,dask,progress
+EXTRAS_STAMP := $(VENV)/.extras
 
 .PHONY: demo test lint bench clean
 
@@ -12,6 +15,10 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
+
+$(EXTRAS_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	touch $@
 
 # runeq 0.15.0 lives in a venv of its own: it installs a `runeq` script and a top-level `cli` package.
 $(RUNEQ_VENV)/.installed:
@@ -22,7 +29,7 @@ $(RUNEQ_VENV)/.installed:
 demo: $(STAMP)
 	$(BIN)/runeq demo
 
-test: $(STAMP) $(RUNEQ_VENV)/.installed
+test: $(STAMP) $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	$(BIN)/ruff check .
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/pytest
 

@@ -11,7 +11,10 @@ or use the runeq 0.15.0 surface: ``stream.V1Client(Config()).Accel(**defaults).p
 
 from . import errors, stream
 from .build import Request, build_request, merge_params
+from .cohort import Outcome, cohort_points, fetch_many
 from .config import Config
+from .export import export_query
+from .frames import to_arrow, to_dataframe
 from .pages import pages
 from .parse import csv_pages, csv_points, json_pages
 from .response import Response
@@ -21,15 +24,21 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Config",
+    "Outcome",
     "Request",
     "Response",
     "build_request",
+    "cohort_points",
     "csv_pages",
     "csv_points",
     "errors",
+    "export_query",
     "fetch",
+    "fetch_many",
     "json_pages",
     "merge_params",
     "pages",
     "stream",
+    "to_arrow",
+    "to_dataframe",
 ]

@@ -26,7 +26,7 @@ from .config import (
     read_config_file,
     write_config_file,
 )
-from .errors import ConfigError, RuneError, UsageError
+from .errors import APIError, ConfigError, RuneError, UsageError
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -260,6 +260,7 @@ class Runeq:
 
     Start with `runeq configure setup` to store an access token, or try
     `runeq demo` (no account needed) and `runeq emulator` to serve fake data.
+    `runeq fetch RESOURCE --output FILE ...` pulls a whole query to disk.
     Add --help after any command for its options.
     """
 
@@ -292,6 +293,61 @@ class Runeq:
         from .demo import main as run_demo
 
         run_demo()
+
+    def fetch(
+        self,
+        resource: str,
+        format: str = "csv",
+        output: str | None = None,
+        resume: bool = False,
+        config: str | None = None,
+        emulator: bool = False,
+        prefetch: int = 2,
+        **params: str,
+    ) -> None:
+        """Pull every page of a query into a file, or stdout, as csv, jsonl or json.
+
+        Any other flag is a query parameter, sent as typed: --patient-id,
+        --device-id, --expression, --symptom, --channels 0,1, ... (a name the
+        API does not know is sent too, and the API ignores it). --start-time and
+        --end-time take unix seconds or ISO 8601, e.g. 2021-01-01T09:00:00Z (UTC
+        when no offset is given). A file is written as FILE.part, with
+        FILE.part.state beside it, and renamed to FILE once complete: after an
+        interruption, the same command with --resume continues from the last
+        page written. Progress goes to stderr when it is a terminal.
+
+        Args:
+          resource: accel, band_power, event, heartrate, lfp, probability_symptom, rotation, span or state
+          format: csv (one header, then rows), jsonl (an object a line) or json (one array); not csv for event, span
+          output: the file to write (stdout when omitted)
+          resume: continue the interrupted pull of the same query into the same --output
+          config: the config file to read instead of ~/.rune/config
+          emulator: pull fake data from an in-process emulator (no config needed)
+          prefetch: pages requested ahead while earlier ones are written
+        """
+        from .export import connect, export_query, part_paths, query_from_flags, terminal_progress
+
+        query = query_from_flags(params)
+        resuming = as_flag("resume", resume)
+        ahead = whole_number("prefetch", prefetch, 0)
+        target = None if output is None else str(output)
+        source = None if config is None else str(config)
+        # no progress line between rows of data printed on the same terminal
+        show_progress = target is not None or not sys.stdout.isatty()
+        try:
+            with connect(source, as_flag("emulator", emulator)) as cfg, (
+                terminal_progress() if show_progress else nullcontext()
+            ) as progress:
+                export_query(cfg, str(resource), query, str(format), target, resuming, ahead, progress)
+        except (APIError, KeyboardInterrupt):
+            part, state = part_paths(target) if target is not None else ("", "")
+            if os.path.exists(state):
+                note(f"the pages written so far are kept in {part}: run the same command with --resume to continue")
+            raise
+        except BrokenPipeError:
+            # the reader (e.g. `| head`) has gone: stop quietly, as command-line tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(141) from None
 
 
 @contextmanager

@@ -175,9 +175,9 @@ def check_values(values: Mapping[str, Any], source: str = "keywords") -> dict[st
         if key in POLICY_KEYS:
             try:
                 value = int(value) if key == "retries" else float(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 value = -1
-            if not value >= 0:
+            if not 0 <= value < float("inf"):
                 raise ConfigError(f"{key} in {source} must be a number, at least 0, not {values[key]!r}")
         elif not isinstance(value, str):
             value = str(value)
