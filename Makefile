@@ -34,6 +34,7 @@ test: $(STAMP) $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/pytest
 
 bench: $(STAMP) $(RUNEQ_VENV)/.installed
+	$(BIN)/pip install -q pyarrow
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/python -m bench
 
 clean:

@@ -105,8 +105,8 @@ def python_columns(text: str) -> Columns:
 def arrow_readable(text: str) -> bool:
     """Whether pyarrow's CSV reader cuts this page into the cells Python does.
 
-    True for a ``splittable`` page whose header line is not blank and has no
-    ``(`` below its header: pyarrow reads ``nan(...)`` as NaN, ``float()`` refuses it.
+    True for a ``splittable`` page that starts with its header line and has no
+    ``(`` below it: pyarrow reads ``nan(...)`` as NaN, where ``float()`` refuses it.
 
     >>> arrow_readable("time,x\\n1,2\\n"), arrow_readable('time,x\\n1,"2"\\n'), arrow_readable("x\\nnan(1)\\n")
     (True, False, False)
@@ -168,7 +168,7 @@ def arrow_columns(text: str) -> Columns:
     data = pa.py_buffer(text.encode("utf-8", "surrogatepass"))
     table = arrow_table(data, len(header), "float64")
     if table is not None:
-        return dict(zip(header, (column.to_pylist() for column in table.columns)))
+        return dict(zip(header, table.to_pydict().values()))
     table = arrow_table(data, len(header), "string")
     if table is None:
         return python_columns(text)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from runeq_fn import columns
 from runeq_fn.columns import arrow_readable, csv_columns
 from runeq_fn.errors import ParseError, UsageError
-from runeq_fn.parse import csv_points, plain_table
+from runeq_fn.parse import csv_points, lines_within, plain_table
 from runeq_fn.response import Response
 
 
@@ -127,6 +127,12 @@ def test_plain_reading_is_the_csv_reading(text):
         lines = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
         assert header == lines[0]
         assert cells == [[row[at] for row in lines[1:]] for at in range(len(header))]
+
+
+@given(st.text(alphabet="ab\n", max_size=60), st.integers(0, 12))
+def test_lines_within_never_passes_a_long_line(text, limit):
+    if lines_within(text, limit):
+        assert max(map(len, text.split("\n"))) <= limit
 
 
 def test_arrow_reads_ordinary_pages_itself():

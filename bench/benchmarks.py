@@ -1,0 +1,278 @@
+"""The benchmarks: each runs runeq 0.15.0 and runeq-fn on the same work, alternating, and gives rows.
+
+Every query is accelerometry of ``patient-1``'s ``watch-1`` at 50 Hz from 2021-01-01 09:00 UTC,
+5,000 rows a page (1,000 for memory), 2% of the data cells blank. Each benchmark returns its
+rows and notes (what the figures need to be read right).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from importlib.util import find_spec
+from statistics import median
+
+from .harness import BenchError, Child, Server, alternate, medians, runeq_python, task, worker
+from .report import Row, mb, ms, timed
+
+DEFAULTS = {"patient_id": "patient-1", "device_id": "watch-1"}
+START = 1609491600
+ROWS_PER_SECOND = 50
+PAGE_ROWS = 5000
+BLANK_RATE = 0.02
+PREFETCH = 8
+PULL_POINTS = 200_000
+
+Result = tuple[list[Row], list[str]]
+
+
+def window(points: int) -> dict[str, int]:
+    """The query parameters that give exactly this many accel points.
+
+    >>> window(200_000)
+    {'start_time': 1609491600, 'end_time': 1609495600}
+    """
+    return {"start_time": START, "end_time": START + points // ROWS_PER_SECOND}
+
+
+def counted(reply: dict, expected: int, what: str) -> float:
+    """A reply's seconds, once its count is checked.
+
+    >>> counted({"seconds": 0.5, "count": 3}, 3, "x")
+    0.5
+    """
+    if reply["count"] != expected:
+        raise BenchError(f"{what} counted {reply['count']}, not {expected}")
+    return reply["seconds"]
+
+
+def save_parse_pages(path: str, points: int) -> int:
+    """Fetch CSV pages from an in-process emulator once, and save them as JSON for both sides."""
+    from runeq_fn import Config, stream
+    from runeq_fn.emulator import Emulator
+
+    with Emulator(page_size=PAGE_ROWS, blank_rate=BLANK_RATE) as emulator:
+        accessor = stream.V1Client(Config(**emulator.config_values())).Accel(**DEFAULTS)
+        texts = list(accessor.iter_csv_text(**window(points)))
+    with open(path, "w") as file:
+        json.dump(texts, file)
+    return len(texts)
+
+
+def parse(rounds: int) -> Result:
+    """100,000 rows in 20 pages to point dicts (and to columns), beside two csv-module floors."""
+    points = 100_000
+    kinds = {
+        "runeq": ("runeq", "points"),
+        "points": ("runeq_fn", "points"),
+        "columns_python": ("runeq_fn", "columns_python"),
+        "csv_dicts": ("runeq_fn", "csv_dicts"),
+        "csv_floats": ("runeq_fn", "csv_floats"),
+    }
+    if find_spec("pyarrow") is not None:
+        kinds["columns_arrow"] = ("runeq_fn", "columns_arrow")
+    with tempfile.TemporaryDirectory() as tmp, worker("runeq") as rq, worker("runeq_fn") as fn:
+        path = os.path.join(tmp, "pages.json")
+        pages = save_parse_pages(path, points)
+        children = {"runeq": rq, "runeq_fn": fn}
+
+        def contender(lib: str, kind: str) -> Callable[[], float]:
+            return lambda: counted(children[lib].ask(task("parse", path=path, kind=kind)), points, kind)
+
+        contenders = {name: contender(*kind) for name, kind in kinds.items()}
+        for run in contenders.values():
+            run()  # warm-up: imports, the pages read from disk
+        best = medians(alternate(rounds, contenders))
+    rows = [
+        timed("parse", f"points(): {points:,} rows in {pages} pages to dicts", best["runeq"], best["points"], 2),
+        timed("parse", 'csv_columns(engine="python")', best["runeq"], best["columns_python"], 1.5),
+    ]
+    if "columns_arrow" in best:
+        rows.append(timed("parse", 'csv_columns(engine="arrow")', best["runeq"], best["columns_arrow"], 10))
+    rows += [
+        timed("parse floor", "csv module to the same dicts, no conversion", best["runeq"], best["csv_dicts"], None),
+        timed("parse floor", "csv module, one float() per cell, no dicts", best["runeq"], best["csv_floats"], None),
+    ]
+    notes = [
+        "parse: runeq's points() alone (an Accel accessor whose iter_csv_text yields the saved pages), "
+        "with numpy installed as in its venv; runeq-fn's csv_points. The floors run in runeq-fn's process.",
+    ]
+    if "columns_arrow" not in best:
+        notes.append("parse: pyarrow is not installed, so the arrow engine was not timed.")
+    return rows, notes
+
+
+def puller(child: Child, server: Server, points: int, prefetch: int = 0) -> Callable[[], dict]:
+    """A function that pulls ``points`` accel points through ``Accel(...).points()`` in a worker."""
+    message = task("pull", config=server.config, defaults=DEFAULTS, params=window(points), prefetch=prefetch)
+
+    def pull() -> dict:
+        reply = child.ask(message)
+        counted(reply, points, f"a pull from {server.url}")
+        return reply
+
+    return pull
+
+
+def pull_race(rounds: int, prefetches: tuple[int, ...] = (0,), warm_up: bool = True, **server: object) -> dict:
+    """Median seconds of runeq's pull of 200,000 points and of runeq-fn's (keyed ``prefetch=N``).
+
+    One emulator process, one worker process per library. Also the most connections
+    runeq-fn's pool had opened after a pull.
+    """
+    with Server(page_size=PAGE_ROWS, blank_rate=BLANK_RATE, **server) as emulator, worker(
+        "runeq"
+    ) as rq, worker("runeq_fn") as fn:
+        pulls = {"runeq": puller(rq, emulator, PULL_POINTS)}
+        pulls.update({f"prefetch={n}": puller(fn, emulator, PULL_POINTS, n) for n in prefetches})
+        if warm_up:
+            for pull in pulls.values():
+                pull()
+        else:
+            rq.ask(task("idle"))
+            fn.ask(task("idle"))
+        connections = [0]
+
+        def seconds(pull: Callable[[], dict]) -> Callable[[], float]:
+            def run() -> float:
+                reply = pull()
+                connections[0] = max(connections[0], reply["connections"] or 0)
+                return reply["seconds"]
+
+            return run
+
+        best = medians(alternate(rounds, {name: seconds(pull) for name, pull in pulls.items()}))
+    return {**best, "connections": connections[0]}
+
+
+def end_to_end(rounds: int, cold_rounds: int) -> Result:
+    """200,000 points in 40 token pages from an emulator process, warm and generating each page."""
+    warm = pull_race(rounds, pagination="token", warm=True)
+    cold = pull_race(cold_rounds, warm_up=False, pagination="token")
+    what = f"Accel.points(): {PULL_POINTS:,} points in 40 token pages"
+    rows = [
+        timed("end to end", f"{what}, pages served from memory", warm["runeq"], warm["prefetch=0"], 2),
+        timed("end to end", f"{what}, each page generated", cold["runeq"], cold["prefetch=0"], None),
+    ]
+    notes = [
+        f"end to end: runeq-fn's pool had opened {warm['connections']} connection(s) after its last pull "
+        "(one pooled connection, reused across pages and pulls).",
+        "end to end: the emulator's pure-Python generator takes about 50 ms per 5,000-row page, longer "
+        "than either client takes to parse it, so the 'generated' row mostly times the emulator; the "
+        "target is judged with pages served from memory (bench/serve.py, warm).",
+    ]
+    return rows, notes
+
+
+def wire(rounds: int) -> Result:
+    """Bytes on the wire for the 200,000-point pull, with and without gzip, and runeq-fn's time."""
+    figures = {}
+    for gzip in (True, False):
+        with Server(pagination="token", page_size=PAGE_ROWS, blank_rate=BLANK_RATE, warm=True, gzip=gzip) as server:
+            with worker("runeq_fn") as fn:
+                pull = puller(fn, server, PULL_POINTS)
+                pull()
+                server.ask("clear")
+                seconds = median(pull()["seconds"] for _ in range(rounds))
+                sent = server.ask("sent")
+        figures[gzip] = (sent["body_bytes"] / rounds, seconds)
+    (zipped, zipped_s), (plain, plain_s) = figures[True], figures[False]
+    rows = [
+        Row("gzip", f"body bytes of the {PULL_POINTS:,}-point pull, gzip", "", f"{zipped / 1e6:.2f} MB",
+            f"{plain / zipped:.1f}x fewer"),
+        Row("gzip", f"body bytes of the {PULL_POINTS:,}-point pull, identity", "", f"{plain / 1e6:.2f} MB"),
+        Row("gzip", "runeq-fn pull time over loopback, gzip / identity", "", f"{ms(zipped_s)} / {ms(plain_s)}"),
+    ]
+    return rows, ["gzip: bytes are the emulator's RequestRecord.body_bytes, summed over one pull."]
+
+
+def import_time(python: str, module: str) -> float:
+    """Seconds to import a module in a fresh interpreter (interpreter start-up not counted)."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    return float(subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def wall_time(argv: list[str]) -> float:
+    """Seconds a command takes from start to exit, as a person waits for it."""
+    start = time.perf_counter()
+    subprocess.run(argv, capture_output=True, check=True)
+    return time.perf_counter() - start
+
+
+def imports(rounds: int) -> Result:
+    """``import runeq`` against ``import runeq_fn``, and ``runeq --help`` of both console scripts."""
+    rq_python = runeq_python()
+    fn_cli = os.path.join(os.path.dirname(sys.executable), "runeq")
+    rq_cli = os.path.join(os.path.dirname(rq_python), "runeq")
+    best = medians(alternate(rounds, {
+        "runeq": lambda: import_time(rq_python, "runeq"),
+        "runeq_fn": lambda: import_time(sys.executable, "runeq_fn"),
+        "runeq_cli": lambda: wall_time([rq_cli, "--help"]),
+        "runeq_fn_cli": lambda: wall_time([fn_cli, "--help"]),
+    }))
+    help_row = timed("import", "`runeq --help`, start to exit", best["runeq_cli"], best["runeq_fn_cli"], None)
+    rows = [
+        timed("import", "import runeq / import runeq_fn", best["runeq"], best["runeq_fn"], 10),
+        replace(help_row, target="< 300 ms", met=best["runeq_fn_cli"] < 0.3),
+    ]
+    return rows, ["import: in fresh interpreters, start-up not counted; `runeq --help` is wall time."]
+
+
+def peak_rss(lib: str, server: Server, pages: int, page_rows: int) -> float:
+    """Peak RSS (KiB) of a fresh worker that pulls ``pages`` pages and keeps no point."""
+    with worker(lib) as child:
+        child.ask(task("idle"))
+        return puller(child, server, pages * page_rows)()["peak_rss_kb"]
+
+
+def memory() -> Result:
+    """Peak RSS pulling 20 pages against 200 pages (1,000 rows each), per library."""
+    page_rows = 1000
+    with Server(pagination="token", page_size=page_rows, blank_rate=BLANK_RATE, warm=True) as server:
+        peaks = {lib: [peak_rss(lib, server, pages, page_rows) for pages in (20, 200)] for lib in ("runeq_fn", "runeq")}
+    growth = {lib: (high - low) * 1024 / 1e6 for lib, (low, high) in peaks.items()}
+
+    def figure(lib: str) -> str:
+        low, high = peaks[lib]
+        return f"{mb(low)} / {mb(high)} ({growth[lib]:+.1f} MB)"
+
+    rows = [Row("memory", "peak RSS, 20 / 200 pages of 1,000 rows", figure("runeq"), figure("runeq_fn"), "",
+                "runeq-fn +<= 10 MB", growth["runeq_fn"] <= 10)]
+    return rows, ["memory: each figure from a fresh process (ru_maxrss) that counts the points and keeps none."]
+
+
+def latency(rounds: int) -> Result:
+    """Each response delayed 20 ms: 40 pages by page number and by token, prefetch against runeq."""
+    rows = []
+    for pagination, target in (("page", 4), ("token", 1.5)):
+        best = pull_race(rounds, (PREFETCH, 0), pagination=pagination, warm=True, delay=0.02)
+        what = "40 pages by " + ("page number" if pagination == "page" else "token")
+        rows += [
+            timed("latency 20 ms", f"{what}, runeq-fn prefetch={PREFETCH}", best["runeq"],
+                  best[f"prefetch={PREFETCH}"], target),
+            timed("latency 20 ms", f"{what}, runeq-fn prefetch=0", best["runeq"], best["prefetch=0"], None),
+        ]
+    notes = [
+        "latency: Emulator(delay=0.02), pages served from memory; prefetch is opt-in: "
+        "stream.V1Client(cfg, prefetch=N).",
+        "latency: by token, a page's request can leave only once the previous answer is in, so each "
+        "page costs at least the 20 ms delay plus a round trip (about 21 ms); at best the client hides "
+        "its parsing behind the next request, which puts the ratio's ceiling near 1.55x here.",
+    ]
+    return rows, notes
+
+
+BENCHMARKS: dict[str, Callable[[], Result]] = {
+    "parse": lambda: parse(rounds=9),
+    "e2e": lambda: end_to_end(rounds=7, cold_rounds=3),
+    "gzip": lambda: wire(rounds=3),
+    "import": lambda: imports(rounds=9),
+    "memory": memory,
+    "latency": lambda: latency(rounds=5),
+}

@@ -1,0 +1,177 @@
+"""One client library in a process of its own, timing the work it is asked for.
+
+    RUNEQ_PYTHON bench/worker.py runeq        # runeq 0.15.0, in its own venv
+    .venv/bin/python bench/worker.py runeq_fn
+
+Both libraries have the same surface (``Config``, ``stream.V1Client``), so one script
+drives either. It reads one JSON task per line on stdin and answers each with one
+line of JSON on stdout: the seconds the work took, what it counted, and the peak
+RSS of the process so far. It uses only the standard library and the library
+under test: runeq's venv has nothing else.
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import importlib
+import io
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+_texts: dict[str, list[str]] = {}
+
+
+def texts_in(path: str) -> list[str]:
+    """The CSV pages saved in a JSON file (read once per process)."""
+    if path not in _texts:
+        with open(path) as file:
+            _texts[path] = json.load(file)
+    return _texts[path]
+
+
+def runeq_points(texts: list[str]) -> list:
+    """runeq's ``points()`` alone: an accessor whose ``iter_csv_text`` yields the prepared pages."""
+    from runeq import Config, stream
+
+    accessor = stream.V1Client(Config(jwt="bench.not.sent")).Accel()
+    accessor.iter_csv_text = lambda **params: iter(texts)
+    return list(accessor.points())
+
+
+def fn_points(texts: list[str]) -> list:
+    """runeq-fn's ``csv_points``."""
+    from runeq_fn import csv_points
+
+    return list(csv_points(texts))
+
+
+def fn_columns(engine: str) -> Callable[[list[str]], list]:
+    """runeq-fn's ``csv_columns`` with one engine."""
+
+    def columns(texts: list[str]) -> list:
+        from runeq_fn.columns import csv_columns
+
+        return list(csv_columns(texts, engine=engine))
+
+    return columns
+
+
+def csv_dicts(texts: list[str]) -> list:
+    """A floor: the csv module building the same dicts, values left as text."""
+    points = []
+    for text in texts:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, [])
+        points.extend(dict(zip(header, row)) for row in reader)
+    return points
+
+
+def csv_floats(texts: list[str]) -> int:
+    """A floor: the csv module and one ``float()`` per non-blank cell, no dicts; counts the rows."""
+    count = 0
+    for text in texts:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        next(reader, None)
+        for row in reader:
+            for cell in row:
+                if cell:
+                    float(cell)
+            count += 1
+    return count
+
+
+PARSERS = {
+    ("runeq", "points"): runeq_points,
+    ("runeq_fn", "points"): fn_points,
+    ("runeq_fn", "columns_python"): fn_columns("python"),
+    ("runeq_fn", "columns_arrow"): fn_columns("arrow"),
+    ("runeq_fn", "csv_dicts"): csv_dicts,
+    ("runeq_fn", "csv_floats"): csv_floats,
+}
+
+
+def row_count(result: Any) -> int:
+    """The rows in a parser's result: a count, a list of points, or a list of column dicts."""
+    if isinstance(result, int):
+        return result
+    if result and all(isinstance(column, list) for column in result[0].values()):
+        return sum(len(next(iter(page.values()), [])) for page in result)
+    return len(result)
+
+
+def parse(lib: str, path: str, kind: str) -> dict[str, Any]:
+    """Time one parser over the saved pages."""
+    texts = texts_in(path)
+    work = PARSERS[(lib, kind)]
+    gc.collect()
+    start = time.perf_counter()
+    result = work(texts)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "count": row_count(result)}
+
+
+def connections(lib: str, url: str) -> int | None:
+    """How many connections runeq-fn's pool has opened to the server (None for runeq: a black box)."""
+    if lib != "runeq_fn":
+        return None
+    from runeq_fn.transport import pool
+
+    return pool().connection_from_url(url).num_connections
+
+
+def pull(lib: str, config: dict, defaults: dict, params: dict, prefetch: int = 0) -> dict[str, Any]:
+    """Time ``Accel(**defaults).points(**params)`` from the server, counting the points (none kept)."""
+    module = importlib.import_module(lib)
+    client = module.stream.V1Client(module.Config(**config), **({"prefetch": prefetch} if prefetch else {}))
+    accessor = client.Accel(**defaults)
+    gc.collect()
+    start = time.perf_counter()
+    count = sum(1 for _ in accessor.points(**params))
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "count": count, "connections": connections(lib, config["stream_url"])}
+
+
+def idle(lib: str) -> dict[str, Any]:
+    """Import the library and do nothing: the peak RSS of a process that has done no work yet."""
+    importlib.import_module(lib)
+    return {}
+
+
+TASKS: dict[str, Callable[..., dict[str, Any]]] = {"parse": parse, "pull": pull, "idle": idle}
+
+
+def peak_rss_kb() -> int:
+    """The process's peak resident set size so far, in KiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def serve(lib: str, tasks: Iterator[str], reply: Callable[[str], None]) -> None:
+    """Run each task line and reply with its result (or the error that stopped it)."""
+    for line in tasks:
+        task = json.loads(line)
+        try:
+            result = TASKS[task["task"]](lib, **task.get("args", {}))
+        except Exception as exc:  # the harness reports it and stops
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+        reply(json.dumps({**result, "peak_rss_kb": peak_rss_kb()}))
+
+
+def main(lib: str) -> None:
+    channel = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    sys.stdout = sys.stderr  # whatever the library prints stays off the reply channel
+
+    def reply(line: str) -> None:
+        channel.write(line + "\n")
+        channel.flush()
+
+    serve(lib, sys.stdin, reply)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
