@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -246,6 +245,8 @@ def write_config_file(values: Mapping[str, Any], path: str = DEFAULT_CONFIG_PATH
     folder = os.path.dirname(full)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     text = yaml.safe_dump(dict(values), default_flow_style=False, sort_keys=True)
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=".config-", dir=folder)
     try:
         os.fchmod(fd, 0o600)

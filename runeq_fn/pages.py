@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -13,10 +13,13 @@ from toolz import curry
 from .build import Request
 from .errors import APIError, PaginationError, RuneError
 from .paging import predict, step_for
-from .transport import error_details
+from .transport import error_details, on_sent
 from .transport import fetch as http_fetch
 
 Fetch = Callable[[Request], Any]
+
+SEND_WAIT = 0.05
+"""Seconds a prefetch waits for its request to be sent (a fetch that is not HTTP never says so)."""
 
 
 def check(request: Request, response: Any) -> Any:
@@ -73,6 +76,16 @@ def fetch_checked(request: Request, fetch: Fetch) -> tuple:
         request = replace(request, headers=request.refresh())
         response = fetch(request)
     return request, check(request, response)
+
+
+def fetch_sent(request: Request, fetch: Fetch, sent: threading.Event) -> tuple:
+    """``fetch_checked`` in a prefetch thread, setting ``sent`` once the request is on the wire (or done)."""
+    on_sent(sent.set)
+    try:
+        return fetch_checked(request, fetch)
+    finally:
+        on_sent(None)
+        sent.set()
 
 
 @curry
@@ -134,9 +147,18 @@ class Ahead:
         self.tokens_seen = False
 
     def submit(self, request: Request) -> None:
+        """Start fetching a page in a prefetch thread, and wait until its request is sent.
+
+        Waiting (at most ``SEND_WAIT``) keeps the consumer's parsing, which holds
+        the GIL in long C calls, from delaying the request by a switch interval.
+        """
         if self.executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self.executor = ThreadPoolExecutor(self.depth, thread_name_prefix="runeq-prefetch")
-        self.pending.append((request, self.executor.submit(fetch_checked, request, self.fetch)))
+        sent = threading.Event()
+        self.pending.append((request, self.executor.submit(fetch_sent, request, self.fetch, sent)))
+        sent.wait(SEND_WAIT)
 
     def expect(self, request: Request | None, after: Any = None) -> None:
         """Make sure ``request`` is in flight first, then top up with guessed pages.

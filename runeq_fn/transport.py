@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .build import Request
@@ -22,6 +22,28 @@ USER_AGENT = "runeq-fn/0.1"
 
 _pool_lock = threading.Lock()
 _pool: Any = None
+_thread = threading.local()
+
+
+def on_sent(callback: Callable[[], None] | None) -> None:
+    """Have this thread's requests call ``callback`` once each is on the wire, before its answer.
+
+    Prefetching uses it to know when the consumer may go back to parsing.
+    """
+    _thread.on_sent = callback
+
+
+def signalling(connection_class: type) -> type:
+    """A urllib3 connection class whose ``request`` calls the thread's ``on_sent`` callback once sent."""
+
+    class Signalling(connection_class):  # type: ignore[misc, valid-type]
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            super().request(*args, **kwargs)
+            callback = getattr(_thread, "on_sent", None)
+            if callback is not None:
+                callback()
+
+    return Signalling
 
 
 def pool() -> Any:
@@ -30,8 +52,13 @@ def pool() -> Any:
     with _pool_lock:
         if _pool is None:
             import urllib3
+            from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
             _pool = urllib3.PoolManager(num_pools=8, maxsize=16, headers={"User-Agent": USER_AGENT})
+            _pool.pool_classes_by_scheme = {
+                scheme: type(base.__name__, (base,), {"ConnectionCls": signalling(base.ConnectionCls)})
+                for scheme, base in (("http", HTTPConnectionPool), ("https", HTTPSConnectionPool))
+            }
         return _pool
 
 
