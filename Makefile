@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 EXTRAS := pandas,arrow,plot,dask,progress
 EXTRAS_STAMP := $(VENV)/.extras
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,7 @@ test: $(STAMP) $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	$(BIN)/ruff check .
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/pytest
 
-bench: $(STAMP) $(RUNEQ_VENV)/.installed
-	$(BIN)/pip install -q pyarrow
+bench: $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/python -m bench
 
 clean:

@@ -7,36 +7,21 @@ JSON: the emulator's ``url`` and the ``config`` values that open it. Then each l
 read is a command, answered with one line of JSON: ``sent`` (requests and body
 bytes sent since the last ``clear``) or ``clear``. End of input stops the server.
 
-A warm emulator builds each page (and its gzip body) once and then answers it
-from memory. The emulator's pure-Python data generator takes about 50 ms for a
+A warm emulator (``Emulator(cache=True)``) builds each page (and its gzip body)
+once and then answers it from memory. The emulator's pure-Python data generator takes about 50 ms for a
 page of 5,000 rows, which would otherwise hide the clients that the
 benchmarks time.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from typing import Any
 
-from runeq_fn.emulator import Emulator, server
+from runeq_fn.emulator import Emulator
 
 CONFIG_KEYS = ("access_token_id", "access_token_secret", "stream_url")
-
-
-class WarmEmulator(Emulator):
-    """An ``Emulator`` that answers a page query it has answered before from memory."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._pages: dict = {}
-
-    def _page_reply(self, path: str, pairs: list, method: str | None, repeat: bool) -> server.Reply:
-        key = (path, tuple(pairs), method, repeat)
-        if key not in self._pages:
-            self._pages[key] = super()._page_reply(path, pairs, method, repeat)
-        return self._pages[key]
 
 
 def sent(emulator: Emulator) -> dict[str, Any]:
@@ -65,10 +50,7 @@ def answer(emulator: Emulator, command: str) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     options = json.loads(argv[0]) if argv else {}
-    warm = options.pop("warm", False)
-    if warm:
-        server.encode_body = functools.cache(server.encode_body)
-    emulator = (WarmEmulator if warm else Emulator)(**options)
+    emulator = Emulator(cache=options.pop("warm", False), **options)
     with emulator:
         config = {key: value for key, value in emulator.config_values().items() if key in CONFIG_KEYS}
         print(json.dumps({"url": emulator.url, "config": config}), flush=True)

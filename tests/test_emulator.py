@@ -761,3 +761,15 @@ def test_request_log_and_access_log_hold_no_secrets() -> None:
         assert lines[0].startswith("GET /v1/accel.csv?patient_id=patient-7&") and lines[0].endswith("ms")
         assert " 200 " in lines[0] and "B " in lines[0]
     assert Fraction(record.params[2][1]) == WORN
+
+
+def test_cache_serves_the_same_bytes() -> None:
+    """A caching emulator answers a repeated query with the bytes it built the first time."""
+    params = {**BASE, "start_time": WORN, "end_time": WORN + 4}
+    with Emulator(page_size=50) as plain, Emulator(page_size=50, cache=True) as cached:
+        want = fetch(plain, "/v1/accel.csv", params)
+        first = fetch(cached, "/v1/accel.csv", params)
+        again = fetch(cached, "/v1/accel.csv", params)
+        assert want[0] == first[0] == again[0] == 200
+        assert want[2] == first[2] == again[2]
+        assert cached._cache and plain._cache is None

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import auth
@@ -119,7 +120,9 @@ class Emulator:
     ``page_size`` entries per page (CSV rows, JSON list entries); ``delay`` seconds slept before
     every answer; ``gzip`` compresses bodies for clients that accept it; ``blank_rate`` leaves that
     share of numeric data cells empty (CSV) or null (JSON), chosen by hash; ``jwt_expired`` refuses
-    the static JWT so that clients must refresh through Cognito; ``log`` receives one access-log
+    the static JWT so that clients must refresh through Cognito; ``cache`` keeps every page (and its
+    gzip body) once built, so that a page asked for again costs no generation (for benchmarks
+    and large tests: memory grows with the pages served); ``log`` receives one access-log
     line per request (credentials never appear in it, nor in ``requests``).
 
     The socket is bound on first use of ``url`` or ``start()``; with ``port=0`` a restarted
@@ -136,6 +139,7 @@ class Emulator:
         gzip: bool = True,
         blank_rate: float = 0.0,
         jwt_expired: bool = False,
+        cache: bool = False,
         log: Callable[[str], None] | None = None,
     ) -> None:
         if pagination not in SCHEMES:
@@ -152,6 +156,7 @@ class Emulator:
         self.gzip = gzip
         self.blank_rate = blank_rate
         self.jwt_expired = jwt_expired
+        self._cache: dict[tuple, Any] | None = {} if cache else None
         self.log = log
         self._faults = FaultQueue()
         self._lock = threading.Lock()
@@ -288,6 +293,18 @@ class Emulator:
         """Credential values that must never reach a log."""
         return set(auth.CREDENTIALS.values()) | self._valid_jwts()
 
+    def _cached(self, key: tuple, build: Callable[..., Any], *args: Any) -> Any:
+        """``build(*args)``, kept under ``key`` when the emulator caches."""
+        if self._cache is None:
+            return build(*args)
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = build(*args)
+        with self._lock:
+            self._cache[key] = value
+        return value
+
     def _page_reply(self, path: str, pairs: list[tuple[str, str]], method: str | None, repeat: bool) -> Reply:
         """Answer ``GET /v1/<resource>.<fmt>``: one page of the query."""
         resource, _, fmt = path[len("/v1/") :].rpartition(".")
@@ -353,7 +370,9 @@ class Emulator:
                 message = "expired JWT"
             return error_reply(401, "AuthenticationError", message)
         try:
-            return self._page_reply(path, pairs, method, repeat)
+            return self._cached(
+                ("page", path, tuple(pairs), method, repeat), self._page_reply, path, pairs, method, repeat
+            )
         except ApiError as err:
             return error_reply(err.status, err.kind, err.message)
 
@@ -464,7 +483,13 @@ class _Handler(BaseHTTPRequestHandler):
             compress = (
                 emulator.gzip and reply.compressible and accepts_gzip(headers.get("accept-encoding", ""))
             )
-            payload, gzipped = encode_body(reply.body, compress or kind == "bad_gzip", kind == "bad_gzip")
+            payload, gzipped = emulator._cached(
+                ("body", reply.body, compress, kind),
+                encode_body,
+                reply.body,
+                compress or kind == "bad_gzip",
+                kind == "bad_gzip",
+            )
             sent = len(payload) // 2 if kind == "truncate" else len(payload)
         header_names = tuple(name.lower() for name in self.headers.keys())
         emulator._record(
