@@ -125,14 +125,23 @@ def connections(lib: str, url: str) -> int | None:
     return pool().connection_from_url(url).num_connections
 
 
-def pull(lib: str, config: dict, defaults: dict, params: dict, prefetch: int = 0) -> dict[str, Any]:
-    """Time ``Accel(**defaults).points(**params)`` from the server, counting the points (none kept)."""
+def pull(
+    lib: str, config: dict, defaults: dict, params: dict, prefetch: int = 0, parse: bool = True
+) -> dict[str, Any]:
+    """Time ``Accel(**defaults).points(**params)`` from the server, counting the points (none kept).
+
+    With ``parse=False`` it times ``iter_csv_text`` instead and counts lines: the
+    requests alone, a floor for any client of the same server.
+    """
     module = importlib.import_module(lib)
     client = module.stream.V1Client(module.Config(**config), **({"prefetch": prefetch} if prefetch else {}))
     accessor = client.Accel(**defaults)
     gc.collect()
     start = time.perf_counter()
-    count = sum(1 for _ in accessor.points(**params))
+    if parse:
+        count = sum(1 for _ in accessor.points(**params))
+    else:
+        count = sum(text.count("\n") - 1 for text in accessor.iter_csv_text(**params))
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "count": count, "connections": connections(lib, config["stream_url"])}
 
