@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -20,24 +17,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from commands import emulator_process, run
 
 from runeq_fn import cli
 
-SCRIPT = shutil.which("runeq", path=os.path.dirname(sys.executable))
-COMMAND = [SCRIPT] if SCRIPT else [sys.executable, "-m", "runeq_fn.cli"]
 TOKEN = ["--access-token-id", "my-token-id", "--access-token-secret", "my-token-secret-1234"]
-
-
-def run(home: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run ``runeq args...`` with no terminal on stdin."""
-    return subprocess.run(
-        [*COMMAND, *args],
-        env={**os.environ, "HOME": str(home)},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
 
 
 def config_file(home: Path) -> Path:
@@ -284,18 +268,7 @@ def test_unknown_command_fails(tmp_path: Path) -> None:
 
 
 def test_emulator_serves_until_interrupted(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [*COMMAND, "emulator", "--port", "0", "--page-size", "50"],
-        env={**os.environ, "HOME": str(tmp_path)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # a shell without job control starts background jobs with SIGINT ignored
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        info = dict(proc.stdout.readline().rstrip("\n").split(": ", 1) for _ in range(3))
+    with emulator_process(tmp_path, "--port", "0", "--page-size", "50") as (proc, info):
         assert set(info) == {"url", "access_token_id", "access_token_secret"}
         assert info["url"].startswith("http://127.0.0.1:")
         query = "patient_id=p1&device_id=d1&start_time=1609491600&end_time=1609491660"
@@ -311,9 +284,7 @@ def test_emulator_serves_until_interrupted(tmp_path: Path) -> None:
             body = json.loads(response.read())
         assert body["success"] is True
         assert len(body["result"]["time"]) == 50
-    finally:
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=10)
+    stderr = proc.stderr.read()
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert "/v1/accel.json" in stderr  # the access log

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from test_cli import run
+from commands import run
 
 SECTIONS = (
     "accel.iter_json_data()",

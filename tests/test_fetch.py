@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from commands import emulator_process, run
 from extras import need
 
 from runeq_fn import Config, cli, csv_points, json_pages, pages, stream
@@ -26,8 +23,6 @@ from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError
 from runeq_fn.export import Pull, export_query, part_paths, terminal_progress
 
-SCRIPT = shutil.which("runeq", path=os.path.dirname(sys.executable))
-COMMAND = [SCRIPT] if SCRIPT else [sys.executable, "-m", "runeq_fn.cli"]
 START, END = 1609491600, 1609491610  # 2021-01-01 09:00:00 to 09:00:10 UTC: 500 rows, 5 pages of 100
 QUERY = {"patient_id": "p1", "device_id": "d1", "start_time": START, "end_time": END}
 FLAGS = ["--patient-id", "p1", "--device-id", "d1", "--start-time", str(START), "--end-time", str(END)]
@@ -262,53 +257,22 @@ def test_progress_falls_back_to_a_plain_line(monkeypatch) -> None:
 # -- the real command ---------------------------------------------------------------------------------
 
 
-def run(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*COMMAND, *args],
-        env={**os.environ, "HOME": str(home)},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=60,
-    )
-
-
 def test_the_script_writes_csv_to_stdout_quietly(emu: Emulator, config_file: Path, tmp_path: Path) -> None:
-    done = run(tmp_path, "fetch", "accel", *ISO_FLAGS, "--config", str(config_file))
+    done = run(tmp_path, "fetch", "accel", *ISO_FLAGS, "--config", str(config_file), text=False)
     assert done.returncode == 0, done.stderr
     assert done.stderr == b""  # stderr is a pipe, not a terminal: no progress
     assert list(csv_points([done.stdout.decode()])) == points(emu)
 
 
 def test_against_runeq_emulator_the_file_holds_the_rows_of_points(tmp_path: Path) -> None:
-    server = subprocess.Popen(
-        [*COMMAND, "emulator", "--page-size", "150"],
-        env={**os.environ, "HOME": str(tmp_path)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        info = dict(server.stdout.readline().rstrip("\n").split(": ", 1) for _ in range(3))
+    with emulator_process(tmp_path, "--page-size", "150") as (_, info):
         values = {"stream_url": info.pop("url"), **info}
         (tmp_path / "config.yml").write_text(yaml.safe_dump(values))
         out = tmp_path / "x.csv"
-        done = run(
-            tmp_path,
-            "fetch",
-            "accel",
-            *ISO_FLAGS,
-            "--output",
-            str(out),
-            "--config",
-            str(tmp_path / "config.yml"),
-        )
+        config = ["--config", str(tmp_path / "config.yml")]
+        done = run(tmp_path, "fetch", "accel", *ISO_FLAGS, "--output", str(out), *config, text=False)
         assert done.returncode == 0, done.stderr
         assert done.stderr == b""
         expected = list(stream.V1Client(Config(**values)).Accel(**QUERY).points())
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=10)
     assert list(csv_points([out.read_text()])) == expected
     assert len(expected) == 500
