@@ -35,8 +35,7 @@ from typing import IO, Any
 from .build import Request, build_request, encode_value
 from .config import DEFAULT_CONFIG_PATH, Config
 from .errors import ParseError, UsageError
-from .pages import pages, resume_params
-from .paging import step_for
+from .pages import pages_with_next, resume_params
 from .parse import csv_points, json_pages, page_text, rows
 from .resources import resource
 
@@ -179,23 +178,6 @@ class Pull:
         return json.dumps(asdict(self))
 
 
-def with_following(request: Request, responses: Iterable[Any]) -> Iterator[tuple[Any, Request | None]]:
-    """Each response of a query paired with the request after it (None after the last).
-
-    The pure pagination step that ``pages`` followed is applied again, so the
-    pair names exactly the page ``pages`` asks for next.
-
-    >>> from runeq_fn.response import Response
-    >>> first = Request("u", paging="csv")
-    >>> [(r.content, n and n.params) for r, n in with_following(first, [Response(200, content=b"t\\n1\\n"), Response(200)])]
-    [(b't\\n1\\n', (('page', 1),)), (b'', None)]
-    """
-    for response in responses:
-        following = step_for(request)(request, response)
-        yield response, following
-        request = following
-
-
 def csv_chunk(text: str, header: str | None) -> tuple[str, str, int]:
     """(header, text to append, rows) for one CSV page, given the header written so far.
 
@@ -303,7 +285,7 @@ def steps(config: Any, pull: Pull, prefetch: int = 0) -> Iterator[tuple[bytes, P
     if pull.next is None:
         return
     request = build_request(config, pull.resource, wire_format(pull.resource), pull.next)
-    for response, following in with_following(request, pages(request, prefetch=prefetch)):
+    for response, following in pages_with_next(request, prefetch=prefetch):
         data, pull = advance(pull, response, following)
         yield data, pull
 

@@ -100,10 +100,20 @@ def pages(request: Request, fetch: Fetch = http_fetch, prefetch: int = 0) -> Ite
     A server that names a page already read raises ``PaginationError`` (a loop)
     after the last good page, with ``resume`` set to that page's position.
     """
+    return (response for response, _ in pages_with_next(request, fetch, prefetch))
+
+
+@curry
+def pages_with_next(request: Request, fetch: Fetch = http_fetch, prefetch: int = 0) -> Iterator[tuple]:
+    """``pages``, each response paired with the request that fetches the page after it.
+
+    The next request is None after the last page. ``resume_params`` of it is
+    where a pull interrupted after this page goes on (``runeq fetch --resume``).
+    """
     return _pages(request, Ahead(fetch, prefetch))
 
 
-def _pages(request: Request | None, ahead: Ahead) -> Iterator[Any]:
+def _pages(request: Request | None, ahead: Ahead) -> Iterator[tuple]:
     seen = set()
     try:
         ahead.expect(request)
@@ -117,7 +127,7 @@ def _pages(request: Request | None, ahead: Ahead) -> Iterator[Any]:
                     exc.resume = resume_params(request)
                 raise
             ahead.expect(following, after=response)
-            yield response
+            yield response, following
             if following is not None and position(following) in seen:
                 raise PaginationError(
                     0,
