@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors, stream
 from .build import Request, build_request, merge_params
 from .config import Config
-from .pages import pages
+from .pages import pages, pages_with_next
 from .parse import csv_pages, csv_points, json_pages
 from .response import Response
 from .transport import fetch
@@ -62,6 +62,7 @@ __all__ = [
     "json_pages",
     "merge_params",
     "pages",
+    "pages_with_next",
     "stream",
     "to_arrow",
     "to_dataframe",

@@ -108,6 +108,8 @@ def error_details(status: int, body: bytes) -> dict[str, Any]:
     {'message': '<html><body><h1>502 Bad Gateway</h1></body></html>', 'type': 'HTTPError'}
     >>> error_details(500, b"")
     {'message': 'HTTP 500 with an empty body', 'type': 'HTTPError'}
+    >>> error_details(400, b'{"__type": "NotAuthorizedException", "message": "Invalid Refresh Token"}')
+    {'message': 'Invalid Refresh Token', 'type': 'NotAuthorizedException'}
     """
     try:
         data = json.loads(body)
@@ -115,6 +117,8 @@ def error_details(status: int, body: bytes) -> dict[str, Any]:
         data = None
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         return data["error"]
+    if isinstance(data, dict) and "__type" in data:  # AWS's shape, from the Cognito refresh
+        return {"message": data.get("message", ""), "type": data["__type"]}
     text = body[:200].decode("utf-8", errors="replace").strip()
     return {"message": text or f"HTTP {status} with an empty body", "type": "HTTPError"}
 

@@ -252,3 +252,17 @@ def test_the_functional_api_takes_a_policy_per_call(emu):
     with pytest.raises(APIError):
         list(csv_points(pages(request)))
     assert len(emu.requests) == 2
+
+
+def test_a_cognito_config_gets_its_first_jwt_when_made(emu):
+    cfg = Config(**emu.config_values(auth="cognito_refresh"))
+    assert cfg.auth_method == "cognito_refresh"
+    assert [(r.method, r.path.rstrip("/")) for r in emu.requests] == [("POST", "/cognito")]
+    assert len(list(stream.V1Client(cfg).Accel(**QUERY).points())) == 500
+
+
+def test_a_refused_refresh_token_says_so():
+    with Emulator() as emu:
+        values = {**emu.config_values(auth="cognito_refresh"), "cognito_refresh_token": "revoked"}
+        with pytest.raises(APIError, match="400 NotAuthorizedException"):
+            Config(**values)
