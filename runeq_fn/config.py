@@ -381,7 +381,7 @@ def warn_if_plain_http(url: str) -> None:
         log.warning(
             "stream_url %s is plain http to a host that is not loopback: "
             "credentials will travel unencrypted; use https",
-            url,
+            f"{parts.scheme}://{parts.hostname}",
         )
 
 
