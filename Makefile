@@ -31,6 +31,7 @@ demo: $(STAMP)
 
 test: $(STAMP) $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/pytest
 
 bench: $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed

@@ -182,7 +182,7 @@ def build_request(
         headers=tuple(config.auth_headers.items()),
         paging=paging,
         index=start_index(params),
-        policy=policy or getattr(config, "policy", Policy()),
+        policy=policy if policy is not None else getattr(config, "policy", Policy()),
         refresh=auth_refresher(config),
     )
 

@@ -214,7 +214,7 @@ def json_chunk(items: Iterable[Any], array: bool, before: int) -> tuple[str, int
     >>> json_chunk([{"a": 1}], array=True, before=0), json_chunk([{"a": 2}], array=True, before=1)
     (('[\\n{"a":1}', 1), (',\\n{"a":2}', 1))
     """
-    parts = []
+    parts: list[str] = []
     for item in items:
         text = json.dumps(item, separators=(",", ":"))
         if array:
@@ -409,15 +409,15 @@ def export_query(
     """
     pull = Pull.start(name, fmt, query)
     report = progress or (lambda _: None)
-    to_stream = output is None or hasattr(output, "write")
-    if resume:
-        if to_stream:
+    if not isinstance(output, (str, os.PathLike)):
+        if resume:
             raise UsageError("--resume needs --output FILE: a pull to stdout cannot be resumed")
-        pull = saved_pull(output, pull)
-    report(pull)
-    if to_stream:
+        report(pull)
         stream = sys.stdout.buffer if output is None else output
         return write_steps(pull, stream, steps(config, pull, prefetch), report)
+    if resume:
+        pull = saved_pull(output, pull)
+    report(pull)
     return write_file(config, pull, output, prefetch, report)
 
 

@@ -119,6 +119,17 @@ class V1Client:
     pages are parsed; the default, 0, sends exactly runeq's requests.
     """
 
+    # Made from the resource table below; declared here for type checkers and editors.
+    Accel: Callable[..., StreamV1CSVBase]
+    BandPower: Callable[..., StreamV1CSVBase]
+    Event: Callable[..., StreamV1Base]
+    HeartRate: Callable[..., StreamV1CSVBase]
+    LFP: Callable[..., StreamV1CSVBase]
+    ProbabilitySymptom: Callable[..., StreamV1CSVBase]
+    Rotation: Callable[..., StreamV1CSVBase]
+    Span: Callable[..., StreamV1Base]
+    State: Callable[..., StreamV1CSVBase]
+
     def __init__(self, cfg: Any, prefetch: int = 0) -> None:
         self._cfg = cfg
         self.prefetch = prefetch

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
+from typing import Any
 
 from . import data
 from .data import Chunk, Row
@@ -203,12 +205,30 @@ def _listing(q: Query) -> Listing:
 # Raw time series
 
 
+def one_cell(items: Sequence[Any], i: int) -> Row:
+    """Row ``i`` of a one-column listing held in memory.
+
+    >>> one_cell([10, 20], 1)
+    (20,)
+    """
+    return (items[i],)
+
+
+def mapped_cell(make: Callable[[Any], Row], rows: Callable[[int], Row], i: int) -> Row:
+    """Row ``i`` made by ``make`` from the first cell of another listing's row ``i``.
+
+    >>> mapped_cell(lambda t: (t, t * 2), lambda i: (i + 1,), 4)
+    (5, 10)
+    """
+    return make(rows(i)[0])
+
+
 def _series(
     q: Query,
     salt: str,
     period: Fraction,
     streams: int,
-    row: Callable[[int, int], Row],
+    row: Callable[[int, int, int], Row],
     numeric: tuple[int, ...],
 ) -> Callable[[], Iterator[Chunk]]:
     """Chunks for a time series of the query's patient and device, with optional blanks."""
@@ -338,11 +358,11 @@ def _state_ticks(q: Query, event: str) -> Callable[[], Iterator[Chunk]]:
 
     def chunks() -> Iterator[Chunk]:
         for lo, hi in data.windows_in(window_seed, q.start, q.end):
-            ticks = data.tick_span(lo, hi, data.STATE_PERIOD)
+            ticks: Sequence[int] = data.tick_span(lo, hi, data.STATE_PERIOD)
             if event:
                 ticks = [t for t in ticks if changed_field and data.state_changed(seed, changed_field, t)]
             if ticks:
-                yield Chunk(len(ticks), lambda i, ticks=ticks: (ticks[i],))
+                yield Chunk(len(ticks), partial(one_cell, ticks))
 
     return chunks
 
@@ -358,7 +378,7 @@ def _state(q: Query) -> Listing:
 
     def chunks() -> Iterator[Chunk]:
         for chunk in ticks():
-            yield Chunk(chunk.count, lambda i, get=chunk.row: _state_row(seed, get(i)[0], fields))
+            yield Chunk(chunk.count, partial(mapped_cell, partial(_state_row, seed, fields=fields), chunk.row))
 
     return Listing(("time",) + fields, chunks)
 
@@ -393,7 +413,7 @@ def _state_expression(q: Query, expression: str) -> Listing:
 
     def chunks() -> Iterator[Chunk]:
         for chunk in ticks():
-            yield Chunk(chunk.count, lambda i, get=chunk.row: update_row(get(i)[0]))
+            yield Chunk(chunk.count, partial(mapped_cell, update_row, chunk.row))
 
     return Listing(("time", "update"), chunks, shape="update")
 
@@ -450,6 +470,6 @@ def _records(q: Query) -> Listing:
                 if q.start <= r[key] < q.end and data.matches_event(r["display_name"], prefixes)
             ]
             if records:
-                yield Chunk(len(records), lambda i, records=records: (records[i],))
+                yield Chunk(len(records), partial(one_cell, records))
 
     return Listing((q.resource,), chunks)

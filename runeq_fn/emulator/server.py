@@ -173,9 +173,8 @@ class Emulator:
     @property
     def url(self) -> str:
         """The base URL, ``http://host:port`` (binds the socket if not yet bound)."""
-        server = self._bind()
-        host, port = server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._bind().server_address[1]
+        return f"http://{self.host}:{port}"
 
     @property
     def credentials(self) -> dict[str, str]:
