@@ -23,7 +23,7 @@ SEND_WAIT = 0.05
 
 
 def check(request: Request, response: Any) -> Any:
-    """Return the response, or raise ``APIError`` for a status >= 400.
+    """Return the response, or raise ``APIError`` for a status >= 300 (redirects are followed before).
 
     The error carries the failed page's parameters in ``resume``.
 
@@ -33,7 +33,7 @@ def check(request: Request, response: Any) -> Any:
     ...
     runeq_fn.errors.APIError: 503 HTTPError: {'message': 'HTTP 503 with an empty body', 'type': 'HTTPError'}
     """
-    if response.status_code >= 400:
+    if response.status_code >= 300:  # a 3xx left over (a loop, no Location, 304) is not a page either
         raise APIError(
             response.status_code,
             error_details(response.status_code, response.content),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .build import Request, with_params
+from .errors import ParseError
 
 Step = Callable[[Request, Any], Request | None]
 
@@ -28,7 +29,10 @@ def json_step(request: Request, response: Any) -> Request | None:
     >>> json_step(first, Response(200, Headers(), b'{"result": {}}')) is None
     True
     """
-    next_page = response.json().get("next_page")
+    body = response.json()
+    if not isinstance(body, dict):
+        raise ParseError(f"a JSON page is not an object: {response.text[:80]!r}")
+    next_page = body.get("next_page")
     token = response.next_page_token
     if not (next_page or token):
         return None
@@ -96,7 +100,6 @@ def predict(request: Request) -> Request | None:
     """
     if request.paging == "span" or request.param("next_page_token") is not None:
         return None
-    following = request.index + 1
     if request.paging == "csv":
-        return with_params(request, index=following, page=following)
-    return with_params(request, index=following, page=int(request.param("page") or 0) + 1)
+        return with_params(request, index=request.index + 1, page=request.index + 1)
+    return with_params(request, page=int(request.param("page") or 0) + 1)

@@ -18,6 +18,7 @@ from .policy import Policy
 from .response import Headers, Response
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_REDIRECTS = 10
 USER_AGENT = "runeq-fn/0.1"
 
 _pool_lock = threading.Lock()
@@ -65,16 +66,26 @@ def pool() -> Any:
 def retry_policy(policy: Policy) -> Any:
     """urllib3's ``Retry`` for GETs: transient statuses and connection errors, backoff with jitter.
 
+    Each kind of failure has ``policy.retries`` tries of its own, and redirects
+    have ``MAX_REDIRECTS`` apart from them: a redirect never uses up a retry, and
+    running out of redirects raises instead of handing back the 3xx as a page.
     Auth headers are removed when a redirect leaves the host.
 
     >>> retry = retry_policy(Policy(retries=3))
-    >>> retry.total, sorted(retry.status_forcelist), "x-rune-user-access-token" in retry.remove_headers_on_redirect
-    (3, [429, 500, 502, 503, 504], True)
+    >>> retry.status, retry.redirect, sorted(retry.status_forcelist)
+    (3, 10, [429, 500, 502, 503, 504])
+    >>> "x-rune-user-access-token" in retry.remove_headers_on_redirect
+    True
     """
     from urllib3.util import Retry
 
     return Retry(
-        total=policy.retries,
+        total=policy.retries + MAX_REDIRECTS,
+        connect=policy.retries,
+        read=policy.retries,
+        status=policy.retries,
+        other=policy.retries,
+        redirect=MAX_REDIRECTS,
         allowed_methods=frozenset({"GET"}),
         status_forcelist=RETRY_STATUSES,
         backoff_factor=policy.backoff,
@@ -82,7 +93,7 @@ def retry_policy(policy: Policy) -> Any:
         backoff_jitter=policy.backoff / 2,
         respect_retry_after_header=True,
         raise_on_status=False,
-        raise_on_redirect=False,
+        raise_on_redirect=True,
         remove_headers_on_redirect=AUTH_HEADER_NAMES | {"Authorization", "Cookie"},
     )
 
@@ -174,6 +185,16 @@ def fetch(request: Request) -> Response:
             retry.sleep()
         except e.HTTPError as exc:
             raise transport_error(exc, url) from None
+        except ValueError:
+            # http.client refuses a header value with a line break; its message would show the value
+            raise TransportError(
+                0,
+                {
+                    "message": f"the request to {url.split('?', 1)[0]} could not be sent: a header "
+                    "holds a character HTTP does not allow (check the credentials for line breaks)",
+                    "type": "TransportError",
+                },
+            ) from None
         else:
             return Response(answer.status, Headers(answer.headers), answer.data, url)
 

@@ -266,3 +266,40 @@ def test_a_refused_refresh_token_says_so():
         values = {**emu.config_values(auth="cognito_refresh"), "cognito_refresh_token": "revoked"}
         with pytest.raises(APIError, match="400 NotAuthorizedException"):
             Config(**values)
+
+
+def test_a_redirect_loop_raises_instead_of_ending_the_pull(emu):
+    accessor = accel(emu)
+    points = accessor.points()
+    got = [next(points) for _ in range(150)]
+    emu.inject(Fault("redirect", status=302, times=99, location=emu.url))
+    with pytest.raises(TransportError, match="redirect") as err:
+        got.extend(points)
+    assert len(got) == 200 and err.value.resume["page"] == 2
+
+
+def test_a_redirect_does_not_use_up_the_retries(emu):
+    want = clean_pull(emu)
+    emu.inject(Fault("redirect", status=307, location=emu.url))
+    assert list(accel(emu, {"retries": 0}).points()) == want
+
+
+def test_a_json_body_that_is_not_an_object_is_a_parse_error(emu):
+    request = build_request(Config(**emu.config_values()), "accel", "json", QUERY)
+
+    def fetch_list(req):
+        from runeq_fn.transport import fetch
+
+        answer = fetch(req)
+        return type(answer)(answer.status_code, answer.headers, b"[1, 2]", answer.url)
+
+    with pytest.raises(ParseError, match="not an object"):
+        list(pages(request, fetch=fetch_list))
+
+
+def test_a_header_value_with_a_line_break_fails_without_showing_it(emu):
+    request = build_request(Config(**emu.config_values()), "accel", "csv", QUERY)
+    bad = type(request)(request.url, request.params, headers=(("X-Rune-User-Access-Token", "sec\nret"),))
+    with pytest.raises(TransportError, match="line breaks") as err:
+        list(pages(bad))
+    assert "sec" not in str(err.value)

@@ -83,3 +83,11 @@ def test_prefetch_never_guesses_for_a_token_server(servers):
     emu.clear()
     assert len(pull(emu, 50, prefetch=4)) == 300
     assert len(emu.requests) == 7  # six pages and the empty one: no wasted guesses
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_prefetch_by_page_number_uses_its_guesses(fmt):
+    with Emulator(pagination="page", page_size=30) as emu:  # 300 rows: 10 pages
+        assert len(pull(emu, 30, prefetch=4, fmt=fmt)) == 300
+        # every page once, and at most the guesses in flight past the end
+        assert 10 <= len(emu.requests) <= 10 + 1 + 4
