@@ -193,7 +193,7 @@ def auth_refresher(config: Any) -> Callable[[], Pairs] | None:
     None unless the config holds a Cognito refresh token.
     """
     get = getattr(config, "get", None)
-    if get is None or not get("cognito_refresh_token"):
+    if get is None or not (get("cognito_refresh_token") and get("cognito_client_id")):
         return None
 
     def refresh() -> Pairs:

@@ -160,7 +160,7 @@ def check_values(values: Mapping[str, Any], source: str = "keywords") -> dict[st
     >>> check_values({"retries": "many"})
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.ConfigError: retries in keywords must be a number, at least 0, not 'many'
+    runeq_fn.errors.ConfigError: retries in keywords must be a whole number, at least 0, not 'many'
     """
     unknown = sorted(str(k) for k in values if k not in KNOWN_KEYS)
     if unknown:
@@ -172,16 +172,80 @@ def check_values(values: Mapping[str, Any], source: str = "keywords") -> dict[st
         if isinstance(value, (dict, list, tuple, set)):
             raise ConfigError(f"{key} in {source} must be a single value, not a {type(value).__name__}")
         if key in POLICY_KEYS:
-            try:
-                value = int(value) if key == "retries" else float(value)
-            except (TypeError, ValueError, OverflowError):
-                value = -1
-            if not 0 <= value < float("inf"):
-                raise ConfigError(f"{key} in {source} must be a number, at least 0, not {values[key]!r}")
-        elif not isinstance(value, str):
+            value = policy_value(key, value, source)
+        else:
             value = str(value)
+            if key in CREDENTIAL_KEYS:
+                check_credential(key, value, source)
+            if key in ("stream_url", "graph_url", "cognito_url"):
+                check_url(key, value, source)
         checked[key] = value
     return checked
+
+
+def policy_value(key: str, value: Any, source: str) -> int | float:
+    """A retry or timeout setting as a number, or a ``ConfigError`` that says which numbers fit.
+
+    >>> policy_value("read_timeout", "2.5", "f"), policy_value("retries", 3, "f")
+    (2.5, 3)
+    >>> policy_value("connect_timeout", 0, "f")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.ConfigError: connect_timeout in f must be a number of seconds above 0, not 0
+    """
+    whole = key == "retries"
+    timeout = key.endswith("_timeout")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    fits = 0 < number < float("inf") if timeout else 0 <= number < float("inf")
+    if whole:
+        fits = fits and number.is_integer() and not isinstance(value, bool)
+    if not fits:
+        kind = "a whole number, at least 0" if whole else "a number of seconds above 0" if timeout else "a number, at least 0"
+        raise ConfigError(f"{key} in {source} must be {kind}, not {value!r}")
+    return int(number) if whole else number
+
+
+def check_credential(key: str, value: str, source: str) -> None:
+    """Refuse a credential that HTTP cannot carry, without ever showing it.
+
+    >>> check_credential("jwt", "abc", "f")
+    >>> check_credential("access_token_secret", "s3cret\\n", "~/.rune/config")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.ConfigError: access_token_secret in ~/.rune/config has spaces at an end or a line break or other control character; remove it
+    """
+    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ConfigError(
+            f"{key} in {source} has spaces at an end or a line break or other control character; remove it"
+        )
+
+
+def check_url(key: str, value: str, source: str) -> None:
+    """Refuse a URL the client cannot use: not http(s), no host, a bad port, or a user:password in it.
+
+    >>> check_url("stream_url", "http://127.0.0.1:8080", "f")
+    >>> check_url("stream_url", "https://me:pw@stream.runelabs.io", "f")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.ConfigError: stream_url in f must not hold a user name or password: give credentials as access_token_id/access_token_secret (or client keys, or a jwt)
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{key} in {source} must be an http(s) URL such as https://stream.runelabs.io")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            f"{key} in {source} must not hold a user name or password: give credentials as "
+            "access_token_id/access_token_secret (or client keys, or a jwt)"
+        )
 
 
 def parse_config_text(text: str, path: str) -> dict[str, Any]:
@@ -244,6 +308,8 @@ def write_config_file(values: Mapping[str, Any], path: str = DEFAULT_CONFIG_PATH
     full = os.path.abspath(os.path.expanduser(path))
     folder = os.path.dirname(full)
     os.makedirs(folder, mode=0o700, exist_ok=True)
+    if os.path.basename(folder) == ".rune":
+        os.chmod(folder, 0o700)  # a folder made earlier, or by another tool, may be open to others
     text = yaml.safe_dump(dict(values), default_flow_style=False, sort_keys=True)
     import tempfile
 

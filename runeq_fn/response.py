@@ -77,12 +77,3 @@ class Response:
         except ValueError as exc:
             start = self.text[:80]
             raise ParseError(f"the body of {self.url or 'a response'} is not JSON ({exc}): {start!r}") from None
-
-
-def header_pairs(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """Headers as a tuple of pairs (for frozen records).
-
-    >>> header_pairs({"A": "1"})
-    (('A', '1'),)
-    """
-    return tuple(headers.items())

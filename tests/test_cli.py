@@ -220,7 +220,7 @@ def test_set_keeps_other_keys(configured: Path) -> None:
         ("colour=blue", ["unknown config key 'colour'", "access_token_id", "stream_url"]),
         ("stream_url", ["expected KEY=VALUE"]),
         ("=value", ["expected KEY=VALUE"]),
-        ("retries=many", ["retries", "must be a number"]),
+        ("retries=many", ["retries", "must be a whole number"]),
     ],
 )
 def test_set_refuses_bad_pairs(configured: Path, pair: str, fragments: list[str]) -> None:

@@ -1,6 +1,7 @@
 """Config: the auth inference table, files (bad ones too) and the atomic private write."""
 
 import os
+import re
 import stat
 
 import pytest
@@ -153,3 +154,51 @@ def test_the_example_config_documents_every_key_and_loads():
     documented = set(re.findall(r"^#? ?([a-z_]+):", text, flags=re.M))
     assert KNOWN_KEYS <= documented
     assert Config(**check_values(parse_config_text(text, "example"))).auth_method == "access_token"
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"read_timeout": 0}, "read_timeout in keywords must be a number of seconds above 0"),
+        ({"retries": 2.7}, "retries in keywords must be a whole number"),
+        ({"retries": True}, "retries in keywords must be a whole number"),
+        ({"stream_url": "ftp://x.y"}, "must be an http(s) URL"),
+        ({"stream_url": "http://[::1"}, "must be an http(s) URL"),
+        ({"stream_url": "http://127.0.0.1:99999"}, "must be an http(s) URL"),
+        ({"stream_url": "https://me:hunter2@stream.runelabs.io"}, "must not hold a user name or password"),
+        ({"access_token_secret": "s3cret-value\n"}, "line break"),
+    ],
+)
+def test_values_http_cannot_use_are_refused_clearly(values, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as err:
+        Config(**{"access_token_id": "id", "access_token_secret": "secret", **values})
+    assert "hunter2" not in str(err.value) and "s3cret" not in str(err.value)
+
+
+def test_an_open_rune_folder_is_made_private(tmp_path):
+    folder = tmp_path / ".rune"
+    folder.mkdir(mode=0o755)
+    write_config_file({"jwt": "j"}, str(folder / "config"))
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+
+
+urls = st.one_of(st.text(max_size=30), st.sampled_from(["http://127.0.0.1:8080", "https://h", "http://[::1", "x://y"]))
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "stream_url": urls,
+            "read_timeout": yaml_values,
+            "connect_timeout": yaml_values,
+            "backoff": yaml_values,
+            "access_token_secret": st.text(max_size=10),
+        },
+    )
+)
+def test_arbitrary_urls_timeouts_and_secrets_give_a_config_or_a_config_error(values):
+    try:
+        Config(access_token_id="id", **{"access_token_secret": "s", **values})
+    except ConfigError:
+        pass
