@@ -23,10 +23,9 @@ from .config import (
     describe,
     infer_auth_method,
     merged_file_values,
-    read_config_file,
     write_config_file,
 )
-from .errors import APIError, ConfigError, RuneError, UsageError
+from .errors import ConfigError, RuneError, UsageError
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -68,6 +67,23 @@ def whole_number(name: str, value: Any, minimum: int) -> int:
     if number < minimum:
         raise UsageError(f"--{name} must be a whole number of at least {minimum}, not {value!r}")
     return number
+
+
+def file_flag(name: str, value: Any, example: str) -> str | None:
+    """A flag that names a file, as text; fire hands a bare ``--output`` over as ``"True"``.
+
+    >>> file_flag("output", "x.csv", "accel.csv"), file_flag("output", None, "accel.csv")
+    ('x.csv', None)
+    >>> file_flag("output", "True", "accel.csv")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: --output needs a file name, e.g. --output accel.csv
+    """
+    if value is None:
+        return None
+    if str(value) in ("True", "False") or not str(value).strip():
+        raise UsageError(f"--{name} needs a file name, e.g. --{name} {example}")
+    return str(value)
 
 
 def parse_pairs(pairs: Iterable[str]) -> dict[str, str]:
@@ -195,7 +211,7 @@ class Configure:
                 "no terminal to ask on: pass --access-token-id and --access-token-secret"
             )
         current = values_to_keep(path, interactive)
-        if current is None or not may_overwrite(path, current, ask_first=not both_given):
+        if current is None or not may_overwrite(path, current, ask_first=interactive):
             print(f"left {path} unchanged")
             return
         token_id = access_token_id if access_token_id is not None else ask("access token id", input)
@@ -215,7 +231,10 @@ class Configure:
           keys: the keys to print (all when none); a key not in the file prints an empty value
           reveal: print secrets in full
         """
-        text = describe(read_config_file(config_path()), keys, as_flag("reveal", reveal))
+        path = config_path()
+        if not os.path.exists(path):
+            note(f"no config file at {path}: run `runeq configure setup` to make one")
+        text = describe(merged_file_values({}, path), keys, as_flag("reveal", reveal))
         if text:
             print(text)
 
@@ -250,7 +269,7 @@ def start_emulator(port: int, pagination: str, page_size: int) -> Emulator:
     try:
         emu = Emulator(port=port, pagination=pagination, page_size=page_size, log=to_stderr)
         emu.url  # noqa: B018 -- binds the port now, so that a busy one fails here
-    except (ValueError, OSError) as exc:
+    except (ValueError, OverflowError, OSError) as exc:
         raise UsageError(f"cannot start the emulator: {exc}") from None
     return emu
 
@@ -330,8 +349,10 @@ class Runeq:
         query = query_from_flags(params)
         resuming = as_flag("resume", resume)
         ahead = whole_number("prefetch", prefetch, 0)
-        target = None if output is None else str(output)
-        source = None if config is None else str(config)
+        target = file_flag("output", output, "accel.csv")
+        source = file_flag("config", config, "~/.rune/config")
+        if target is not None and os.path.isdir(target):
+            raise UsageError(f"--output {target} is a folder: give a file name")
         # no progress line between rows of data printed on the same terminal
         show_progress = target is not None or not sys.stdout.isatty()
         try:
@@ -339,7 +360,7 @@ class Runeq:
                 terminal_progress() if show_progress else nullcontext()
             ) as progress:
                 export_query(cfg, str(resource), query, str(format), target, resuming, ahead, progress)
-        except (APIError, KeyboardInterrupt):
+        except (RuneError, KeyboardInterrupt):
             part, state = part_paths(target) if target is not None else ("", "")
             if os.path.exists(state):
                 note(f"the pages written so far are kept in {part}: run the same command with --resume to continue")

@@ -470,12 +470,19 @@ def is_loopback(host: str) -> bool:
 def merged_file_values(
     updates: Mapping[str, Any], path: str = DEFAULT_CONFIG_PATH, reset: bool = False
 ) -> dict[str, Any]:
-    """The file's values (if any, unless ``reset``) updated key by key."""
+    """The file's values updated key by key; a missing or blank file (or ``reset``) counts as empty."""
     current: dict[str, Any] = {}
-    if not reset and os.path.exists(os.path.expanduser(path)):
+    full = os.path.expanduser(path)
+    if not reset and os.path.exists(full) and not file_is_blank(full):
         current = read_config_file(path)
     current.update(updates)
     return current
+
+
+def file_is_blank(path: str) -> bool:
+    """True for a file with nothing but white space in it (``touch ~/.rune/config``)."""
+    with open(path, "rb") as f:
+        return not f.read(4096).strip() and not f.read(1)
 
 
 def describe(values: Mapping[str, Any], keys: Iterable[str] = (), reveal: bool = False) -> str:

@@ -199,8 +199,24 @@ def test_get_reveals_named_keys_and_missing_ones(configured: Path) -> None:
     ]
 
 
-def test_get_without_a_file_says_how_to_make_one(tmp_path: Path) -> None:
-    assert_user_error(run(tmp_path, "configure", "get"), str(config_file(tmp_path)), "runeq configure setup")
+def test_get_without_a_file_prints_empty_values_and_how_to_make_one(tmp_path: Path) -> None:
+    result = run(tmp_path, "configure", "get", "stream_url")
+    assert (result.returncode, result.stdout) == (0, "stream_url: \n")
+    assert str(config_file(tmp_path)) in result.stderr and "runeq configure setup" in result.stderr
+
+
+def test_an_empty_file_counts_as_no_values(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "")
+    assert run(tmp_path, "configure", "set", "stream_url=http://127.0.0.1:1").returncode == 0
+    assert yaml.safe_load(path.read_text()) == {"stream_url": "http://127.0.0.1:1"}
+
+
+def test_setup_on_a_terminal_asks_before_overwriting_even_with_flags(tmp_path: Path, script: Script) -> None:
+    path = write_config(tmp_path, "access_token_id: old-id\naccess_token_secret: old-secret-1234\n")
+    script.answers.append("n")
+    cli.main(["configure", "setup", *TOKEN])
+    assert "overwrite?" in script.prompts[0]
+    assert yaml.safe_load(path.read_text())["access_token_id"] == "old-id"
 
 
 def test_set_keeps_other_keys(configured: Path) -> None:
@@ -229,7 +245,7 @@ def test_set_refuses_bad_pairs(configured: Path, pair: str, fragments: list[str]
     assert config_file(configured).read_text() == before
 
 
-@pytest.mark.parametrize("text", ["key: [unclosed\n", "- a\n- list\n", ""], ids=["not-yaml", "list", "empty"])
+@pytest.mark.parametrize("text", ["key: [unclosed\n", "- a\n- list\n"], ids=["not-yaml", "list"])
 @pytest.mark.parametrize("command", [["get"], ["set", "jwt=x"]], ids=["get", "set"])
 def test_malformed_file_is_reported_with_its_path(tmp_path: Path, text: str, command: list[str]) -> None:
     path = write_config(tmp_path, text)
@@ -289,3 +305,19 @@ def test_emulator_serves_until_interrupted(tmp_path: Path) -> None:
     assert "Traceback" not in stderr
     assert "/v1/accel.json" in stderr  # the access log
     assert info["access_token_secret"] not in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["emulator", "--port", "99999"], ["cannot start the emulator", "0-65535"]),
+        (["fetch", "accel", "--emulator", "--output"], ["--output needs a file name"]),
+        (["fetch", "accel", "--emulator", "--config"], ["--config needs a file name"]),
+        (["fetch", "accel", "--emulator", "--output", "."], ["is a folder"]),
+        (["fetch", "acel", "--emulator"], ["unknown resource 'acel'", "accel"]),
+        (["fetch", "accel", "--emulator", "--format", "xml"], ["xml", "csv"]),
+    ],
+)
+def test_bad_command_lines_get_one_clear_line(tmp_path: Path, args: list[str], fragments: list[str]) -> None:
+    assert_user_error(run(tmp_path, *args), *fragments)
+    assert not list(tmp_path.glob("True*"))
