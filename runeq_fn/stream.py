@@ -24,7 +24,12 @@ from .transport import fetch
 
 
 class StreamV1Base:
-    """An accessor of one JSON-only resource: a config and default query parameters."""
+    """An accessor of one JSON-only resource: a config and default query parameters.
+
+    The ``iter_*`` methods and ``points`` are generators, as runeq's were: even a
+    bad parameter or a missing availability expression raises at the first
+    ``next()``, not at the call.
+    """
 
     _resource: Resource
     prefetch = 0
@@ -49,7 +54,7 @@ class StreamV1Base:
 
     def iter_json_data(self, **params: Any) -> Iterator[Any]:
         """Each page's ``result``, following pagination from the caller's ``page``."""
-        return json_pages(self._pages("json", params))
+        yield from json_pages(self._pages("json", params))
 
     @property
     def expr_availability(self) -> str:
@@ -61,7 +66,7 @@ class StreamV1Base:
     def iter_json_availability(self, **params: Any) -> Iterator[Any]:
         """``iter_json_data`` with ``expression`` set to the availability expression."""
         params["expression"] = self.expr_availability
-        return self.iter_json_data(**params)
+        yield from self.iter_json_data(**params)
 
 
 class StreamV1CSVBase(StreamV1Base):
@@ -73,16 +78,16 @@ class StreamV1CSVBase(StreamV1Base):
 
     def iter_csv_text(self, **params: Any) -> Iterator[str]:
         """Each non-empty CSV body, following pagination until an empty one."""
-        return csv_pages(self._pages("csv", params))
+        yield from csv_pages(self._pages("csv", params))
 
     def iter_csv_availability(self, **params: Any) -> Iterator[str]:
         """``iter_csv_text`` with ``expression`` set to the availability expression."""
         params["expression"] = self.expr_availability
-        return self.iter_csv_text(**params)
+        yield from self.iter_csv_text(**params)
 
     def points(self, **params: Any) -> Iterator[Point]:
         """Every CSV row as a dict keyed by its page's header, values converted per cell."""
-        return csv_points(self._pages("csv", params))
+        yield from csv_points(self._pages("csv", params))
 
     def __iter__(self) -> Iterator[Point]:
         return self.points()

@@ -91,3 +91,13 @@ def test_prefetch_by_page_number_uses_its_guesses(fmt):
         assert len(pull(emu, 30, prefetch=4, fmt=fmt)) == 300
         # every page once, and at most the guesses in flight past the end
         assert 10 <= len(emu.requests) <= 10 + 1 + 4
+
+
+def test_shim_methods_are_lazy_like_runeq_even_about_errors():
+    client = stream.V1Client(Config(jwt="not-a-real-jwt"))
+    unavailable = client.Event().iter_json_availability()  # no error yet, as in runeq 0.15.0
+    bad_page = client.Accel().points(page="first")
+    with pytest.raises(NotImplementedError):
+        next(unavailable)
+    with pytest.raises(ValueError, match="page must be a whole number"):
+        next(bad_page)
