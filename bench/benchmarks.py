@@ -108,11 +108,15 @@ def parse(rounds: int) -> Result:
     return rows, notes
 
 
-def puller(child: Child, server: Server, points: int, prefetch: int = 0, parse: bool = True) -> Callable[[], dict]:
-    """A function that pulls ``points`` accel points through ``Accel(...).points()`` in a worker."""
-    message = task(
-        "pull", config=server.config, defaults=DEFAULTS, params=window(points), prefetch=prefetch, parse=parse
-    )
+def puller(
+    child: Child, server: Server, points: int, prefetch: int = 0, parse: bool = True, bare: bool = False
+) -> Callable[[], dict]:
+    """A function that pulls ``points`` accel points through ``Accel(...).points()`` in a worker.
+
+    ``bare`` pulls the same pages with http.client alone (the worker's ``bare`` task).
+    """
+    query = {"config": server.config, "defaults": DEFAULTS, "params": window(points)}
+    message = task("bare", **query) if bare else task("pull", **query, prefetch=prefetch, parse=parse)
 
     def pull() -> dict:
         reply = child.ask(message)
@@ -127,7 +131,8 @@ def pull_race(
 ) -> dict:
     """Median seconds of runeq's pull of 200,000 points and of runeq-fn's (keyed ``prefetch=N``).
 
-    With ``floor``, also runeq-fn's bare requests for the same pages, unparsed (keyed ``requests``).
+    With ``floor``, also runeq-fn's bare requests for the same pages, unparsed (keyed ``requests``),
+    and the same pages through http.client alone (keyed ``http.client``).
 
     One emulator process, one worker process per library. Also the most connections
     runeq-fn's pool had opened after a pull.
@@ -139,6 +144,7 @@ def pull_race(
         pulls.update({f"prefetch={n}": puller(fn, emulator, PULL_POINTS, n) for n in prefetches})
         if floor:
             pulls["requests"] = puller(fn, emulator, PULL_POINTS, parse=False)
+            pulls["http.client"] = puller(fn, emulator, PULL_POINTS, bare=True)
         if warm_up:
             for pull in pulls.values():
                 pull()
@@ -267,6 +273,8 @@ def latency(rounds: int) -> Result:
             timed("latency 20 ms", f"{what}, runeq-fn prefetch=0", best["runeq"], best["prefetch=0"], None),
             timed("latency 20 ms", f"{what}, floor: the same requests, one by one, nothing parsed",
                   best["runeq"], best["requests"], None),
+            timed("latency 20 ms", f"{what}, floor: a bare http.client loop, nothing parsed",
+                  best["runeq"], best["http.client"], None),
         ]
     notes = [
         "latency: Emulator(delay=0.02), pages served from memory; prefetch is opt-in: "

@@ -146,13 +146,50 @@ def pull(
     return {"seconds": seconds, "count": count, "connections": connections(lib, config["stream_url"])}
 
 
+def bare_pull(lib: str, config: dict, defaults: dict, params: dict) -> dict[str, Any]:
+    """The same pages with nothing but ``http.client`` and ``gzip``: the floor of any client.
+
+    One kept-alive connection; the token header wins, else ``page`` counts up;
+    an empty body ends it (the SPEC's CSV rule). Counts lines, keeps nothing.
+    """
+    import gzip
+    import http.client
+    from urllib.parse import urlencode, urlsplit
+
+    url = urlsplit(config["stream_url"])
+    connection = http.client.HTTPConnection(url.hostname, url.port)
+    headers = {
+        "X-Rune-User-Access-Token-Id": config["access_token_id"],
+        "X-Rune-User-Access-Token-Secret": config["access_token_secret"],
+        "Accept-Encoding": "gzip",
+    }
+    query, pages, count = {**defaults, **params}, 0, 0
+    start = time.perf_counter()
+    while True:
+        connection.request("GET", "/v1/accel.csv?" + urlencode(query), headers=headers)
+        answer = connection.getresponse()
+        body = answer.read()
+        if answer.getheader("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        if not body:
+            break
+        pages += 1
+        count += body.count(b"\n") - 1
+        token = answer.getheader("X-Rune-Next-Page-Token")
+        query.pop("page" if token else "next_page_token", None)
+        query.update({"next_page_token": token} if token else {"page": pages})
+    seconds = time.perf_counter() - start
+    connection.close()
+    return {"seconds": seconds, "count": count, "connections": None}
+
+
 def idle(lib: str) -> dict[str, Any]:
     """Import the library and do nothing: the peak RSS of a process that has done no work yet."""
     importlib.import_module(lib)
     return {}
 
 
-TASKS: dict[str, Callable[..., dict[str, Any]]] = {"parse": parse, "pull": pull, "idle": idle}
+TASKS: dict[str, Callable[..., dict[str, Any]]] = {"parse": parse, "pull": pull, "bare": bare_pull, "idle": idle}
 
 
 def peak_rss_kb() -> int:
