@@ -171,7 +171,18 @@ class Pull:
         True
         """
         data = json.loads(text)
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+        pull = cls(**{f.name: data[f.name] for f in fields(cls)})
+        counts = (pull.pages, pull.rows, pull.bytes)
+        shaped = (
+            all(isinstance(v, str) for v in (pull.resource, pull.format))
+            and isinstance(pull.query, dict)
+            and isinstance(pull.next, (dict, type(None)))
+            and isinstance(pull.header, (str, type(None)))
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts)
+        )
+        if not shaped:
+            raise ValueError("a field has the wrong type")
+        return pull
 
     def to_json(self) -> str:
         """The pull as one line of JSON."""

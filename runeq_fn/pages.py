@@ -97,8 +97,9 @@ def pages(request: Request, fetch: Fetch = http_fetch, prefetch: int = 0) -> Ite
     numbers, or the next token's page as soon as it is known. Without it, one
     page is held at a time and the requests are exactly runeq 0.15.0's.
 
-    A server that names a page already read raises ``PaginationError`` (a loop)
-    after the last good page, with ``resume`` set to that page's position.
+    A page whose next-page marker names a page already read raises
+    ``PaginationError`` (a server loop) instead of being yielded, with ``resume``
+    set to that page, so that resuming reads every page once.
     """
     return (response for response, _ in pages_with_next(request, fetch, prefetch))
 
@@ -126,9 +127,8 @@ def _pages(request: Request | None, ahead: Ahead) -> Iterator[tuple]:
                 if exc.resume is None:
                     exc.resume = resume_params(request)
                 raise
-            ahead.expect(following, after=response)
-            yield response, following
             if following is not None and position(following) in seen:
+                # this page's marker points back: deliver none of it, so that resuming reads it once
                 raise PaginationError(
                     0,
                     {
@@ -137,6 +137,8 @@ def _pages(request: Request | None, ahead: Ahead) -> Iterator[tuple]:
                     },
                     resume=resume_params(request),
                 )
+            ahead.expect(following, after=response)
+            yield response, following
             request = following
     finally:
         ahead.close()

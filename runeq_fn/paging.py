@@ -30,8 +30,8 @@ def json_step(request: Request, response: Any) -> Request | None:
     True
     """
     body = response.json()
-    if not isinstance(body, dict):
-        raise ParseError(f"a JSON page is not an object: {response.text[:80]!r}")
+    if not isinstance(body, dict) or "result" not in body:
+        raise ParseError(f"a JSON page is not an object with a 'result': {response.text[:80]!r}")
     next_page = body.get("next_page")
     token = response.next_page_token
     if not (next_page or token):

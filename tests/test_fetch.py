@@ -276,3 +276,20 @@ def test_against_runeq_emulator_the_file_holds_the_rows_of_points(tmp_path: Path
         expected = list(stream.V1Client(Config(**values)).Accel(**QUERY).points())
     assert list(csv_points([out.read_text()])) == expected
     assert len(expected) == 500
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"bytes": "10"}, {"next": "x"}, {"bytes": -5}, {"rows": None}, {"pages": True}],
+    ids=["bytes-text", "next-text", "bytes-negative", "rows-null", "pages-bool"],
+)
+def test_a_damaged_state_file_is_a_clear_error(
+    emu: Emulator, config_file: Path, tmp_path: Path, capsys, change: dict
+) -> None:
+    out = tmp_path / "x.csv"
+    emu.inject(Fault("status", status=503, times=99))
+    user_error(capsys, config_file, "accel", *FLAGS, "--output", str(out))
+    state = Path(part_paths(out)[1])
+    state.write_text(json.dumps({**json.loads(state.read_text()), **change}))
+    err = user_error(capsys, config_file, "accel", *FLAGS, "--output", str(out), "--resume")
+    assert "is not a saved pull" in err and "Traceback" not in err

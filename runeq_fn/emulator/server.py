@@ -328,7 +328,7 @@ class Emulator:
         next_page = page + 1 if with_next else None
         if repeat:
             paged_by_number = fmt == "json" and markers(self.pagination, page, True, span) == (False, True)
-            token = None if paged_by_number else incoming or encode_token(size, qhash)
+            token = None if paged_by_number else incoming or encode_token(offset, qhash)
             next_page = page if paged_by_number else None
         headers = [(TOKEN_HEADER, token)] if token else []
         if fmt == "csv":
