@@ -23,7 +23,8 @@ class Request:
     ``params`` are the caller's, with pagination's changes; ``defaults`` fill in
     the keys that ``params`` lack, at the end of the query (runeq's order). ``index``
     is the page counter of CSV pagination (the caller's ``page``, or 0, plus the
-    pages read so far). Headers hold credentials, so they stay out of the repr.
+    pages read so far). Headers hold credentials, so they stay out of the repr; two
+    requests for the same page are equal whatever their credentials.
 
     >>> r = Request("https://stream.runelabs.io/v1/accel.csv", (("start_time", 0),), paging="csv")
     >>> r
@@ -33,11 +34,11 @@ class Request:
     url: str
     params: Pairs = ()
     defaults: Pairs = ()
-    headers: Pairs = field(default=(), repr=False)
+    headers: Pairs = field(default=(), repr=False, compare=False)
     paging: str = "json"
     index: int = 0
     policy: Policy = field(default=Policy(), repr=False)
-    refresh: Callable[[], Pairs] | None = field(default=None, repr=False, compare=False)
+    refresh: Callable[[Pairs], Pairs] | None = field(default=None, repr=False, compare=False)
     """Gets fresh auth headers after a 401 (a Cognito refresh), where configured."""
 
     @property
@@ -187,17 +188,16 @@ def build_request(
     )
 
 
-def auth_refresher(config: Any) -> Callable[[], Pairs] | None:
-    """A function that refreshes the config's JWT and returns the new auth headers.
+def auth_refresher(config: Any) -> Callable[[Pairs], Pairs] | None:
+    """A function from the auth headers a server refused to fresh ones (a Cognito refresh).
 
-    None unless the config holds a Cognito refresh token.
+    None unless the config holds a Cognito refresh token and client id.
     """
     get = getattr(config, "get", None)
     if get is None or not (get("cognito_refresh_token") and get("cognito_client_id")):
         return None
 
-    def refresh() -> Pairs:
-        config.refresh_auth()
-        return tuple(config.auth_headers.items())
+    def refresh(refused: Pairs) -> Pairs:
+        return tuple(config.refreshed_headers(dict(refused)).items())
 
     return refresh

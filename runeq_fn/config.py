@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -380,6 +381,7 @@ class Config:
         self.stream_url: str = self._values.get("stream_url", DEFAULT_STREAM_URL)
         self.graph_url: str = self._values.get("graph_url", DEFAULT_GRAPH_URL)
         self.policy = Policy.from_values(self._values)
+        self._refresh_lock = threading.Lock()
         warn_if_plain_http(self.stream_url)
         self.auth_headers  # noqa: B018 -- checks the credentials now, as runeq did
 
@@ -415,6 +417,17 @@ class Config:
         if self.auth_method == "client_keys":
             return self.client_auth_headers
         return self.jwt_auth_headers
+
+    def refreshed_headers(self, refused: Mapping[str, str]) -> dict[str, str]:
+        """Auth headers to use after a server refused ``refused``: refreshed once, whatever the threads.
+
+        Several requests in flight may be refused together; the first refreshes
+        the JWT, the others find it already changed and take it.
+        """
+        with self._refresh_lock:
+            if self.auth_headers == dict(refused):
+                self.refresh_auth()
+            return self.auth_headers
 
     def refresh_auth(self) -> bool:
         """Trade the Cognito refresh token for a new JWT; False when none is configured."""

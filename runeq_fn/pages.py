@@ -73,7 +73,7 @@ def fetch_checked(request: Request, fetch: Fetch) -> tuple:
     """Fetch one page; after a 401, refresh the JWT once (where configured) and try again."""
     response = fetch(request)
     if response.status_code == 401 and request.refresh is not None:
-        request = replace(request, headers=request.refresh())
+        request = replace(request, headers=request.refresh(request.headers))
         response = fetch(request)
     return request, check(request, response)
 

@@ -319,3 +319,15 @@ def test_a_header_value_with_a_line_break_fails_without_showing_it(emu):
     with pytest.raises(TransportError, match="line breaks") as err:
         list(pages(bad))
     assert "sec" not in str(err.value)
+
+
+def test_many_requests_refused_at_once_refresh_the_jwt_once():
+    from runeq_fn import fetch_many
+
+    with Emulator(page_size=100, jwt_expired=True, delay=0.05) as emu:
+        values = emu.config_values(auth="cognito_refresh")
+        cfg = Config(**values, jwt=emu.credentials["jwt"], auth_method="cognito_refresh")
+        queries = {n: {**QUERY, "patient_id": f"patient-{n}"} for n in range(6)}
+        outcomes = fetch_many(queries, lambda q: len(list(stream.V1Client(cfg).Accel(**q).points())), max_workers=6)
+        assert [o.unwrap() for o in outcomes.values()] == [500] * 6
+        assert sum(r.path.startswith("/cognito") for r in emu.requests) == 1
