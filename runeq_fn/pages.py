@@ -147,15 +147,17 @@ def _pages(request: Request | None, ahead: Ahead) -> Iterator[tuple]:
 class Ahead:
     """The requests in flight ahead of the consumer (none when ``depth`` is 0).
 
-    Holds at most ``depth`` futures; a page is used only if its request is the
-    one pagination really asks for next, so guesses never change the results.
+    At most ``depth`` requests are in flight, each in a daemon thread (so that
+    a pull abandoned early never holds up the end of the program); a page is
+    used only if its request is the one pagination really asks for next, so
+    guesses never change the results.
     """
 
     def __init__(self, fetch: Fetch, depth: int) -> None:
         self.fetch = fetch
         self.depth = max(0, int(depth))
         self.pending: deque = deque()
-        self.executor: Any = None
+        self.slots = threading.BoundedSemaphore(max(1, self.depth))
         self.tokens_seen = False
 
     def submit(self, request: Request) -> None:
@@ -163,13 +165,25 @@ class Ahead:
 
         Waiting (at most ``SEND_WAIT``) keeps the consumer's parsing, which holds
         the GIL in long C calls, from delaying the request by a switch interval.
+        A request discarded while running keeps its slot until it ends.
         """
-        if self.executor is None:
-            from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import Future
 
-            self.executor = ThreadPoolExecutor(self.depth, thread_name_prefix="runeq-prefetch")
+        future: Future = Future()
         sent = threading.Event()
-        self.pending.append((request, self.executor.submit(fetch_sent, request, self.fetch, sent)))
+
+        def run() -> None:
+            try:
+                future.set_result(fetch_sent(request, self.fetch, sent))
+            except BaseException as exc:  # handed to the consumer by future.result()
+                future.set_exception(exc)
+            finally:
+                self.slots.release()
+
+        self.slots.acquire()
+        future.set_running_or_notify_cancel()
+        threading.Thread(target=run, name="runeq-prefetch", daemon=True).start()
+        self.pending.append((request, future))
         sent.wait(SEND_WAIT)
 
     def expect(self, request: Request | None, after: Any = None) -> None:
@@ -183,7 +197,7 @@ class Ahead:
         if after is not None and after.next_page_token is not None:
             self.tokens_seen = True
         if not (self.pending and self.pending[0][0] == request):
-            self.discard()
+            self.pending.clear()
             self.submit(request)
         while after is not None and not self.tokens_seen and len(self.pending) < self.depth:
             guess = predict(self.pending[-1][0])
@@ -195,15 +209,9 @@ class Ahead:
         """The (request, response) of ``request``: from flight if it is there, else fetched now."""
         if self.pending and self.pending[0][0] == request:
             return self.pending.popleft()[1].result()
-        self.discard()
+        self.pending.clear()
         return fetch_checked(request, self.fetch)
 
-    def discard(self) -> None:
-        for _, future in self.pending:
-            future.cancel()
-        self.pending.clear()
-
     def close(self) -> None:
-        self.discard()
-        if self.executor is not None:
-            self.executor.shutdown(wait=False, cancel_futures=True)
+        """Forget the requests in flight: their daemon threads end on their own."""
+        self.pending.clear()

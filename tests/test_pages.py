@@ -101,3 +101,25 @@ def test_shim_methods_are_lazy_like_runeq_even_about_errors():
         next(unavailable)
     with pytest.raises(ValueError, match="page must be a whole number"):
         next(bad_page)
+
+
+def test_a_pull_closed_early_does_not_hold_up_the_program_end():
+    import subprocess
+    import sys
+
+    script = """
+from runeq_fn import Config, stream
+from runeq_fn.emulator import Emulator, Fault
+emu = Emulator(pagination="page", page_size=10).start()
+points = stream.V1Client(Config(**emu.config_values()), prefetch=3).Accel(
+    patient_id="p", device_id="d", start_time=1609491600, end_time=1609491606).points()
+next(points)
+emu.inject(Fault("slow", seconds=60, times=99))
+for _ in range(15):
+    next(points)  # the prefetched pages ahead now hang on the slow server
+points.close()
+print("closed", flush=True)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "closed\n"
