@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -112,6 +112,27 @@ def pages_with_next(request: Request, fetch: Fetch = http_fetch, prefetch: int =
     where a pull interrupted after this page goes on (``runeq fetch --resume``).
     """
     return _pages(request, Ahead(fetch, prefetch))
+
+
+def parsed_pages(
+    request: Request, parse: Callable[[Any], Iterable[Any]], fetch: Fetch = http_fetch, prefetch: int = 0
+) -> Iterator[Any]:
+    """The items of every page, each page parsed whole before any of its items is yielded.
+
+    ``parse`` turns one response into its items (``lambda r: csv_points([r])``).
+    A page that does not parse raises before yielding anything of it, with
+    ``resume`` set to that page, so that an error never leaves half a page behind.
+    """
+    for response, following in pages_with_next(request, fetch, prefetch):
+        try:
+            items = list(parse(response))
+        except RuneError as exc:
+            if exc.resume is None:
+                exc.resume = resume_params(request)
+            raise
+        yield from items
+        if following is not None:
+            request = following
 
 
 def _pages(request: Request | None, ahead: Ahead) -> Iterator[tuple]:

@@ -29,7 +29,7 @@ def page_text(page: Any) -> str:
     if isinstance(page, str):
         return page
     if isinstance(page, (bytes, bytearray)):
-        return bytes(page).decode("utf-8", errors="replace")
+        return bytes(page).decode("utf-8-sig", errors="replace")
     return page.text
 
 
@@ -255,4 +255,4 @@ def csv_points(pages: Iterable[Any]) -> Iterator[Point]:
     [{'time': 1.0, 'x': 2.0}, {'time': 3.0, 'x': 'high'}]
     """
     for text in csv_pages(pages):
-        yield from text_points(text)
+        yield from list(text_points(text))  # a page that fails to parse yields none of its rows

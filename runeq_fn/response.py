@@ -58,8 +58,8 @@ class Response:
 
     @cached_property
     def text(self) -> str:
-        """The body as text (UTF-8; undecodable bytes are replaced, not dropped)."""
-        return self.content.decode("utf-8", errors="replace")
+        """The body as text (UTF-8, a leading byte-order mark dropped; undecodable bytes are replaced)."""
+        return self.content.decode("utf-8-sig", errors="replace")
 
     @property
     def next_page_token(self) -> Any:

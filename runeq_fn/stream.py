@@ -16,11 +16,21 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .build import Request, build_request
-from .pages import pages
+from .pages import pages, parsed_pages
 from .parse import Point, csv_pages, csv_points, json_pages
 from .resources import RESOURCES, Resource
 from .response import Response
 from .transport import fetch
+
+
+def one_json_page(response: Response) -> Iterator[Any]:
+    """The ``result`` of one JSON page, as a one-item iterator."""
+    return json_pages([response])
+
+
+def one_csv_page(response: Response) -> Iterator[Point]:
+    """The points of one CSV page."""
+    return csv_points([response])
 
 
 class StreamV1Base:
@@ -54,7 +64,7 @@ class StreamV1Base:
 
     def iter_json_data(self, **params: Any) -> Iterator[Any]:
         """Each page's ``result``, following pagination from the caller's ``page``."""
-        yield from json_pages(self._pages("json", params))
+        yield from parsed_pages(self._request("json", params), one_json_page, prefetch=self.prefetch)
 
     @property
     def expr_availability(self) -> str:
@@ -87,7 +97,7 @@ class StreamV1CSVBase(StreamV1Base):
 
     def points(self, **params: Any) -> Iterator[Point]:
         """Every CSV row as a dict keyed by its page's header, values converted per cell."""
-        yield from csv_points(self._pages("csv", params))
+        yield from parsed_pages(self._request("csv", params), one_csv_page, prefetch=self.prefetch)
 
     def __iter__(self) -> Iterator[Point]:
         return self.points()

@@ -331,3 +331,24 @@ def test_many_requests_refused_at_once_refresh_the_jwt_once():
         outcomes = fetch_many(queries, lambda q: len(list(stream.V1Client(cfg).Accel(**q).points())), max_workers=6)
         assert [o.unwrap() for o in outcomes.values()] == [500] * 6
         assert sum(r.path.startswith("/cognito") for r in emu.requests) == 1
+
+
+def test_a_page_that_does_not_parse_carries_resume_and_leaves_no_half_page(emu):
+    from runeq_fn.pages import parsed_pages
+    from runeq_fn.transport import fetch
+
+    too_long = "x" * 200_000
+
+    def fetch_corrupting_page_2(req):
+        answer = fetch(req)
+        if req.param("page") == 2:
+            body = answer.content + f'"{too_long}"\n'.encode()
+            return type(answer)(answer.status_code, answer.headers, body, answer.url)
+        return answer
+
+    request = build_request(Config(**emu.config_values()), "accel", "csv", QUERY)
+    got = []
+    with pytest.raises(ParseError) as err:
+        got.extend(parsed_pages(request, lambda r: csv_points([r]), fetch=fetch_corrupting_page_2))
+    assert len(got) == 200
+    assert err.value.resume == {**QUERY, "page": 2}

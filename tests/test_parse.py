@@ -146,3 +146,16 @@ def test_arbitrary_json_bodies_give_results_or_a_parse_error(body):
         list(json_pages([Response(200, content=body)]))
     except ParseError:
         pass
+
+
+def test_a_byte_order_mark_does_not_stick_to_the_first_key():
+    [point] = csv_points([Response(200, content="\ufefftime,x\n1,2\n".encode())])
+    assert point == {"time": 1.0, "x": 2.0}
+
+
+def test_a_page_that_fails_to_parse_yields_none_of_its_rows():
+    too_long = "x" * (csv.field_size_limit() + 1)
+    got = []
+    with pytest.raises(ParseError):
+        got.extend(csv_points(["a\n1\n", f'a\n2\n"{too_long}"\n']))
+    assert got == [{"a": 1.0}]
