@@ -17,7 +17,7 @@ from typing import Any
 
 from .build import Request, build_request
 from .pages import pages, parsed_pages
-from .parse import Point, csv_pages, csv_points, json_pages
+from .parse import Point, csv_pages, json_pages, text_points
 from .resources import RESOURCES, Resource
 from .response import Response
 from .transport import fetch
@@ -29,8 +29,8 @@ def one_json_page(response: Response) -> Iterator[Any]:
 
 
 def one_csv_page(response: Response) -> Iterator[Point]:
-    """The points of one CSV page."""
-    return csv_points([response])
+    """The points of one CSV page (an empty body has none); ``parsed_pages`` holds the page whole."""
+    return text_points(response.text)
 
 
 class StreamV1Base:
