@@ -7,6 +7,7 @@ import http.client
 import json
 import math
 import socket
+import time
 from fractions import Fraction
 from urllib.parse import urlencode, urlsplit
 
@@ -773,3 +774,16 @@ def test_cache_serves_the_same_bytes() -> None:
         assert want[0] == first[0] == again[0] == 200
         assert want[2] == first[2] == again[2]
         assert cached._cache and plain._cache is None
+
+
+def test_access_log_line_is_written_before_the_answer_leaves() -> None:
+    """A client that has its answer finds the line logged (Ctrl-C right after loses none), even with a slow log."""
+    lines: list[str] = []
+
+    def slow_log(line: str) -> None:
+        time.sleep(0.2)
+        lines.append(line)
+
+    with Emulator(log=slow_log) as emu:
+        assert fetch(emu, "/v1/accel.csv", {**BASE, **RANGE})[0] == 200
+        assert len(lines) == 1 and lines[0].startswith("GET /v1/accel.csv?")

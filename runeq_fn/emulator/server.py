@@ -504,13 +504,14 @@ class _Handler(BaseHTTPRequestHandler):
                 header_names,
             ),
         )  # before sending: a client that has read the answer finds it in the log
+        if emulator.log is not None:
+            # before sending, as the record: a client that has its answer may stop the server at once
+            elapsed = (time.perf_counter() - started) * 1000
+            emulator.log(f"{line} {reply.status} {sent}B {elapsed:.1f}ms")
         if kind in ("drop", "truncate"):
             self.close_connection = True
         if kind != "drop":
             self._send(reply, payload, gzipped, sent)
-        if emulator.log is not None:
-            elapsed = (time.perf_counter() - started) * 1000
-            emulator.log(f"{line} {reply.status} {sent}B {elapsed:.1f}ms")
 
     def _answer(
         self,
