@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, ConfigFileNotFoundError
 from .policy import POLICY_KEYS, Policy
 
 log = logging.getLogger(__name__)
@@ -290,7 +290,7 @@ def read_config_file(path: str = DEFAULT_CONFIG_PATH) -> dict[str, Any]:
         with open(full, encoding="utf-8") as f:
             text = f.read()
     except FileNotFoundError:
-        raise ConfigError(
+        raise ConfigFileNotFoundError(
             f"no config file at {full}: run `runeq configure setup`, "
             "or pass credentials as Config(access_token_id=..., access_token_secret=...)"
         ) from None
@@ -354,7 +354,38 @@ def cognito_refresh_body(values: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-class Config:
+class BaseConfig:
+    """What an accessor asks of a config, for your own auth: subclass it and give ``auth_headers``.
+
+    As runeq 0.15.0's ``BaseConfig``: ``refresh_auth()`` is False until a
+    subclass says otherwise. ``stream_url`` defaults to Rune's.
+
+    >>> class Signed(BaseConfig):
+    ...     stream_url = "http://127.0.0.1:8080"
+    ...     @property
+    ...     def auth_headers(self):
+    ...         return {"X-Rune-User-Access-Token": "from-my-vault"}
+    >>> Signed().auth_headers, Signed().refresh_auth()
+    ({'X-Rune-User-Access-Token': 'from-my-vault'}, False)
+    """
+
+    stream_url: str = DEFAULT_STREAM_URL
+    graph_url: str = DEFAULT_GRAPH_URL
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The headers that authenticate a request: a subclass must give them."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.auth_headers is not implemented: a subclass of BaseConfig "
+            "must define the auth_headers property (a dict of header names to values)"
+        )
+
+    def refresh_auth(self) -> bool:
+        """Get new credentials after a refusal; False: there is nothing to refresh."""
+        return False
+
+
+class Config(BaseConfig):
     """Holds credentials, URLs and HTTP policy, as runeq 0.15.0's ``Config`` did.
 
     ``Config()`` reads ``~/.rune/config``, ``Config(path)`` reads that file and
@@ -417,6 +448,71 @@ class Config:
         if self.auth_method == "client_keys":
             return self.client_auth_headers
         return self.jwt_auth_headers
+
+    def set_values(
+        self,
+        auth_method: str | None = None,
+        access_token_id: str | None = None,
+        access_token_secret: str | None = None,
+        client_key_id: str | None = None,
+        client_access_key: str | None = None,
+        jwt: str | None = None,
+        cognito_client_id: str | None = None,
+        cognito_refresh_token: str | None = None,
+        cognito_region_name: str | None = None,
+        stream_url: str | None = None,
+        graph_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Set values, as runeq 0.15.0 did: the auth method is the one given, else inferred from this call's credentials.
+
+        Values not named are kept. A failure (``ValueError``, as in runeq) leaves the config as it was.
+
+        >>> cfg = Config(access_token_id="id", access_token_secret="not-a-real-secret")
+        >>> cfg.set_values(jwt="not-a-real-jwt", stream_url="http://127.0.0.1:8080")
+        >>> cfg.auth_method, cfg.stream_url
+        ('jwt', 'http://127.0.0.1:8080')
+        >>> cfg.set_values(client_key_id="k")
+        Traceback (most recent call last):
+        ...
+        runeq_fn.errors.ConfigError: cannot infer auth method: a complete set of credentials was not provided; give access_token_id and access_token_secret (or client_key_id and client_access_key, or jwt), e.g. with `runeq configure setup`
+        """
+        named = {
+            "auth_method": auth_method,
+            "access_token_id": access_token_id,
+            "access_token_secret": access_token_secret,
+            "client_key_id": client_key_id,
+            "client_access_key": client_access_key,
+            "jwt": jwt,
+            "cognito_client_id": cognito_client_id,
+            "cognito_refresh_token": cognito_refresh_token,
+            "cognito_region_name": cognito_region_name,
+            "stream_url": stream_url,
+            "graph_url": graph_url,
+        }
+        self.update_values({**named, **kwargs}, "set_values")
+
+    def load_yaml(self, filename: str = DEFAULT_CONFIG_PATH) -> None:
+        """Set the values of a YAML config file, as ``set_values`` does; a missing file raises
+        ``ConfigFileNotFoundError`` (a ``FileNotFoundError``)."""
+        self.update_values(read_config_file(filename), os.path.expanduser(filename))
+
+    def update_values(self, values: Mapping[str, Any], source: str) -> None:
+        """Check ``values`` and take them over the current ones, or change nothing and raise."""
+        given = check_values(values, source)
+        method = infer_auth_method(given)
+        before = (self._values, self.auth_method, self.stream_url, self.graph_url, self.policy)
+        merged = {**self._values, **given}
+        self._values, self.auth_method = merged, method
+        self.stream_url = merged.get("stream_url", DEFAULT_STREAM_URL)
+        self.graph_url = merged.get("graph_url", DEFAULT_GRAPH_URL)
+        self.policy = Policy.from_values(merged)
+        try:
+            self.auth_headers  # noqa: B018 -- checks the credentials now, as runeq did
+        except BaseException:
+            self._values, self.auth_method, self.stream_url, self.graph_url, self.policy = before
+            raise
+        warn_if_plain_http(self.stream_url)
 
     def refreshed_headers(self, refused: Mapping[str, str]) -> dict[str, str]:
         """Auth headers to use after a server refused ``refused``: refreshed once, whatever the threads.

@@ -34,6 +34,14 @@ class ConfigError(InitializationError, ValueError):
     """
 
 
+class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
+    """The config file does not exist; also a ``FileNotFoundError``, which runeq raised there.
+
+    >>> issubclass(ConfigFileNotFoundError, FileNotFoundError), issubclass(ConfigFileNotFoundError, ValueError)
+    (True, True)
+    """
+
+
 def error_type(details: Any) -> str:
     """The error type named in an API error's details, else ``Error``.
 

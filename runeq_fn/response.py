@@ -6,9 +6,10 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from http import HTTPStatus
 from typing import Any
 
-from .errors import ParseError
+from .errors import APIError, ParseError
 
 TOKEN_HEADER = "X-Rune-Next-Page-Token"
 
@@ -35,6 +36,19 @@ class Headers(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"Headers({dict(self.items())!r})"
+
+
+def charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a Content-Type value, lower case, or None.
+
+    >>> charset('text/csv; charset="ISO-8859-1"'), charset("application/json"), charset(None)
+    ('iso-8859-1', None, None)
+    """
+    for param in (content_type or "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').strip().lower() or None
+    return None
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,72 @@ class Response:
     def json(self) -> Any:
         """The body parsed as JSON (parsed once, then cached)."""
         return self._json
+
+    # -- the rest of the requests.Response surface that scripts written for runeq use --
+
+    @property
+    def reason(self) -> str:
+        """The status's reason phrase (``"Not Found"``), empty for a status HTTP does not name.
+
+        >>> Response(404).reason, Response(599).reason
+        ('Not Found', '')
+        """
+        try:
+            return HTTPStatus(self.status_code).phrase
+        except ValueError:
+            return ""
+
+    @property
+    def encoding(self) -> str:
+        """The charset ``text`` decodes with: the Content-Type's, else ``utf-8``.
+
+        >>> Response(200, Headers({"Content-Type": "text/csv; charset=ISO-8859-1"})).encoding
+        'iso-8859-1'
+        >>> Response(200).encoding
+        'utf-8'
+        """
+        return charset(self.headers.get("Content-Type")) or "utf-8"
+
+    def raise_for_status(self) -> None:
+        """Raise ``APIError`` (not requests' ``HTTPError``) for a status of 400 or more, with the body's details.
+
+        >>> Response(200).raise_for_status()
+        >>> Response(404, content=b'{"success": false, "error": {"message": "no", "type": "NotFoundError"}}').raise_for_status()
+        Traceback (most recent call last):
+        ...
+        runeq_fn.errors.APIError: 404 NotFoundError: {'message': 'no', 'type': 'NotFoundError'}
+        """
+        if self.status_code >= 400:
+            from .transport import error_details
+
+            raise APIError(self.status_code, error_details(self.status_code, self.content))
+
+    def iter_content(self, chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
+        """The body in pieces of ``chunk_size`` (all at once for None): bytes, or text with ``decode_unicode``.
+
+        >>> list(Response(200, content=b"time,x\\n").iter_content(4))
+        [b'time', b',x\\n']
+        """
+        body: Any = self.text if decode_unicode else self.content
+        size = len(body) if chunk_size is None else chunk_size
+        if size < 1:
+            raise ValueError(f"chunk_size must be at least 1 (or None for the whole body), not {chunk_size!r}")
+        return (body[start:start + size] for start in range(0, len(body), size))
+
+    def iter_lines(
+        self, chunk_size: int = 512, decode_unicode: bool = False, delimiter: Any = None
+    ) -> Iterator[Any]:
+        """The body's lines without their line ends: bytes, or text with ``decode_unicode``.
+
+        ``chunk_size`` is accepted for requests' sake; the body is already whole.
+
+        >>> list(Response(200, content=b"time,x\\n1,2\\n").iter_lines())
+        [b'time,x', b'1,2']
+        >>> list(Response(200, content=b"a;b").iter_lines(decode_unicode=True, delimiter=";"))
+        ['a', 'b']
+        """
+        body: Any = self.text if decode_unicode else self.content
+        return iter(body.splitlines() if delimiter is None else body.split(delimiter))
 
     @cached_property
     def _json(self) -> Any:

@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .build import Request, build_request
-from .pages import pages, parsed_pages
-from .parse import Point, csv_pages, json_pages, text_points
-from .resources import RESOURCES, Resource
-from .response import Response
-from .transport import fetch
+from ..build import Request, build_request
+from ..pages import pages, parsed_pages
+from ..parse import Point, csv_pages, json_pages, text_points
+from ..resources import RESOURCES, Resource
+from ..response import Response
+from ..transport import fetch
 
 
 def one_json_page(response: Response) -> Iterator[Any]:
