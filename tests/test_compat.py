@@ -61,6 +61,7 @@ def test_load_yaml_sets_the_file_values_over_the_current_ones(tmp_path):
     path.write_text("- a list\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         cfg.load_yaml(str(path))
+    assert (cfg.auth_method, cfg.stream_url) == ("jwt", "http://127.0.0.1:9")
 
 
 def test_set_values_takes_runeqs_keywords_and_infers_from_the_call():
