@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlsplit
 from toolz import curry
 
 from .errors import UsageError
-from .policy import Policy
+from .policy import Policy, with_network_of
 from .resources import resource
 
 Pairs = tuple[tuple[str, Any], ...]
@@ -157,7 +157,8 @@ def build_request(
 
     ``defaults`` fill in what ``params`` do not name, as an accessor's defaults do;
     only the ``page`` in ``params`` starts the CSV page counter (runeq's rule).
-    ``policy`` overrides the config's retries and timeouts for this query.
+    ``policy`` overrides the config's retries and timeouts for this query (the
+    config's ``proxy`` and ``ca_bundle`` hold unless it names its own).
 
     ``config`` is a ``Config`` (anything with ``stream_url`` and ``auth_headers``).
     Curried, so ``build_request(cfg, "accel", "csv")`` is a function of params.
@@ -183,7 +184,7 @@ def build_request(
         headers=tuple(config.auth_headers.items()),
         paging=paging,
         index=start_index(params),
-        policy=policy if policy is not None else getattr(config, "policy", Policy()),
+        policy=with_network_of(getattr(config, "policy", Policy()), policy),
         refresh=auth_refresher(config),
     )
 

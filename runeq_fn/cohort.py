@@ -32,7 +32,7 @@ Q = TypeVar("Q")
 T = TypeVar("T")
 
 MAX_WORKERS = 16
-"""Connections per host in the shared pool (``transport.pool``): more threads would only queue."""
+"""Connections per host in the shared pool (``transport.manager``): more threads would only queue."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import ConfigError, ConfigFileNotFoundError
-from .policy import POLICY_KEYS, Policy
+from .policy import NETWORK_KEYS, POLICY_KEYS, Policy
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +144,14 @@ def mask(key: str, value: Any) -> str:
     '****1234'
     >>> mask("stream_url", "https://stream.runelabs.io")
     'https://stream.runelabs.io'
+    >>> mask("proxy", "http://me:s3cret@proxy.example:3128")
+    'http://me:****@proxy.example:3128'
     """
     if value is None:
         return ""
     text = str(value)
+    if key == "proxy":
+        return hide_password(text)
     if key in SECRET_KEYS and text:
         return "****" + text[-4:] if len(text) >= 12 else "****"
     return text
@@ -172,7 +176,9 @@ def check_values(values: Mapping[str, Any], source: str = "keywords") -> dict[st
             continue
         if isinstance(value, (dict, list, tuple, set)):
             raise ConfigError(f"{key} in {source} must be a single value, not a {type(value).__name__}")
-        if key in POLICY_KEYS:
+        if key in NETWORK_KEYS:
+            value = network_value(key, str(value), source)
+        elif key in POLICY_KEYS:
             value = policy_value(key, value, source)
         else:
             value = str(value)
@@ -207,6 +213,89 @@ def policy_value(key: str, value: Any, source: str) -> int | float:
         kind = "a whole number, at least 0" if whole else "a number of seconds above 0" if timeout else "a number, at least 0"
         raise ConfigError(f"{key} in {source} must be {kind}, not {value!r}")
     return int(number) if whole else number
+
+
+def network_value(key: str, value: str, source: str) -> str:
+    """A ``proxy`` URL or ``ca_bundle`` path, checked; the path comes back with ``~`` expanded.
+
+    >>> network_value("proxy", "http://proxy.example:3128", "f")
+    'http://proxy.example:3128'
+    >>> network_value("ca_bundle", "/no/such/ca.pem", "f")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.ConfigError: ca_bundle in f names /no/such/ca.pem, which does not exist: give the path of a PEM file of the CA certificates to trust
+    """
+    if key == "proxy":
+        check_proxy(key, value, source)
+        return value
+    return check_ca_bundle(key, value, source)
+
+
+def check_proxy(key: str, value: str, source: str) -> None:
+    """Refuse a proxy URL that is not ``http(s)://[user:password@]host[:port]``, without showing it.
+
+    SOCKS proxies are not supported (urllib3 needs PySocks for them).
+
+    >>> check_proxy("proxy", "http://me:pw@proxy.example:3128", "f")
+    >>> check_proxy("proxy", "socks5://me:pw@proxy.example:1080", "f")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.ConfigError: proxy in f must be an http:// or https:// proxy URL such as http://proxy.example:3128 (SOCKS proxies are not supported)
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError:
+        parts = None
+    bad_text = value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or bad_text:
+        raise ConfigError(
+            f"{key} in {source} must be an http:// or https:// proxy URL such as "
+            "http://proxy.example:3128 (SOCKS proxies are not supported)"
+        )
+
+
+def check_ca_bundle(key: str, value: str, source: str) -> str:
+    """The full path of a readable PEM file of CA certificates, or a ``ConfigError`` saying what is wrong."""
+    import ssl
+
+    path = os.path.abspath(os.path.expanduser(value))
+    if not os.path.exists(path):
+        problem = "which does not exist"
+    elif not os.path.isfile(path):
+        problem = "which is not a file"
+    elif not os.access(path, os.R_OK):
+        problem = "which cannot be read"
+    else:
+        try:
+            ssl.create_default_context(cafile=path)
+            return path
+        except (ssl.SSLError, OSError, ValueError):
+            problem = "which holds no PEM certificate"
+    raise ConfigError(
+        f"{key} in {source} names {path}, {problem}: give the path of a PEM file "
+        "of the CA certificates to trust"
+    )
+
+
+def hide_password(url: str) -> str:
+    """A URL fit to print: the password in it, if any, shows as ``****``.
+
+    >>> hide_password("http://me:s3cret@proxy.example:3128"), hide_password("http://proxy.example")
+    ('http://me:****@proxy.example:3128', 'http://proxy.example')
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a URL that does not parse)"
+    if parts.password is None:
+        return url
+    user = parts.netloc.rpartition("@")[0].partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:****@{parts.netloc.rpartition('@')[2]}"))
 
 
 def check_credential(key: str, value: str, source: str) -> None:
@@ -538,6 +627,7 @@ class Config(BaseConfig):
                 "Content-Type": "application/x-amz-json-1.1",
                 "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
             },
+            self.policy,
         )
         try:
             self._values["jwt"] = str(answer["AuthenticationResult"]["AccessToken"])

@@ -1,18 +1,26 @@
-"""The one place that speaks HTTP: a shared urllib3 pool, retries and timeouts as data.
+"""The one place that speaks HTTP: shared urllib3 pools, retries and timeouts as data.
 
 ``fetch(request)`` returns a whole, verified ``Response`` or raises; it never
 returns a body shorter than announced or a gzip stream that did not decode.
+
+Requests go out through one pool manager per network route (proxy and CA
+bundle), so that every query on the same network shares its connections.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from .build import Request
-from .config import AUTH_HEADER_NAMES
+from .config import AUTH_HEADER_NAMES, check_ca_bundle, check_proxy, hide_password
 from .errors import APIError, TransportError
 from .policy import Policy
 from .response import Headers, Response
@@ -21,8 +29,11 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_REDIRECTS = 10
 USER_AGENT = "runeq-fn/0.1"
 
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+"""Where a CA bundle is looked for in the environment, first found wins (requests' order, then OpenSSL's)."""
+
 _pool_lock = threading.Lock()
-_pool: Any = None
+_pools: dict[tuple[str | None, str | None], Any] = {}
 _thread = threading.local()
 
 
@@ -47,20 +58,203 @@ def signalling(connection_class: type) -> type:
     return Signalling
 
 
-def pool() -> Any:
-    """The process's one ``PoolManager`` (made on first use, shared by all threads)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            import urllib3
-            from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+@dataclass(frozen=True)
+class Route:
+    """How a URL is reached: through which proxy (None: directly), trusting which CA bundle.
 
-            _pool = urllib3.PoolManager(num_pools=8, maxsize=16, headers={"User-Agent": USER_AGENT})
-            _pool.pool_classes_by_scheme = {
-                scheme: type(base.__name__, (base,), {"ConnectionCls": signalling(base.ConnectionCls)})
-                for scheme, base in (("http", HTTPConnectionPool), ("https", HTTPSConnectionPool))
-            }
-        return _pool
+    ``proxy_from`` and ``ca_from`` name where each came from (the config key or
+    an environment variable), for error messages. The proxy may hold a password:
+    the repr hides it.
+
+    >>> Route("http://me:pw@proxy:3128", "HTTPS_PROXY")
+    Route(proxy='http://me:****@proxy:3128', proxy_from='HTTPS_PROXY', ca_bundle=None, ca_from='')
+    """
+
+    proxy: str | None = None
+    proxy_from: str = ""
+    ca_bundle: str | None = None
+    ca_from: str = ""
+
+    def __repr__(self) -> str:
+        shown = hide_password(self.proxy) if self.proxy else None
+        return (
+            f"Route(proxy={shown!r}, proxy_from={self.proxy_from!r}, "
+            f"ca_bundle={self.ca_bundle!r}, ca_from={self.ca_from!r})"
+        )
+
+
+def environment_value(environ: Mapping[str, str], name: str) -> str | None:
+    """A variable's value, the lower-case spelling first (as curl and requests read them); blank is unset.
+
+    >>> environment_value({"HTTPS_PROXY": "http://a:1", "https_proxy": "http://b:2"}, "https_proxy")
+    'http://b:2'
+    >>> environment_value({"NO_PROXY": " "}, "no_proxy") is None
+    True
+    """
+    for spelling in (name.lower(), name.upper()):
+        value = environ.get(spelling, "").strip()
+        if value:
+            return value
+    return None
+
+
+def environment_proxy(scheme: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """The proxy the environment names for a URL scheme, and the variable it came from.
+
+    ``<scheme>_proxy`` first, then ``all_proxy``; a proxy without a scheme is taken as http://.
+
+    >>> environment_proxy("https", {"ALL_PROXY": "proxy.example:3128"})
+    ('http://proxy.example:3128', 'ALL_PROXY')
+    >>> environment_proxy("http", {"HTTPS_PROXY": "http://proxy.example:3128"}) is None
+    True
+    """
+    for name in (f"{scheme}_proxy", "all_proxy"):
+        value = environment_value(environ, name)
+        if value is not None:
+            spelled = name.lower() if environ.get(name.lower(), "").strip() else name.upper()
+            return (value if "://" in value else "http://" + value), spelled
+    return None
+
+
+def bypasses_proxy(url: str, no_proxy: str | None) -> bool:
+    """Whether ``NO_PROXY`` says to reach ``url`` directly.
+
+    Entries are comma or space separated: ``*`` (every host), a domain (itself
+    and its subdomains; a leading dot is allowed), an IP address, a CIDR network
+    (``10.0.0.0/8``), any of them with ``:port`` to match that port only.
+
+    >>> no_proxy = "example.com, .internal:8443, 10.0.0.0/8, ::1"
+    >>> [bypasses_proxy(u, no_proxy) for u in (
+    ...     "https://api.example.com/v1", "https://badexample.com", "https://db.internal:8443",
+    ...     "https://db.internal", "http://10.1.2.3:8080", "http://[::1]:80", "http://11.0.0.1")]
+    [True, False, True, False, True, True, False]
+    >>> bypasses_proxy("https://stream.runelabs.io", "*"), bypasses_proxy("https://stream.runelabs.io", None)
+    (True, False)
+    """
+    if not no_proxy:
+        return False
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return any(no_proxy_matches(entry, host, port) for entry in re.split(r"[\s,]+", no_proxy) if entry)
+
+
+def no_proxy_matches(entry: str, host: str, port: int) -> bool:
+    """Whether one ``NO_PROXY`` entry covers ``host`` on ``port`` (see ``bypasses_proxy``).
+
+    >>> no_proxy_matches("127.0.0.0/8", "127.0.0.1", 80), no_proxy_matches(".example.com", "example.com", 443)
+    (True, True)
+    """
+    if entry == "*":
+        return True
+    name, entry_port = entry.lower(), ""
+    if name.startswith("["):  # [v6] or [v6]:port
+        name, _, rest = name[1:].partition("]")
+        entry_port = rest[1:]
+    elif name.count(":") == 1:  # host:port; a bare IPv6 address has more colons
+        name, _, entry_port = name.partition(":")
+    if entry_port and entry_port != str(port):
+        return False
+    name = name.strip(".")
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == name or host.endswith("." + name)
+    try:
+        return address in ipaddress.ip_network(name, strict=False)
+    except ValueError:
+        return False
+
+
+def route(url: str, policy: Policy, environ: Mapping[str, str] | None = None) -> Route:
+    """The route to ``url``: the policy's proxy and CA bundle, else the environment's.
+
+    The config's ``proxy`` replaces the ``*_PROXY`` variables, and its
+    ``ca_bundle`` replaces ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` and
+    ``SSL_CERT_FILE``; ``NO_PROXY`` applies to either proxy.
+
+    >>> env = {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "localhost"}
+    >>> route("https://stream.runelabs.io/v1/accel.csv", Policy(), env)
+    Route(proxy='http://proxy:3128', proxy_from='HTTPS_PROXY', ca_bundle=None, ca_from='')
+    >>> route("https://localhost:8443/v1/accel.csv", Policy(), env).proxy is None
+    True
+    """
+    environ = os.environ if environ is None else environ
+    proxy: tuple[str, str] | None = None
+    if policy.proxy:
+        proxy = (policy.proxy, "proxy")
+    else:
+        proxy = environment_proxy(urlsplit(url).scheme, environ)
+    if proxy is not None and bypasses_proxy(url, environment_value(environ, "no_proxy")):
+        proxy = None
+    bundle: tuple[str, str] | None = (policy.ca_bundle, "ca_bundle") if policy.ca_bundle else None
+    for name in CA_BUNDLE_VARIABLES:
+        if bundle is None and environ.get(name, "").strip():
+            bundle = (environ[name].strip(), name)
+    return Route(*(proxy or (None, "")), *(bundle or (None, "")))
+
+
+def manager(way: Route) -> Any:
+    """The one pool manager of a route: a ``PoolManager``, or a ``ProxyManager`` (CONNECT for https).
+
+    A proxy or CA bundle from the environment is checked here, once per route,
+    with an error that names the variable.
+    """
+    key = (way.proxy, way.ca_bundle)
+    with _pool_lock:
+        if key not in _pools:
+            _pools[key] = new_manager(way)
+        return _pools[key]
+
+
+def new_manager(way: Route) -> Any:
+    """A fresh pool manager for a route, its connections announcing when a request is sent (``on_sent``)."""
+    import urllib3
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    options: dict[str, Any] = {"num_pools": 8, "maxsize": 16, "headers": {"User-Agent": USER_AGENT}}
+    if way.ca_bundle is not None:
+        options["ca_certs"] = check_ca_bundle(way.ca_from, way.ca_bundle, origin(way.ca_from))
+    if way.proxy is None:
+        built = urllib3.PoolManager(**options)
+    else:
+        check_proxy(way.proxy_from, way.proxy, origin(way.proxy_from))
+        address, credentials = split_credentials(way.proxy)
+        headers = urllib3.util.make_headers(proxy_basic_auth=credentials) if credentials else {}
+        built = urllib3.ProxyManager(address, proxy_headers=headers, **options)
+    built.pool_classes_by_scheme = {
+        scheme: type(base.__name__, (base,), {"ConnectionCls": signalling(base.ConnectionCls)})
+        for scheme, base in (("http", HTTPConnectionPool), ("https", HTTPSConnectionPool))
+    }
+    return built
+
+
+def origin(name: str) -> str:
+    """Where a setting named ``name`` comes from: the config for its own keys, else the environment.
+
+    >>> origin("ca_bundle"), origin("SSL_CERT_FILE")
+    ('the config', 'the environment')
+    """
+    return "the config" if name in ("proxy", "ca_bundle") else "the environment"
+
+
+def split_credentials(proxy: str) -> tuple[str, str | None]:
+    """A proxy URL without its ``user:password@``, and those credentials (percent-decoded) for Basic auth.
+
+    >>> split_credentials("http://me:p%40ss@proxy:3128")
+    ('http://proxy:3128', 'me:p@ss')
+    >>> split_credentials("http://proxy:3128/")
+    ('http://proxy:3128/', None)
+    """
+    from urllib.parse import unquote, urlunsplit
+
+    parts = urlsplit(proxy)
+    if parts.username is None:
+        return proxy, None
+    address = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return address, f"{unquote(parts.username)}:{unquote(parts.password or '')}"
 
 
 def retry_policy(policy: Policy) -> Any:
@@ -77,9 +271,7 @@ def retry_policy(policy: Policy) -> Any:
     >>> "x-rune-user-access-token" in retry.remove_headers_on_redirect
     True
     """
-    from urllib3.util import Retry
-
-    return Retry(
+    return lasting_aware_retry()(
         total=policy.retries + MAX_REDIRECTS,
         connect=policy.retries,
         read=policy.retries,
@@ -95,6 +287,127 @@ def retry_policy(policy: Policy) -> Any:
         raise_on_status=False,
         raise_on_redirect=True,
         remove_headers_on_redirect=AUTH_HEADER_NAMES | {"Authorization", "Cookie"},
+    )
+
+
+@functools.cache
+def lasting_aware_retry() -> type:
+    """urllib3's ``Retry``, made to give up at once on an error that will not heal (``lasting``)."""
+    from urllib3.exceptions import MaxRetryError
+    from urllib3.util import Retry
+
+    class LastingAwareRetry(Retry):
+        def increment(
+            self,
+            method: str | None = None,
+            url: str | None = None,
+            response: Any = None,
+            error: Exception | None = None,
+            _pool: Any = None,
+            _stacktrace: Any = None,
+        ) -> LastingAwareRetry:
+            if error is not None and lasting(error):
+                raise MaxRetryError(_pool, url, error) from error
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    return LastingAwareRetry
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """An exception and every exception it wraps (urllib3's ``reason`` and ``original_error``, args, causes).
+
+    >>> [type(e).__name__ for e in causes(OSError(ValueError("x")))]
+    ['OSError', 'ValueError']
+    """
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend((getattr(current, "reason", None), getattr(current, "original_error", None)))
+        todo.extend((*current.args, current.__cause__, current.__context__))
+
+
+def untrusted_certificate(exc: BaseException) -> Any:
+    """The ``ssl.SSLCertVerificationError`` inside an exception, or None."""
+    import ssl
+
+    return next((e for e in causes(exc) if isinstance(e, ssl.SSLCertVerificationError)), None)
+
+
+def proxy_refusal(exc: BaseException) -> str | None:
+    """The status a proxy answered a CONNECT with (``"407 Proxy Authentication Required"``), or None.
+
+    >>> proxy_refusal(OSError("Tunnel connection failed: 407 Proxy Authentication Required"))
+    '407 Proxy Authentication Required'
+    >>> proxy_refusal(OSError("Connection refused")) is None
+    True
+    """
+    for e in causes(exc):
+        found = re.search(r"Tunnel connection failed: (\d{3}.*)", str(e))
+        if found:
+            return found.group(1).strip()
+    return None
+
+
+def lasting(exc: BaseException) -> bool:
+    """True for an error that retrying cannot heal: an untrusted certificate, a proxy's 4xx refusal.
+
+    >>> lasting(OSError("Tunnel connection failed: 403 Forbidden")), lasting(OSError("Tunnel connection failed: 502 Bad Gateway"))
+    (True, False)
+    """
+    refusal = proxy_refusal(exc)
+    return untrusted_certificate(exc) is not None or (refusal is not None and refusal.startswith("4"))
+
+
+def network_problem(exc: BaseException, url: str, way: Route) -> str | None:
+    """What went wrong on the way to ``url`` (certificate, proxy), and the fix; None for other errors."""
+    parts = urlsplit(url)
+    where = f"{parts.scheme}://{parts.netloc}"
+    proxy = f"the proxy {hide_password(way.proxy)} (from {way.proxy_from})" if way.proxy else ""
+    untrusted = untrusted_certificate(exc)
+    refusal = proxy_refusal(exc)
+    if untrusted is not None:
+        detail = getattr(untrusted, "verify_message", "") or "certificate verify failed"
+        trusted = f"the CAs in {way.ca_bundle} (from {way.ca_from})" if way.ca_bundle else "the system's CAs"
+        return (
+            f"TLS verification failed for {where}: its certificate is not trusted ({detail}) by {trusted}; "
+            "if it is signed by a private CA, set ca_bundle in the config (or REQUESTS_CA_BUNDLE) "
+            "to that CA's PEM file"
+        )
+    if refusal is not None and proxy:
+        fix = (
+            "check the user name and password in the proxy URL"
+            if refusal.startswith("407")
+            else f"ask for {parts.hostname} to be allowed, or name it in NO_PROXY to go around the proxy"
+        )
+        return f"{proxy} refused to connect to {where}: {refusal}; {fix}"
+    if proxy and any(type(e).__name__ == "ProxyError" for e in causes(exc)) and unreachable(exc):
+        return f"cannot reach {where} through {proxy}: is the proxy up and its URL right?"
+    return None
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when a connection could not even be opened (refused, no route, timed out connecting)."""
+    from urllib3.exceptions import ConnectTimeoutError
+
+    return any(isinstance(e, (ConnectTimeoutError, ConnectionRefusedError)) for e in causes(exc))
+
+
+def proxy_refused(url: str, way: Route) -> TransportError:
+    """The error for a proxy that answered a plain-http request with 407 (it wants credentials)."""
+    parts = urlsplit(url)
+    return TransportError(
+        407,
+        {
+            "message": f"the proxy {hide_password(str(way.proxy))} (from {way.proxy_from}) refused to "
+            f"forward to {parts.scheme}://{parts.netloc}: 407 Proxy Authentication Required; "
+            "check the user name and password in the proxy URL",
+            "type": "TransportError",
+        },
     )
 
 
@@ -134,13 +447,16 @@ def error_details(status: int, body: bytes) -> dict[str, Any]:
     return {"message": text or f"HTTP {status} with an empty body", "type": "HTTPError"}
 
 
-def transport_error(exc: Exception, url: str) -> TransportError:
+def transport_error(exc: Exception, url: str, way: Route = Route()) -> TransportError:
     """Turn a urllib3 exception into a ``TransportError`` that says what to do."""
     from urllib3 import exceptions as e
 
     reason = getattr(exc, "reason", None) or exc
     host = url.split("?", 1)[0]
-    if isinstance(reason, e.NewConnectionError):
+    network = network_problem(exc, url, way)
+    if network is not None:
+        message = network
+    elif isinstance(reason, e.NewConnectionError):
         message = f"cannot connect to {host}: is the server up and stream_url right?"
     elif isinstance(reason, (e.ReadTimeoutError, e.ConnectTimeoutError, TimeoutError)):
         message = f"no answer from {host} in time; raise read_timeout/connect_timeout if the server is slow"
@@ -166,9 +482,11 @@ def fetch(request: Request) -> Response:
     headers = {**dict(request.headers), "Accept-Encoding": "gzip"}
     url = request.full_url
     retry = retry_policy(request.policy)
+    way = route(url, request.policy)
+    http = manager(way)
     while True:
         try:
-            answer = pool().request(
+            answer = http.request(
                 "GET",
                 url,
                 headers=headers,
@@ -181,10 +499,10 @@ def fetch(request: Request) -> Response:
             try:
                 retry = retry.increment("GET", url, error=exc)
             except e.MaxRetryError:
-                raise transport_error(exc, url) from None
+                raise transport_error(exc, url, way) from None
             retry.sleep()
         except e.HTTPError as exc:
-            raise transport_error(exc, url) from None
+            raise transport_error(exc, url, way) from None
         except ValueError:
             # http.client refuses a header value with a line break; its message would show the value
             raise TransportError(
@@ -196,24 +514,35 @@ def fetch(request: Request) -> Response:
                 },
             ) from None
         else:
+            if answer.status == 407 and way.proxy:
+                raise proxy_refused(url, way)
             return Response(answer.status, Headers(answer.headers), answer.data, url)
 
 
-def post_json(url: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
-    """POST a JSON body (no retries: it is not idempotent) and return the parsed answer."""
+def post_json(
+    url: str, body: Mapping[str, Any], headers: Mapping[str, str], policy: Policy | None = None
+) -> Any:
+    """POST a JSON body (no retries: it is not idempotent) and return the parsed answer.
+
+    It goes the way ``policy`` routes it (proxy, CA bundle), as the GETs do.
+    """
     from urllib3 import exceptions as e
 
+    policy = policy or Policy()
+    way = route(url, policy)
     try:
-        answer = pool().request(
+        answer = manager(way).request(
             "POST",
             url,
             body=json.dumps(body).encode(),
             headers=dict(headers),
             retries=False,
-            timeout=timeout_policy(Policy()),
+            timeout=timeout_policy(policy),
         )
     except e.HTTPError as exc:
-        raise transport_error(exc, url) from None
+        raise transport_error(exc, url, way) from None
+    if answer.status == 407 and way.proxy:
+        raise proxy_refused(url, way)
     if answer.status >= 400:
         raise APIError(answer.status, error_details(answer.status, answer.data))
     try:

@@ -6,6 +6,7 @@ import bisect
 import gzip as gzip_module
 import json
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -113,6 +114,16 @@ def redact(pairs: list[tuple[str, str]], secrets: set[str]) -> tuple[tuple[str, 
     return tuple((k, "***" if v in secrets else v) for k, v in pairs)
 
 
+def server_context(tls: ssl.SSLContext | tuple[str, str] | None) -> ssl.SSLContext | None:
+    """The server's TLS context: given, or made from a ``(certfile, keyfile)`` pair; None for plain http."""
+    if tls is None or isinstance(tls, ssl.SSLContext):
+        return tls
+    certfile, keyfile = tls
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certfile, keyfile)
+    return context
+
+
 class Emulator:
     """An in-process Stream API V1 server on loopback, for tests, demos and benchmarks.
 
@@ -123,7 +134,10 @@ class Emulator:
     the static JWT so that clients must refresh through Cognito; ``cache`` keeps every page (and its
     gzip body) once built, so that a page asked for again costs no generation (for benchmarks
     and large tests: memory grows with the pages served); ``log`` receives one access-log
-    line per request (credentials never appear in it, nor in ``requests``).
+    line per request (credentials never appear in it, nor in ``requests``); ``tls`` serves
+    https instead of http, with a ``(certfile, keyfile)`` pair of PEM files or a server
+    ``ssl.SSLContext``. ``connections`` counts the connections accepted (a client that gave up
+    during the TLS handshake made one, and no request).
 
     The socket is bound on first use of ``url`` or ``start()``; with ``port=0`` a restarted
     emulator may get another port.
@@ -141,6 +155,7 @@ class Emulator:
         jwt_expired: bool = False,
         cache: bool = False,
         log: Callable[[str], None] | None = None,
+        tls: ssl.SSLContext | tuple[str, str] | None = None,
     ) -> None:
         if pagination not in SCHEMES:
             raise ValueError(f"pagination must be one of {', '.join(SCHEMES)}, not {pagination!r}")
@@ -158,6 +173,8 @@ class Emulator:
         self.jwt_expired = jwt_expired
         self._cache: dict[tuple, Any] | None = {} if cache else None
         self.log = log
+        self.tls = server_context(tls)
+        self.connections = 0
         self._faults = FaultQueue()
         self._lock = threading.Lock()
         self._seqs: list[int] = []
@@ -172,9 +189,9 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        """The base URL, ``http://host:port`` (binds the socket if not yet bound)."""
+        """The base URL, ``http://host:port`` (``https`` with ``tls``; binds the socket if not yet bound)."""
         port = self._bind().server_address[1]
-        return f"http://{self.host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{port}"
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -410,7 +427,25 @@ class _Server(ThreadingHTTPServer):
     def process_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
         with self._open_lock:
             self._open.add(request)
+            self.emulator.connections += 1
         super().process_request(request, client_address)
+
+    def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        """Serve one connection, over TLS when the emulator has a context (handshake in this thread)."""
+        context = self.emulator.tls
+        if context is None:
+            super().finish_request(request, client_address)
+            return
+        with context.wrap_socket(request, server_side=True, do_handshake_on_connect=False) as secure:
+            with self._open_lock:  # wrapping detached the plain socket: close_all must reach this one
+                self._open.discard(request)
+                self._open.add(secure)
+            try:
+                secure.do_handshake()
+                super().finish_request(secure, client_address)
+            finally:
+                with self._open_lock:
+                    self._open.discard(secure)
 
     def shutdown_request(self, request) -> None:  # type: ignore[no-untyped-def]
         with self._open_lock:
