@@ -180,6 +180,8 @@ def route(url: str, policy: Policy, environ: Mapping[str, str] | None = None) ->
     Route(proxy='http://proxy:3128', proxy_from='HTTPS_PROXY', ca_bundle=None, ca_from='')
     >>> route("https://localhost:8443/v1/accel.csv", Policy(), env).proxy is None
     True
+    >>> route("https://h", Policy(), {"SSL_CERT_FILE": "/b.pem", "REQUESTS_CA_BUNDLE": "/a.pem"}).ca_bundle
+    '/a.pem'
     """
     environ = os.environ if environ is None else environ
     proxy: tuple[str, str] | None = None
@@ -370,11 +372,13 @@ def network_problem(exc: BaseException, url: str, way: Route) -> str | None:
     proxy = f"the proxy {hide_password(way.proxy)} (from {way.proxy_from})" if way.proxy else ""
     untrusted = untrusted_certificate(exc)
     refusal = proxy_refusal(exc)
+    at_proxy = bool(proxy) and any(type(e).__name__ == "ProxyError" for e in causes(exc))
     if untrusted is not None:
         detail = getattr(untrusted, "verify_message", "") or "certificate verify failed"
         trusted = f"the CAs in {way.ca_bundle} (from {way.ca_from})" if way.ca_bundle else "the system's CAs"
         return (
-            f"TLS verification failed for {where}: its certificate is not trusted ({detail}) by {trusted}; "
+            f"TLS verification failed for {proxy if at_proxy else where}: its certificate is not "
+            f"trusted ({detail}) by {trusted}; "
             "if it is signed by a private CA, set ca_bundle in the config (or REQUESTS_CA_BUNDLE) "
             "to that CA's PEM file"
         )
@@ -385,7 +389,7 @@ def network_problem(exc: BaseException, url: str, way: Route) -> str | None:
             else f"ask for {parts.hostname} to be allowed, or name it in NO_PROXY to go around the proxy"
         )
         return f"{proxy} refused to connect to {where}: {refusal}; {fix}"
-    if proxy and any(type(e).__name__ == "ProxyError" for e in causes(exc)) and unreachable(exc):
+    if at_proxy and unreachable(exc):
         return f"cannot reach {where} through {proxy}: is the proxy up and its URL right?"
     return None
 

@@ -37,6 +37,7 @@ class Proxy:
         self.tls = tls
         self.refuse = refuse
         self.seen: list[Seen] = []
+        self.connections = 0
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
@@ -68,7 +69,12 @@ class Proxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            self._count()
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _count(self) -> None:
+        with self._lock:
+            self.connections += 1
 
     def _track(self, *sockets: socket.socket) -> None:
         with self._lock:
@@ -100,6 +106,7 @@ class Proxy:
                 parts = urlsplit(target)
                 upstream = socket.create_connection((parts.hostname, parts.port or 80))
                 self._track(upstream)
+                rest += read_exactly(client, int(headers.get("content-length", 0)) - len(rest))
                 upstream.sendall(forwarded_head(method, target, headers) + rest)
                 answer, body = read_head(upstream)
                 # one answer per connection, and the client is told so, as HTTP/1.1 wants
@@ -131,6 +138,17 @@ def read_head(sock: socket.socket) -> tuple[bytes | None, bytes]:
         data += chunk
     head, _, rest = data.partition(b"\r\n\r\n")
     return head, rest
+
+
+def read_exactly(sock: socket.socket, size: int) -> bytes:
+    """The next ``size`` bytes (a request body's rest), or fewer if the peer closes."""
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:

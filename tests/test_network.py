@@ -190,6 +190,29 @@ def test_an_https_proxy_is_reached_over_tls_trusting_the_ca_bundle(
     assert [s.method for s in proxy.seen] == ["CONNECT"]
 
 
+def test_an_untrusted_proxy_certificate_names_the_proxy(emu: Emulator, ca: trustme.CA) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with Proxy(tls=context) as proxy, pytest.raises(TransportError) as err:
+        pull(emu, policy=Policy(retries=3, backoff=0), proxy=proxy.url())
+    assert f"TLS verification failed for the proxy https://127.0.0.1:{proxy.port} (from proxy): " in str(err.value)
+    assert proxy.connections == 1 and proxy.seen == [] and emu.requests == []
+
+
+def test_an_untrusted_server_behind_a_proxy_names_the_server(tls_emu: Emulator) -> None:
+    with Proxy() as proxy, pytest.raises(TransportError) as err:
+        pull(tls_emu, proxy=proxy.url())
+    assert f"TLS verification failed for {tls_emu.url}: its certificate is not trusted" in str(err.value)
+    assert len(proxy.seen) == 1
+
+
+def test_the_emulator_takes_an_ssl_context(ca: trustme.CA, pems: dict[str, Path]) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with Emulator(page_size=25, tls=context) as emulator:
+        assert len(pull(emulator, ca_bundle=str(pems["ca"]))) == 100
+
+
 def test_the_config_proxy_wins_over_the_environment(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{dead_port()}")
     with Proxy() as proxy:
@@ -197,7 +220,7 @@ def test_the_config_proxy_wins_over_the_environment(emu: Emulator, monkeypatch: 
     assert len(proxy.seen) == 5
 
 
-@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "127.0.0.0/8", "*", "example.com, 127.0.0.1:{port}"])
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "127.0.0.0/8", "*", "example.com, 127.0.0.1:{port}", "x.org localhost 127.0.0.1"])
 def test_no_proxy_goes_around_the_proxy(emu: Emulator, monkeypatch: pytest.MonkeyPatch, no_proxy: str) -> None:
     port = emu.url.rpartition(":")[2]
     with Proxy() as proxy:
