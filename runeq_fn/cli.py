@@ -262,12 +262,14 @@ def to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def start_emulator(port: int, pagination: str, page_size: int) -> Emulator:
+def start_emulator(
+    port: int, pagination: str, page_size: int, tls: tuple[str, str] | None = None
+) -> Emulator:
     """An emulator bound to its port (not yet serving), or a ``UsageError`` saying why not."""
     from .emulator import Emulator
 
     try:
-        emu = Emulator(port=port, pagination=pagination, page_size=page_size, log=to_stderr)
+        emu = Emulator(port=port, pagination=pagination, page_size=page_size, log=to_stderr, tls=tls)
         emu.url  # noqa: B018 -- binds the port now, so that a busy one fails here
     except (ValueError, OverflowError, OSError) as exc:
         raise UsageError(f"cannot start the emulator: {exc}") from None
@@ -286,7 +288,14 @@ class Runeq:
     def __init__(self) -> None:
         self.configure = Configure()
 
-    def emulator(self, port: int = 0, pagination: str = "page", page_size: int = 1000) -> None:
+    def emulator(
+        self,
+        port: int = 0,
+        pagination: str = "page",
+        page_size: int = 1000,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+    ) -> None:
         """Serve an emulated Stream API on 127.0.0.1 until Ctrl-C.
 
         First prints its url and credentials (three `key: value` lines), then
@@ -296,9 +305,16 @@ class Runeq:
           port: the port to listen on (0 picks a free one)
           pagination: page (page numbers), token (next-page tokens) or mixed
           page_size: rows per page
+          tls_cert: serve https with this certificate chain (PEM; give --tls-key too)
+          tls_key: the certificate's private key (PEM)
         """
+        if (tls_cert is None) != (tls_key is None):
+            raise UsageError("give both --tls-cert and --tls-key (PEM files) to serve https")
         emu = start_emulator(
-            whole_number("port", port, 0), str(pagination), whole_number("page-size", page_size, 1)
+            whole_number("port", port, 0),
+            str(pagination),
+            whole_number("page-size", page_size, 1),
+            (str(tls_cert), str(tls_key)) if tls_cert is not None else None,
         )
         print(f"url: {emu.url}")
         for key in ("access_token_id", "access_token_secret"):

@@ -84,6 +84,33 @@ def test_the_tls_emulator_serves_https(tls_emu: Emulator) -> None:
     assert tls_emu.url.startswith("https://127.0.0.1:")
 
 
+def test_runeq_emulator_serves_https_with_the_given_certificate(tmp_path: Path, pems: dict[str, Path]) -> None:
+    from commands import emulator_process
+
+    flags = ["--page-size", "25", "--tls-cert", str(pems["cert"]), "--tls-key", str(pems["key"])]
+    with emulator_process(tmp_path, *flags) as (proc, info):
+        assert info["url"].startswith("https://127.0.0.1:")
+        cfg = Config(**{k: v for k, v in info.items() if k != "url"}, stream_url=info["url"], ca_bundle=str(pems["ca"]))
+        points = list(csv_points(pages(build_request(cfg, "accel", "csv", QUERY))))
+    assert len(points) == 100
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--tls-cert", "cert.pem"], "give both --tls-cert and --tls-key (PEM files) to serve https"),
+        (["--tls-cert", "missing.pem", "--tls-key", "missing.pem"], "cannot start the emulator: [Errno 2]"),
+    ],
+)
+def test_runeq_emulator_refuses_a_half_or_missing_certificate(tmp_path: Path, flags: list, message: str) -> None:
+    from commands import run
+
+    done = run(tmp_path, "emulator", *flags)
+    assert done.returncode != 0
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
 def test_a_private_ca_from_the_config_is_trusted(tls_emu: Emulator, pems: dict[str, Path]) -> None:
     points = pull(tls_emu, ca_bundle=str(pems["ca"]))
     assert len(points) == 100
