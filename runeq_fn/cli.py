@@ -25,7 +25,7 @@ from .config import (
     merged_file_values,
     write_config_file,
 )
-from .errors import ConfigError, RuneError, UsageError
+from .errors import ConfigError, RuneError, UsageError, WriteError
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -257,6 +257,11 @@ class Configure:
         print(f"set {', '.join(updates)} in {written}")
 
 
+def discard_stdout() -> None:
+    """Point stdout at the null device: what is still buffered for a reader that is gone goes nowhere."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def to_stderr(line: str) -> None:
     """Write one log line to stderr at once."""
     print(line, file=sys.stderr, flush=True)
@@ -376,14 +381,18 @@ class Runeq:
                 terminal_progress() if show_progress else nullcontext()
             ) as progress:
                 export_query(cfg, str(resource), query, str(format), target, resuming, ahead, progress)
-        except (RuneError, KeyboardInterrupt):
+        except (RuneError, KeyboardInterrupt) as exc:
+            stop = 2 if isinstance(exc, RuneError) else 130
+            if target is None and isinstance(exc, WriteError):
+                discard_stdout()  # else the interpreter's last flush fails again, with a traceback
+            note(f"error: {exc}" if isinstance(exc, RuneError) else "interrupted")
             part, state = part_paths(target) if target is not None else ("", "")
             if os.path.exists(state):
                 note(f"the pages written so far are kept in {part}: run the same command with --resume to continue")
-            raise
+            raise SystemExit(stop) from None
         except BrokenPipeError:
             # the reader (e.g. `| head`) has gone: stop quietly, as command-line tools do
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            discard_stdout()
             raise SystemExit(141) from None
 
 
@@ -436,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"runeq: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
-        print(file=sys.stderr)
+        note("interrupted")
         raise SystemExit(130) from None
 
 

@@ -95,3 +95,11 @@ class UsageError(RuneError, ValueError):
 
 class ParseError(RuneError, ValueError):
     """A page could not be parsed (CSV that is not CSV, JSON cut off, ...)."""
+
+
+class WriteError(RuneError, OSError):
+    """An output could not be written (a full disk, a read-only folder, a symbolic link in the way).
+
+    >>> isinstance(WriteError("cannot write a.csv.part: No space left on device"), OSError)
+    True
+    """

@@ -8,33 +8,39 @@ One pull, top to bottom::
 written, which page comes next). ``advance`` is pure: one page in, the bytes to
 append and the next ``Pull`` out. The sinks are the edge: ``export_query``
 writes to a stream, or to ``FILE.part`` beside a small ``FILE.part.state`` (the
-``Pull`` as JSON, saved after every page is written and flushed) and renames
+``Pull`` as JSON, saved after every page is written and synced) and renames
 the part to ``FILE`` at the end, so an interrupted pull leaves no half file
 under the final name and ``resume=True`` goes on from the last page written.
+These files are private (0600), never opened through a symbolic link, and
+guarded by ``FILE.part.lock``: a second pull into the same file is refused.
 
 Output formats: ``csv`` (one header, then every row of every page, as sent),
 ``jsonl`` (one JSON object per line: a point, or an event/span entry) and
 ``json`` (one JSON array of the same objects, streamed). Resources with a CSV
 endpoint are read as CSV whatever the output, so that rows are ``points()``'s
-(values converted as ``points()`` converts them; a ``nan`` cell becomes
-``NaN`` in JSON, as Python's ``json`` writes it).
+(values converted as ``points()`` converts them). The JSON is strict: a
+``nan`` or ``inf`` value is written as ``null``.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
+import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import IO, Any
 
 from .build import Request, build_request, encode_value
 from .config import DEFAULT_CONFIG_PATH, Config
-from .errors import ParseError, UsageError
+from .errors import ParseError, UsageError, WriteError
 from .pages import pages_with_next, resume_params
 from .parse import csv_points, json_pages, page_text, rows
 from .resources import resource
@@ -43,6 +49,8 @@ FORMATS = ("csv", "jsonl", "json")
 TIME_PARAMS = ("start_time", "end_time")
 PART_SUFFIX = ".part"
 STATE_SUFFIX = ".part.state"
+LOCK_SUFFIX = ".part.lock"
+PRIVATE = 0o600
 
 Progress = Callable[["Pull"], None]
 
@@ -171,6 +179,8 @@ class Pull:
         True
         """
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("it is not a JSON object")
         pull = cls(**{f.name: data[f.name] for f in fields(cls)})
         counts = (pull.pages, pull.rows, pull.bytes)
         shaped = (
@@ -182,11 +192,26 @@ class Pull:
         )
         if not shaped:
             raise ValueError("a field has the wrong type")
+        if data.get("digest") != pull.digest():
+            raise EditedState("its digest does not match its contents: it was changed after it was saved")
         return pull
 
     def to_json(self) -> str:
-        """The pull as one line of JSON."""
-        return json.dumps(asdict(self))
+        """The pull as one line of JSON, with a ``digest`` of its fields that ``from_json`` checks."""
+        return json.dumps({**asdict(self), "digest": self.digest()})
+
+    def digest(self) -> str:
+        """A SHA-256 of every field: a state file edited by hand no longer matches it.
+
+        >>> Pull.start("accel", "csv", {"page": 2}).digest() == Pull.start("accel", "csv", {"page": 3}).digest()
+        False
+        """
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class EditedState(ValueError):
+    """A state file whose fields parse but no longer match the digest saved with them."""
 
 
 def csv_chunk(text: str, header: str | None) -> tuple[str, str, int]:
@@ -227,12 +252,39 @@ def json_chunk(items: Iterable[Any], array: bool, before: int) -> tuple[str, int
     """
     parts: list[str] = []
     for item in items:
-        text = json.dumps(item, separators=(",", ":"))
+        text = strict_json(item)
         if array:
             parts.append(("[\n" if before + len(parts) == 0 else ",\n") + text)
         else:
             parts.append(text + "\n")
     return "".join(parts), len(parts)
+
+
+def strict_json(item: Any) -> str:
+    """One compact JSON text, strict: NaN and infinities become ``null``.
+
+    >>> strict_json({"time": 1.0, "x": float("nan"), "y": [float("-inf"), 2.5]})
+    '{"time":1.0,"x":null,"y":[null,2.5]}'
+    """
+    try:
+        return json.dumps(item, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # rare: only then walk the item
+        return json.dumps(finite(item), separators=(",", ":"), allow_nan=False)
+
+
+def finite(value: Any) -> Any:
+    """The value with every NaN or infinite float, however deep, replaced by None.
+
+    >>> finite({"a": [1.0, float("nan")], "b": {"c": float("inf")}, "d": "nan"})
+    {'a': [1.0, None], 'b': {'c': None}, 'd': 'nan'}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
 
 
 def closing(pull: Pull) -> bytes:
@@ -313,12 +365,69 @@ def part_paths(path: str | os.PathLike) -> tuple[str, str]:
     return os.fspath(path) + PART_SUFFIX, os.fspath(path) + STATE_SUFFIX
 
 
+def write_problem(name: str, exc: OSError) -> str:
+    """What went wrong writing ``name``, and what to do about it.
+
+    >>> write_problem("a.csv.part", OSError(errno.ENOSPC, "No space left on device"))
+    'cannot write a.csv.part: No space left on device (the disk is full or a file size limit was reached)'
+    >>> write_problem("a.csv.part", OSError(errno.ELOOP, "Too many levels of symbolic links"))
+    'a.csv.part is a symbolic link: remove it (runeq fetch never writes through a link)'
+    """
+    if exc.errno == errno.ELOOP:
+        return f"{name} is a symbolic link: remove it (runeq fetch never writes through a link)"
+    why = {
+        errno.ENOSPC: "the disk is full or a file size limit was reached",
+        errno.EFBIG: "the disk is full or a file size limit was reached",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.EROFS: "the folder is read-only: choose another --output",
+        errno.EACCES: "the folder or file is not writable by you: choose another --output",
+        errno.EPERM: "the folder or file is not writable by you: choose another --output",
+    }.get(exc.errno or 0)
+    return f"cannot write {name}: {exc.strerror or exc}" + (f" ({why})" if why else "")
+
+
+@contextmanager
+def writing(name: str) -> Iterator[None]:
+    """Turn an ``OSError`` raised while writing ``name`` into a ``WriteError`` that says why.
+
+    A broken pipe passes through: the reader has gone, which is not a failure to report.
+    """
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise WriteError(write_problem(name, exc)) from None
+
+
+def sync_folder(path: str) -> None:
+    """Make a rename in ``path``'s folder durable (where the file system allows a folder fsync)."""
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def save_state(path: str, pull: Pull) -> None:
-    """Write the state file atomically (a temporary file, then a rename)."""
-    temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-        f.write(pull.to_json() + "\n")
-    os.replace(temporary, path)
+    """Write the state file atomically: a private temporary file, synced, then renamed over it."""
+    with writing(path):
+        fd, temporary = tempfile.mkstemp(prefix=os.path.basename(path) + ".", dir=os.path.dirname(path) or ".")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(pull.to_json() + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            with suppress(FileNotFoundError):  # renamed already when Ctrl-C came just after
+                os.unlink(temporary)
+            raise
 
 
 def as_sent(query: Mapping[str, Any]) -> dict[str, str]:
@@ -331,14 +440,17 @@ def as_sent(query: Mapping[str, Any]) -> dict[str, str]:
 
 
 def saved_pull(path: str | os.PathLike, start: Pull) -> Pull:
-    """The saved state of an interrupted export of the same query, checked against its part file."""
-    part, state = part_paths(path)
+    """The saved state of an interrupted export of the same query (resource, format, every parameter)."""
+    _, state = part_paths(path)
     try:
-        with open(state, encoding="utf-8") as f:
+        fd = os.open(state, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, encoding="utf-8") as f:
             saved = Pull.from_json(f.read())
     except FileNotFoundError:
         raise UsageError(f"nothing to resume: no {state}; run without --resume to start the pull") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except EditedState as exc:
+        raise UsageError(f"{state} was edited ({exc}); run without --resume to start again") from None
+    except (ValueError, KeyError, TypeError, OSError) as exc:
         raise UsageError(
             f"{state} is not a saved pull ({exc}); run without --resume to start again"
         ) from None
@@ -348,46 +460,113 @@ def saved_pull(path: str | os.PathLike, start: Pull) -> Pull:
             f"{state} belongs to another query ({saved.resource}, --format {saved.format}, {saved.query}); "
             "run the same command as before with --resume, or run without --resume to start again"
         )
-    if not os.path.exists(part) or os.path.getsize(part) < saved.bytes:
-        raise UsageError(
-            f"{part} is missing or shorter than {state} says; run without --resume to start again"
-        )
     return saved
 
 
+def open_part(part: str, state: str, written: int | None) -> int:
+    """The part file, opened private and never through a link: made anew, or (``written`` bytes) reopened.
+
+    A new pull first removes an old part and state (a link is removed, not followed).
+    """
+    flags = os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    with writing(part):
+        if written is None:
+            for stale in (part, state):
+                with suppress(FileNotFoundError):
+                    os.unlink(stale)
+            return os.open(part, flags | os.O_CREAT | os.O_EXCL, PRIVATE)
+        try:
+            fd = os.open(part, flags)
+        except FileNotFoundError:
+            fd = -1
+        if fd < 0 or os.fstat(fd).st_size < written:
+            if fd >= 0:
+                os.close(fd)
+            raise UsageError(f"{part} is missing or shorter than {state} says; run without --resume to start again")
+        os.fchmod(fd, PRIVATE)  # a part left by an older version may be open to others
+        return fd
+
+
+@contextmanager
+def output_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold ``FILE.part.lock`` for the block, or refuse at once: one pull into a file at a time.
+
+    The lock is the kernel's (``flock``): a pull that is killed releases it with
+    its process. The lock file is removed on the way out, while still held.
+    """
+    import fcntl
+
+    lock = os.fspath(path) + LOCK_SUFFIX
+    busy = UsageError(
+        f"another runeq fetch is writing {os.fspath(path)} (it holds {lock}): "
+        "wait for it to finish, or choose another --output"
+    )
+    with writing(lock):
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), PRIVATE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy from None
+        try:
+            # the holder before us may have removed the file after we opened it: then it is not the lock
+            if os.stat(lock, follow_symlinks=False).st_ino != os.fstat(fd).st_ino:
+                raise busy
+        except FileNotFoundError:
+            raise busy from None
+        try:
+            yield
+        finally:
+            os.unlink(lock)
+    finally:
+        os.close(fd)
+
+
 def write_steps(
-    pull: Pull, out: IO[bytes], chunks: Iterable[tuple[bytes, Pull]], after_page: Progress
+    pull: Pull, out: IO[bytes], chunks: Iterable[tuple[bytes, Pull]], after_page: Progress, name: str = "stdout"
 ) -> Pull:
     """Write each step's bytes and flush, then call ``after_page``; end with the closing bytes."""
     for data, pull in chunks:
-        out.write(data)
-        out.flush()
+        write_all(out, data, name)
         after_page(pull)
-    out.write(closing(pull))
-    out.flush()
+    write_all(out, closing(pull), name)
     return pull
 
 
-def write_file(config: Any, pull: Pull, path: str | os.PathLike, prefetch: int, progress: Progress) -> Pull:
-    """Export into ``path`` through its part file, saving the state after every page."""
+def write_all(out: IO[bytes], data: bytes, name: str) -> None:
+    """Write every byte and flush (an unbuffered file may take fewer bytes than offered)."""
+    with writing(name):
+        view = memoryview(data)
+        while view:
+            view = view[out.write(view) or 0:]
+        out.flush()
+
+
+def write_file(
+    config: Any, pull: Pull, path: str | os.PathLike, prefetch: int, progress: Progress, resume: bool = False
+) -> Pull:
+    """Export into ``path`` through its part file, syncing it and saving the state after every page."""
     part, state = part_paths(path)
-    try:
-        fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise UsageError(f"cannot write {part}: {exc.strerror}") from None
-    with os.fdopen(fd, "r+b") as out:
-        out.truncate(pull.bytes)
-        out.seek(pull.bytes)
+    fd = open_part(part, state, pull.bytes if resume else None)
+    with os.fdopen(fd, "r+b", buffering=0) as out:  # unbuffered: a failed write is not retried at close
+        with writing(part):
+            out.truncate(pull.bytes)
+            out.seek(pull.bytes)
         save_state(state, pull)
 
         def after_page(done: Pull) -> None:
+            with writing(part):
+                os.fsync(out.fileno())  # the bytes are on disk before the state that counts them
             save_state(state, done)
             progress(done)
 
-        pull = write_steps(pull, out, steps(config, pull, prefetch), after_page)
-        os.fsync(out.fileno())
-    os.replace(part, path)
-    os.unlink(state)
+        pull = write_steps(pull, out, steps(config, pull, prefetch), after_page, part)
+        with writing(part):
+            os.fsync(out.fileno())
+    with writing(os.fspath(path)):
+        os.replace(part, path)
+        sync_folder(part)
+        os.unlink(state)
     return pull
 
 
@@ -426,10 +605,11 @@ def export_query(
         report(pull)
         stream = sys.stdout.buffer if output is None else output
         return write_steps(pull, stream, steps(config, pull, prefetch), report)
-    if resume:
-        pull = saved_pull(output, pull)
-    report(pull)
-    return write_file(config, pull, output, prefetch, report)
+    with output_lock(output):
+        if resume:
+            pull = saved_pull(output, pull)
+        report(pull)
+        return write_file(config, pull, output, prefetch, report, resume)
 
 
 # -- where a config comes from -------------------------------------------------------------------
