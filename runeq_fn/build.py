@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -197,8 +198,9 @@ def auth_refresher(config: Any) -> Callable[[Pairs], Pairs] | None:
     get = getattr(config, "get", None)
     if get is None or not (get("cognito_refresh_token") and get("cognito_client_id")):
         return None
+    return partial(refreshed_pairs, config)  # a partial, not a closure: a Request must pickle
 
-    def refresh(refused: Pairs) -> Pairs:
-        return tuple(config.refreshed_headers(dict(refused)).items())
 
-    return refresh
+def refreshed_pairs(config: Any, refused: Pairs) -> Pairs:
+    """The config's auth headers after a server refused ``refused``, as pairs."""
+    return tuple(config.refreshed_headers(dict(refused)).items())

@@ -12,7 +12,7 @@ from importlib.util import find_spec
 from typing import Any
 
 from .errors import ParseError, UsageError
-from .parse import csv_pages, numbers, plain_table, rows, splittable
+from .parse import numbers, plain_table, read_each, rows, splittable
 
 Columns = dict[str, list[Any]]
 ENGINES = ("auto", "python", "arrow")
@@ -38,7 +38,7 @@ def csv_columns(pages: Iterable[Any], engine: str = "auto") -> Iterator[Columns]
     >>> list(csv_columns(["time,x,note\\n1,2,a\\n3,,\\n", ""], engine="python"))
     [{'time': [1.0, 3.0], 'x': [2.0, None], 'note': ['a', None]}]
     """
-    return map(page_reader(engine), csv_pages(pages))
+    return read_each(pages, page_reader(engine))
 
 
 def page_reader(engine: str) -> Callable[[str], Columns]:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import ConfigError, ConfigFileNotFoundError
+from .errors import ConfigError, ConfigFileNotFoundError, RuneError, masked
 from .policy import NETWORK_KEYS, POLICY_KEYS, Policy
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,9 @@ HEADERS_BY_METHOD = {
 }
 AUTH_HEADER_NAMES = frozenset(
     name for pairs in HEADERS_BY_METHOD.values() for name, _ in pairs
+)
+SECRET_HEADER_NAMES = frozenset(
+    name for pairs in HEADERS_BY_METHOD.values() for name, key in pairs if key in SECRET_KEYS
 )
 
 
@@ -152,9 +155,7 @@ def mask(key: str, value: Any) -> str:
     text = str(value)
     if key == "proxy":
         return hide_password(text)
-    if key in SECRET_KEYS and text:
-        return "****" + text[-4:] if len(text) >= 12 else "****"
-    return text
+    return masked(text) if key in SECRET_KEYS and text else text
 
 
 def check_values(values: Mapping[str, Any], source: str = "keywords") -> dict[str, Any]:
@@ -487,23 +488,64 @@ class Config(BaseConfig):
     Config(auth_method='access_token', stream_url='https://stream.runelabs.io')
     """
 
+    auth_method: str
+    stream_url: str
+    graph_url: str
+    policy: Policy
+    _values: dict[str, Any]
+
     def __init__(self, *args: str, **kwargs: Any) -> None:
         if args and kwargs:
             raise TypeError("Config() takes either a file path or keyword values, not both")
         if len(args) > 1:
             raise TypeError(f"Config() takes at most 1 path, but {len(args)} were given")
+        self._refresh_lock = threading.Lock()
         if kwargs:
-            self._values = check_values(kwargs)
+            self._apply(check_values(kwargs))
         else:
             path = args[0] if args else DEFAULT_CONFIG_PATH
-            self._values = check_values(read_config_file(path), os.path.expanduser(path))
-        self.auth_method = infer_auth_method(self._values)
-        self.stream_url: str = self._values.get("stream_url", DEFAULT_STREAM_URL)
-        self.graph_url: str = self._values.get("graph_url", DEFAULT_GRAPH_URL)
-        self.policy = Policy.from_values(self._values)
-        self._refresh_lock = threading.Lock()
-        warn_if_plain_http(self.stream_url)
+            self._apply(check_values(read_config_file(path), os.path.expanduser(path)))
         self.auth_headers  # noqa: B018 -- checks the credentials now, as runeq did
+
+    def _apply(self, values: dict[str, Any]) -> None:
+        """Make checked values this config's, after the checks a new config passes (all or nothing).
+
+        ``__init__``, ``update_values``, an assignment to a key and nothing else
+        change the values, so no way of changing a config skips a check.
+        Credentials are checked without the network (a Cognito refresh waits).
+        """
+        method = infer_auth_method(values)
+        if method != "cognito_refresh" or values.get("jwt"):
+            method_headers("jwt" if method == "cognito_refresh" else method, values)
+        policy = Policy.from_values(values)
+        for key in ("stream_url", "cognito_url"):
+            if values.get(key):
+                warn_if_plain_http(key, values[key])
+        set_field = super().__setattr__
+        set_field("_values", values)
+        set_field("auth_method", method)
+        set_field("stream_url", values.get("stream_url", DEFAULT_STREAM_URL))
+        set_field("graph_url", values.get("graph_url", DEFAULT_GRAPH_URL))
+        set_field("policy", policy)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assigning a key (``cfg.stream_url = ...``) checks it as ``Config(stream_url=...)`` would.
+
+        None removes the key. Other attributes are set as usual.
+        """
+        if name in KNOWN_KEYS:
+            current = vars(self).get("_values", {})
+            self._apply(check_values({**current, name: value}, f"the assignment to {name}"))
+        else:
+            super().__setattr__(name, value)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a pickle holds: every field but the lock (a thread lock does not cross processes)."""
+        return {name: value for name, value in vars(self).items() if name != "_refresh_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+        super().__setattr__("_refresh_lock", threading.Lock())
 
     def __repr__(self) -> str:
         return f"Config(auth_method={self.auth_method!r}, stream_url={self.stream_url!r})"
@@ -511,6 +553,14 @@ class Config(BaseConfig):
     def get(self, key: str) -> Any:
         """One configured value (None when unset)."""
         return self._values.get(key)
+
+    def secrets(self) -> list[str]:
+        """The secret values held (to mask them in messages; never to print).
+
+        >>> Config(jwt="not-a-real-jwt").secrets()
+        ['not-a-real-jwt']
+        """
+        return [str(self._values[key]) for key in sorted(SECRET_KEYS) if self._values.get(key)]
 
     @property
     def access_token_auth_headers(self) -> dict[str, str]:
@@ -590,18 +640,14 @@ class Config(BaseConfig):
         """Check ``values`` and take them over the current ones, or change nothing and raise."""
         given = check_values(values, source)
         method = infer_auth_method(given)
-        before = (self._values, self.auth_method, self.stream_url, self.graph_url, self.policy)
-        merged = {**self._values, **given}
-        self._values, self.auth_method = merged, method
-        self.stream_url = merged.get("stream_url", DEFAULT_STREAM_URL)
-        self.graph_url = merged.get("graph_url", DEFAULT_GRAPH_URL)
-        self.policy = Policy.from_values(merged)
+        before = self.__getstate__()
+        # the method is this call's, kept as a value: a later assignment infers nothing from older credentials
+        self._apply({**self._values, **given, "auth_method": method})
         try:
             self.auth_headers  # noqa: B018 -- checks the credentials now, as runeq did
         except BaseException:
-            self._values, self.auth_method, self.stream_url, self.graph_url, self.policy = before
+            vars(self).update(before)
             raise
-        warn_if_plain_http(self.stream_url)
 
     def refreshed_headers(self, refused: Mapping[str, str]) -> dict[str, str]:
         """Auth headers to use after a server refused ``refused``: refreshed once, whatever the threads.
@@ -620,15 +666,19 @@ class Config(BaseConfig):
             return False
         from .transport import post_json
 
-        answer = post_json(
-            cognito_url(self._values),
-            cognito_refresh_body(self._values),
-            {
-                "Content-Type": "application/x-amz-json-1.1",
-                "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
-            },
-            self.policy,
-        )
+        try:
+            answer = post_json(
+                cognito_url(self._values),
+                cognito_refresh_body(self._values),
+                {
+                    "Content-Type": "application/x-amz-json-1.1",
+                    "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+                },
+                self.policy,
+            )
+        except RuneError as exc:
+            exc.redact(self.secrets())  # Cognito may echo the refresh token back
+            raise
         try:
             self._values["jwt"] = str(answer["AuthenticationResult"]["AccessToken"])
         except (KeyError, TypeError):
@@ -637,15 +687,16 @@ class Config(BaseConfig):
         return True
 
 
-def warn_if_plain_http(url: str) -> None:
+def warn_if_plain_http(key: str, url: str) -> None:
     """Warn when credentials would travel in clear text to a host that is not loopback."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         log.warning(
-            "stream_url %s is plain http to a host that is not loopback: "
+            "%s %s is plain http to a host that is not loopback: "
             "credentials will travel unencrypted; use https",
+            key,
             f"{parts.scheme}://{parts.hostname}",
         )
 

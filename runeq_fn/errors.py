@@ -8,8 +8,40 @@ still catch them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+MASK_FROM = 4
+"""Secrets shorter than this are not masked in messages: they would mask ordinary words, and are no real credential."""
+
+
+def masked(secret: str) -> str:
+    """A secret fit to print: its last 4 characters when it is long enough to spare them, else nothing.
+
+    >>> masked("s3cr3t-value-1234"), masked("short")
+    ('****1234', '****')
+    """
+    return "****" + secret[-4:] if len(secret) >= 12 else "****"
+
+
+def hide(value: Any, secrets: Iterable[str]) -> Any:
+    """The value with every secret in its text (however deep in dicts and lists) masked.
+
+    >>> hide({"message": "bad token s3cr3t-value-1234", "n": [1, "s3cr3t-value-1234"]}, ["s3cr3t-value-1234"])
+    {'message': 'bad token ****1234', 'n': [1, '****1234']}
+    """
+    secrets = sorted({s for s in secrets if s and len(s) >= MASK_FROM}, key=len, reverse=True)
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, masked(secret))
+        return value
+    if isinstance(value, Mapping):
+        return {hide(key, secrets): hide(item, secrets) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(hide(item, secrets) for item in value)
+    return value
 
 
 class RuneError(Exception):
@@ -20,6 +52,21 @@ class RuneError(Exception):
     """
 
     resume: dict | None = None
+
+    def redact(self, secrets: Iterable[str]) -> RuneError:
+        """Mask each secret wherever this error shows text (message, details); returns the error.
+
+        A server may echo a credential back in its error body: the message must not carry it on.
+
+        >>> str(RuneError("refused s3cr3t-value-1234").redact(["s3cr3t-value-1234"]))
+        'refused ****1234'
+        """
+        secrets = list(secrets)
+        self.args = hide(self.args, secrets)
+        for name, value in vars(self).items():
+            if name != "resume":
+                setattr(self, name, hide(value, secrets))
+        return self
 
 
 class InitializationError(RuneError):
@@ -76,6 +123,10 @@ class APIError(RuneError):
         self.details = details
         self.resume = dict(resume) if resume is not None else None
         super().__init__(f"{status_code} {error_type(details)}: {details}")
+
+    def __reduce__(self) -> tuple:
+        # the constructor takes the fields, not the message that Exception would pass it again
+        return type(self), (self.status_code, self.details, self.resume), dict(vars(self))
 
 
 class TransportError(APIError):

@@ -11,8 +11,10 @@ from typing import Any
 from toolz import curry
 
 from .build import Request
+from .config import SECRET_HEADER_NAMES
 from .errors import APIError, PaginationError, RuneError
 from .paging import predict, step_for
+from .response import Response
 from .transport import error_details, on_sent
 from .transport import fetch as http_fetch
 
@@ -55,6 +57,32 @@ def resume_params(request: Request) -> dict:
     if request.paging == "csv":
         resume["page"] = request.index
     return resume
+
+
+def with_resume(response: Any, request: Request) -> Any:
+    """The response, knowing the parameters that fetch it again (``Response.resume``), for the parsers' errors.
+
+    >>> from runeq_fn.response import Response
+    >>> with_resume(Response(200), Request("u", (("page", 2),))).resume
+    {'page': 2}
+    """
+    return replace(response, resume=resume_params(request)) if isinstance(response, Response) else response
+
+
+def secrets_of(request: Request) -> list[str]:
+    """The secret values among a request's headers, to mask them in its errors.
+
+    >>> secrets_of(Request("u", headers=(("X-Rune-User-Access-Token-Id", "id"), ("X-Rune-User-Access-Token-Secret", "s"))))
+    ['s']
+    """
+    return [str(value) for name, value in request.headers if name in SECRET_HEADER_NAMES]
+
+
+def failed(exc: RuneError, request: Request) -> RuneError:
+    """An error of this request's page, with ``resume`` (unless set) and its secrets masked."""
+    if exc.resume is None:
+        exc.resume = resume_params(request)
+    return exc.redact(secrets_of(request))
 
 
 def position(request: Request) -> Any:
@@ -127,8 +155,7 @@ def parsed_pages(
         try:
             items = list(parse(response))
         except RuneError as exc:
-            if exc.resume is None:
-                exc.resume = resume_params(request)
+            failed(exc, request)
             raise
         yield from items
         if following is not None:
@@ -145,8 +172,7 @@ def _pages(request: Request | None, ahead: Ahead) -> Iterator[tuple]:
                 request, response = ahead.take(request)
                 following = step_for(request)(request, response)
             except RuneError as exc:
-                if exc.resume is None:
-                    exc.resume = resume_params(request)
+                failed(exc, request)
                 raise
             if following is not None and position(following) in seen:
                 # this page's marker points back: deliver none of it, so that resuming reads it once
@@ -159,7 +185,7 @@ def _pages(request: Request | None, ahead: Ahead) -> Iterator[tuple]:
                     resume=resume_params(request),
                 )
             ahead.expect(following, after=response)
-            yield response, following
+            yield with_resume(response, request), following
             request = following
     finally:
         ahead.close()

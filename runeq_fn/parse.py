@@ -9,15 +9,17 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import repeat
-from typing import Any
+from typing import Any, TypeVar
 
-from .errors import ParseError
+from .errors import ParseError, RuneError
 
 log = logging.getLogger(__name__)
 
 Point = dict[str | None, Any]
+T = TypeVar("T")
 
 
 def page_text(page: Any) -> str:
@@ -33,6 +35,43 @@ def page_text(page: Any) -> str:
     return page.text
 
 
+@contextmanager
+def resume_at(page: Any) -> Iterator[None]:
+    """An error raised while reading ``page`` gets the page's ``resume`` (set by ``pages``) unless it has one.
+
+    So ``csv_points(pages(request))`` raises errors that say where to resume, as the shim's do.
+
+    >>> from runeq_fn.response import Response
+    >>> try:
+    ...     with resume_at(Response(200, resume={"page": 3})):
+    ...         raise ParseError("bad page")
+    ... except ParseError as exc:
+    ...     exc.resume
+    {'page': 3}
+    """
+    try:
+        yield
+    except RuneError as exc:
+        if exc.resume is None:
+            exc.resume = getattr(page, "resume", None)
+        raise
+
+
+def read_each(pages: Iterable[Any], read: Callable[[str], T]) -> Iterator[T]:
+    """``read`` of each non-empty page's text (an empty body ends a CSV query), errors carrying ``resume``.
+
+    >>> list(read_each(["time,x\\n1,2\\n", "", "t\\n"], len))
+    [11, 2]
+    """
+    for page in pages:
+        with resume_at(page):
+            text = page_text(page)
+            if not text:
+                continue
+            result = read(text)
+        yield result
+
+
 def json_pages(responses: Iterable[Any]) -> Iterator[Any]:
     """Each JSON page's ``result``.
 
@@ -41,9 +80,10 @@ def json_pages(responses: Iterable[Any]) -> Iterator[Any]:
     [{'time': [1]}]
     """
     for response in responses:
-        body = response.json()
-        if not isinstance(body, dict) or "result" not in body:
-            raise ParseError(f"a JSON page has no 'result': {page_text(response)[:80]!r}")
+        with resume_at(response):
+            body = response.json()
+            if not isinstance(body, dict) or "result" not in body:
+                raise ParseError(f"a JSON page has no 'result': {page_text(response)[:80]!r}")
         yield body["result"]
 
 
@@ -53,10 +93,7 @@ def csv_pages(responses: Iterable[Any]) -> Iterator[str]:
     >>> list(csv_pages(["time,x\\n1,2\\n", ""]))
     ['time,x\\n1,2\\n']
     """
-    for response in responses:
-        text = page_text(response)
-        if text:
-            yield text
+    return read_each(responses, str)
 
 
 def to_value(cell: str) -> Any:
@@ -254,5 +291,5 @@ def csv_points(pages: Iterable[Any]) -> Iterator[Point]:
     >>> list(csv_points(["time,x\\n1,2\\n", "time,x\\n3,high\\n", ""]))
     [{'time': 1.0, 'x': 2.0}, {'time': 3.0, 'x': 'high'}]
     """
-    for text in csv_pages(pages):
-        yield from list(text_points(text))  # a page that fails to parse yields none of its rows
+    for points in read_each(pages, lambda text: list(text_points(text))):
+        yield from points  # read whole first: a page that fails to parse yields none of its rows

@@ -64,6 +64,8 @@ class Response:
     headers: Headers = field(default_factory=Headers)
     content: bytes = b""
     url: str = field(default="", repr=False)
+    resume: dict | None = field(default=None, repr=False, compare=False)
+    """The query parameters that fetch this page again and go on from it (set by ``pages``)."""
 
     @property
     def ok(self) -> bool:

@@ -18,7 +18,11 @@ from extras import need
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCRIPTS = sorted(path.stem for path in EXAMPLES.glob("*.py") if not path.name.startswith("_"))
-RUNS = {**{script: [script] for script in SCRIPTS}, "cohort_dask synchronous": ["cohort_dask", "synchronous"]}
+RUNS = {
+    **{script: [script] for script in SCRIPTS},
+    "cohort_dask synchronous": ["cohort_dask", "synchronous"],
+    "cohort_dask processes": ["cohort_dask", "processes"],  # the config is pickled into each worker
+}
 NEEDS = {"cohort_dask": ("dask",), "plot_day": ("pandas", "matplotlib")}
 SAYS = {
     "walkthrough": "CSV: 3 pages, header 'time,x,y,z'",
@@ -56,7 +60,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
 def finished(launched: dict, run: str) -> tuple[str, Path]:
     """Wait for one example; its stdout and folder, after checking that it exited 0."""
     process, folder = launched[run]
-    code = process.wait(timeout=120)
+    code = process.wait(timeout=300)  # generous: CI machines may be busy
     stderr = (folder / "stderr").read_text()
     assert code == 0, stderr
     assert "Traceback" not in stderr

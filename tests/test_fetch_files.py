@@ -16,13 +16,12 @@ import stat
 import subprocess
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
 
 import pytest
 import yaml
 from commands import COMMAND
+from standin import query_of, stand_in
 
 from runeq_fn import Config, cli
 from runeq_fn.emulator import Emulator, Fault
@@ -385,30 +384,16 @@ def test_a_read_only_folder_is_one_clear_line_and_no_file(tmp_path: Path) -> Non
 # -- strict JSON -------------------------------------------------------------------------------
 
 
-class NotFinite(BaseHTTPRequestHandler):
-    """A Stream API stand-in whose one CSV page holds nan and infinities (then the empty end)."""
-
-    def do_GET(self) -> None:  # noqa: N802 -- the name http.server calls
-        body = b"time,x,y\n1,nan,inf\n2,-inf,0.5\n" if "page=" not in self.path else b""
-        self.send_response(200)
-        self.send_header("Content-Type", "text/csv")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def not_finite_pages(path: str, headers: object) -> tuple[int, str, bytes]:
+    """One CSV page holding nan and infinities, then the empty page that ends the pull."""
+    body = b"time,x,y\n1,nan,inf\n2,-inf,0.5\n" if "page" not in query_of(path) else b""
+    return 200, "text/csv", body
 
 
 @pytest.fixture
 def not_finite() -> Iterator[Config]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFinite)
-    Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield Config(jwt="not-a-real-jwt", stream_url=f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
-        server.server_close()
+    with stand_in(not_finite_pages) as url:
+        yield Config(jwt="not-a-real-jwt", stream_url=url)
 
 
 def strict(text: str) -> object:
