@@ -30,11 +30,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from .data import Row
+from .data import Row, seed_of, unit
 from .resources import Listing
 
 SCHEMES = ("page", "token", "mixed")
@@ -111,6 +111,46 @@ def format_cell(cell: Any) -> str:
         text = repr(cell)
         return format(Decimal(text), "f") if "e" in text else text
     return str(cell)
+
+
+ODD_ROW_KINDS = ("quoted", "quoted_text", "text", "short", "long")
+
+
+def odd_row(row: Row, kind: str) -> Row:
+    """A row as a sloppy server might write it.
+
+    ``quoted``: the second cell in quotes; ``quoted_text``: the second cell is text
+    with a comma and a quote, quoted as CSV does; ``text``: the second cell is text;
+    ``short``: the last cell left out; ``long``: two cells more than the header.
+
+    >>> [odd_row((1, 2.5, None), kind) for kind in ODD_ROW_KINDS]
+    [(1, '"2.5"', None), (1, '"n/a, ""see"" note"', None), (1, 'n/a', None), (1, 2.5), (1, 2.5, None, 7, 'extra')]
+    """
+    at = 1 if len(row) > 1 else 0
+    if kind == "short":
+        return row[:-1] if len(row) > 1 else row
+    if kind == "long":
+        return (*row, 7, "extra")
+    cell = {"quoted": f'"{format_cell(row[at])}"', "quoted_text": '"n/a, ""see"" note"', "text": "n/a"}[kind]
+    return (*row[:at], cell, *row[at + 1:])
+
+
+def odd_rows(rows: Sequence[Row], first: int, rates: Mapping[str, float], query: str = "") -> list[Row]:
+    """Rows ``first``, ``first + 1``, ... of a query, each kind of ``odd_row`` at its rate, chosen by hash
+    (of ``query`` too, so that queries differ).
+
+    >>> odd_rows([(1, 2.5, 3), (2, 3.5, 4)], 0, {"short": 1.0})
+    [(1, 2.5), (2, 3.5)]
+    """
+    seed = seed_of("odd rows", query)
+
+    def one(index: int, row: Row) -> Row:
+        for key, kind in enumerate(ODD_ROW_KINDS):
+            if unit(seed, index, key) < rates.get(kind, 0.0):
+                return odd_row(row, kind)
+        return row
+
+    return [one(first + i, row) for i, row in enumerate(rows)]
 
 
 def render_csv(columns: Sequence[str], rows: Sequence[Row]) -> bytes:

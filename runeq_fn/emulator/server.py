@@ -10,7 +10,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,12 +20,14 @@ from . import auth
 from .data import take
 from .faults import Fault, FaultQueue, corrupt_gzip, error_type, html_page
 from .pagination import (
+    ODD_ROW_KINDS,
     SCHEMES,
     decode_token,
     encode_token,
     error_body,
     json_result,
     markers,
+    odd_rows,
     query_hash,
     render_csv,
     render_json,
@@ -137,7 +139,9 @@ class Emulator:
     line per request (credentials never appear in it, nor in ``requests``); ``tls`` serves
     https instead of http, with a ``(certfile, keyfile)`` pair of PEM files or a server
     ``ssl.SSLContext``. ``connections`` counts the connections accepted (a client that gave up
-    during the TLS handshake made one, and no request).
+    during the TLS handshake made one, and no request). ``odd_rows`` maps kinds of sloppy CSV row
+    (``quoted``, ``quoted_text``, ``text``, ``short``, ``long``: see ``pagination.odd_row``) to the
+    share of rows written so, chosen by hash.
 
     The socket is bound on first use of ``url`` or ``start()``; with ``port=0`` a restarted
     emulator may get another port.
@@ -156,6 +160,7 @@ class Emulator:
         cache: bool = False,
         log: Callable[[str], None] | None = None,
         tls: ssl.SSLContext | tuple[str, str] | None = None,
+        odd_rows: Mapping[str, float] | None = None,
     ) -> None:
         if pagination not in SCHEMES:
             raise ValueError(f"pagination must be one of {', '.join(SCHEMES)}, not {pagination!r}")
@@ -163,6 +168,10 @@ class Emulator:
             raise ValueError("page_size must be at least 1")
         if not 0.0 <= blank_rate <= 1.0:
             raise ValueError("blank_rate must be within [0, 1]")
+        odd = dict(odd_rows or {})
+        if not set(odd) <= set(ODD_ROW_KINDS) or not all(0.0 <= rate <= 1.0 for rate in odd.values()):
+            raise ValueError(f"odd_rows maps kinds ({', '.join(ODD_ROW_KINDS)}) to shares within [0, 1]")
+        self.odd_rows = odd
         self.port = port
         self.host = host
         self.pagination = pagination
@@ -349,6 +358,7 @@ class Emulator:
             next_page = page if paged_by_number else None
         headers = [(TOKEN_HEADER, token)] if token else []
         if fmt == "csv":
+            rows = odd_rows(rows, offset, self.odd_rows, qhash) if self.odd_rows else rows
             return Reply(200, render_csv(listing.columns, rows), CSV_TYPE, headers)
         return Reply(200, render_json(json_result(listing, rows), next_page), JSON_TYPE, headers)
 
