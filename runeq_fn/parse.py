@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import repeat
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from .errors import ParseError, RuneError
 
@@ -125,28 +125,6 @@ def rows(text: str) -> Iterator[list[str]]:
         raise ParseError(f"CSV page is malformed at line {reader.line_num}: {exc}") from None
 
 
-def row_point(header: list[str], row: list[str]) -> Point:
-    """One row as a point dict, keyed by the header (runeq's rules for odd rows).
-
-    A short row gets None for the missing keys; a long one keeps the surplus,
-    unconverted, as a list under the key None.
-
-    >>> row_point(["time", "x", "y"], ["1", ""])
-    {'time': 1.0, 'x': None, 'y': None}
-    >>> row_point(["time"], ["1", "2", "z"])
-    {'time': 1.0, None: ['2', 'z']}
-    """
-    width = len(header)
-    point: Point = dict(zip(header, map(to_value, row)))
-    if len(row) > width:
-        log.warning("a CSV row had more values than its header: %d > %d", len(row), width)
-        point[None] = row[width:]
-    else:
-        for key in header[len(row):]:
-            point[key] = None
-    return point
-
-
 def lines_within(text: str, limit: int) -> bool:
     """True when no line of the text can be longer than ``limit``; False when one may be.
 
@@ -248,12 +226,53 @@ def cell_values(cells: Sequence[str]) -> list[Any]:
     return list(map(to_value, cells)) if values is None else values
 
 
-def row_points(text: str) -> Iterator[Point]:
+class Conversion(NamedTuple):
+    """How CSV cells become values, for ``text_points``: the core's rule (``PLAIN``) or the shim's numpy one.
+
+    ``number`` converts a cell that is a number and raises ``ValueError`` for any
+    other (a blank too); ``cell`` applies the whole rule to one cell; ``column``
+    to a whole column at once; ``missing`` is the value of a key a short row lacks.
+    """
+
+    number: Callable[[str], Any]
+    cell: Callable[[str], Any]
+    column: Callable[[Sequence[str]], list]
+    missing: Any = None
+
+
+PLAIN = Conversion(float, to_value, cell_values)
+"""The core's conversion: numbers are ``float``, blanks and missing keys ``None``, text stays text."""
+
+
+def row_point(header: list[str], row: list[str], conversion: Conversion = PLAIN) -> Point:
+    """One row as a point dict, keyed by the header (runeq's rules for odd rows).
+
+    A short row gets ``conversion.missing`` (None) for the missing keys; a long
+    one keeps the surplus, unconverted, as a list under the key None.
+
+    >>> row_point(["time", "x", "y"], ["1", ""])
+    {'time': 1.0, 'x': None, 'y': None}
+    >>> row_point(["time"], ["1", "2", "z"])
+    {'time': 1.0, None: ['2', 'z']}
+    """
+    width = len(header)
+    point: Point = dict(zip(header, map(conversion.cell, row)))
+    if len(row) > width:
+        log.warning("a CSV row had more values than its header: %d > %d", len(row), width)
+        point[None] = row[width:]
+    else:
+        for key in header[len(row):]:
+            point[key] = conversion.missing
+    return point
+
+
+def row_points(text: str, conversion: Conversion = PLAIN) -> Iterator[Point]:
     """The points of one CSV page, read row by row with the csv module (quotes, odd rows).
 
     >>> list(row_points('time,x\\n1,"2"\\n3\\n'))
     [{'time': 1.0, 'x': 2.0}, {'time': 3.0, 'x': None}]
     """
+    number = conversion.number
     lines = rows(text)
     header = next(lines, None)
     if header is None:
@@ -262,24 +281,26 @@ def row_points(text: str) -> Iterator[Point]:
     for row in lines:
         if len(row) == width:
             try:
-                yield dict(zip(header, map(float, row)))
+                yield dict(zip(header, map(number, row)))
                 continue
             except ValueError:
                 pass
-        yield row_point(header, row)
+        yield row_point(header, row, conversion)
 
 
-def text_points(text: str) -> Iterator[Point]:
+def text_points(text: str, conversion: Conversion = PLAIN) -> Iterator[Point]:
     """The points of one CSV page: a plain page converted column by column, any other row by row.
+
+    ``conversion`` says how cells become values (``PLAIN``: float and None).
 
     >>> list(text_points("time,x\\n1,2\\n3,\\n"))
     [{'time': 1.0, 'x': 2.0}, {'time': 3.0, 'x': None}]
     """
     table = plain_table(text)
     if table is None:
-        return row_points(text)
+        return row_points(text, conversion)
     header, columns = table
-    return map(dict, map(zip, repeat(header), zip(*map(cell_values, columns))))
+    return map(dict, map(zip, repeat(header), zip(*map(conversion.column, columns))))
 
 
 def csv_points(pages: Iterable[Any]) -> Iterator[Point]:

@@ -7,6 +7,7 @@ from toolz import compose, pipe
 
 from runeq_fn import Config, build_request, csv_points, json_pages, pages, stream
 from runeq_fn.emulator import Emulator
+from runeq_fn.errors import APIError
 
 START = 1609491600  # 2021-01-01 09:00 UTC, inside a wear window
 QUERY = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": START, "end_time": START + 6}
@@ -94,13 +95,17 @@ def test_prefetch_by_page_number_uses_its_guesses(fmt):
 
 
 def test_shim_methods_are_lazy_like_runeq_even_about_errors():
-    client = stream.V1Client(Config(jwt="not-a-real-jwt"))
-    unavailable = client.Event().iter_json_availability()  # no error yet, as in runeq 0.15.0
-    bad_page = client.Accel().points(page="first")
-    with pytest.raises(NotImplementedError):
-        next(unavailable)
-    with pytest.raises(ValueError, match="page must be a whole number"):
-        next(bad_page)
+    with Emulator() as emu:
+        client = stream.V1Client(Config(**emu.config_values()))
+        unavailable = client.Event().iter_json_availability()  # no error yet, as in runeq 0.15.0
+        bad_page = client.Accel(**QUERY).points(page="first")
+        with pytest.raises(NotImplementedError):
+            next(unavailable)
+        assert emu.requests == []
+        # as in runeq, the page goes to the server unchecked, and its 400 comes back as APIError
+        with pytest.raises(APIError, match="400 BadRequestError: .*page must be a non-negative integer"):
+            next(bad_page)
+        assert [dict(r.params)["page"] for r in emu.requests] == ["first"]
 
 
 def test_a_pull_closed_early_does_not_hold_up_the_program_end():

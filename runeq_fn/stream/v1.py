@@ -13,14 +13,85 @@ pipeline of the functional core (``build_request`` -> ``pages`` -> a parser).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from importlib.util import find_spec
 from typing import Any
 
 from ..build import Request, build_request
-from ..pages import pages, parsed_pages
-from ..parse import Point, csv_pages, json_pages, text_points
+from ..errors import UsageError
+from ..pages import Fetch, pages, parsed_pages
+from ..parse import PLAIN, Conversion, Point, csv_pages, json_pages, text_points
 from ..resources import RESOURCES, Resource
-from ..response import Response
+from ..response import Headers, Response
 from ..transport import fetch
+
+USE_NUMPY: bool = find_spec("numpy") is not None
+"""runeq's switch, read at each call: ``points()`` gives ``numpy.float64`` and NaN when True, else
+``float`` and None. True when numpy is installed (found without importing it: numpy loads on the
+first ``points()``)."""
+
+
+def point_conversion() -> Conversion:
+    """How ``points()`` converts cells now: runeq's numpy rule when ``USE_NUMPY``, else the core's.
+
+    >>> import runeq_fn.stream.v1 as v1
+    >>> saved, v1.USE_NUMPY = v1.USE_NUMPY, False
+    >>> point_conversion() is PLAIN
+    True
+    >>> v1.USE_NUMPY = saved
+    """
+    if not USE_NUMPY:
+        return PLAIN
+    from .numeric import numpy_conversion
+
+    return numpy_conversion()
+
+
+def shim_request(cfg: Any, name: str, fmt: str, params: dict[str, Any], defaults: dict[str, Any]) -> Request:
+    """``build_request``, except that a ``page`` that is not a whole number goes to the server as it is.
+
+    runeq 0.15.0 sent it unchecked and the server's 400 came back as ``APIError``;
+    the functional core refuses it before sending.
+
+    >>> from runeq_fn import Config
+    >>> shim_request(Config(jwt="not-a-real-jwt"), "accel", "csv", {"page": "x", "end_time": 9}, {}).params
+    (('page', 'x'), ('end_time', 9))
+    """
+    try:
+        return build_request(cfg, name, fmt, params, defaults=defaults)
+    except UsageError:
+        if "page" not in params:
+            raise
+        request = build_request(cfg, name, fmt, {**params, "page": 0}, defaults=defaults)
+        return replace(request, params=tuple(params.items()))
+
+
+def as_response(answer: Any) -> Response:
+    """An overriding ``get_*_response``'s answer as a ``Response`` (it may be any object with the
+    ``requests.Response`` attributes ``status_code``, ``headers``, ``content`` and ``url``).
+
+    >>> from types import SimpleNamespace
+    >>> as_response(SimpleNamespace(status_code=200, headers={"x-rune-next-page-token": "t"}, content=b"")).next_page_token
+    't'
+    """
+    if isinstance(answer, Response):
+        return answer
+    return Response(answer.status_code, Headers(dict(answer.headers)), answer.content, getattr(answer, "url", "") or "")
+
+
+def through(get: Callable[..., Any]) -> Fetch:
+    """A fetch for ``pages`` that asks for each page with an accessor's own ``get_*_response(**params)``.
+
+    ``params`` are what runeq passed: the call's, as pagination changed them,
+    without the accessor's defaults (``get_*_response`` adds those). So an
+    override (to log, cache or sign requests) sees every page; retries happen
+    inside the default ``get_*_response``, the loop guard and 401 refresh around it.
+    """
+
+    def fetch_page(request: Request) -> Response:
+        return as_response(get(**dict(request.params)))
+
+    return fetch_page
 
 
 def one_json_page(response: Response) -> Iterator[Any]:
@@ -28,20 +99,20 @@ def one_json_page(response: Response) -> Iterator[Any]:
     return json_pages([response])
 
 
-def one_csv_page(response: Response) -> Iterator[Point]:
-    """The points of one CSV page (an empty body has none); ``parsed_pages`` holds the page whole."""
-    return text_points(response.text)
-
-
 class StreamV1Base:
     """An accessor of one JSON-only resource: a config and default query parameters.
 
     The ``iter_*`` methods and ``points`` are generators, as runeq's were: even a
     bad parameter or a missing availability expression raises at the first
-    ``next()``, not at the call.
+    ``next()``, not at the call. They fetch every page through the accessor's
+    own ``get_json_response`` / ``get_csv_response``, so subclasses can override those.
+
+    A subclass names its resource as runeq's did, ``_resource = "accel"`` (and
+    ``_availability = "availability(accel)"`` for the availability queries).
     """
 
-    _resource: Resource
+    _resource: str
+    _availability: str | None = None
     prefetch = 0
     """Pages requested ahead while earlier ones are parsed; set by ``V1Client(cfg, prefetch=N)``."""
 
@@ -53,10 +124,7 @@ class StreamV1Base:
         return f"{type(self).__name__}(defaults={self.defaults!r})"
 
     def _request(self, fmt: str, params: dict[str, Any]) -> Request:
-        return build_request(self.config, self._resource.name, fmt, params, defaults=self.defaults)
-
-    def _pages(self, fmt: str, params: dict[str, Any]) -> Iterator[Response]:
-        return pages(self._request(fmt, params), prefetch=self.prefetch)
+        return shim_request(self.config, self._resource, fmt, params, self.defaults)
 
     def get_json_response(self, **params: Any) -> Response:
         """One GET of the JSON endpoint (an error status is returned, not raised)."""
@@ -64,14 +132,16 @@ class StreamV1Base:
 
     def iter_json_data(self, **params: Any) -> Iterator[Any]:
         """Each page's ``result``, following pagination from the caller's ``page``."""
-        yield from parsed_pages(self._request("json", params), one_json_page, prefetch=self.prefetch)
+        yield from parsed_pages(
+            self._request("json", params), one_json_page, through(self.get_json_response), self.prefetch
+        )
 
     @property
     def expr_availability(self) -> str:
         """The availability expression; ``NotImplementedError`` where there is none."""
-        if not self._resource.availability:
+        if not self._availability:
             raise NotImplementedError(f"{type(self).__name__} does not support an availability query")
-        return self._resource.availability
+        return self._availability
 
     def iter_json_availability(self, **params: Any) -> Iterator[Any]:
         """``iter_json_data`` with ``expression`` set to the availability expression."""
@@ -88,7 +158,7 @@ class StreamV1CSVBase(StreamV1Base):
 
     def iter_csv_text(self, **params: Any) -> Iterator[str]:
         """Each non-empty CSV body, following pagination until an empty one."""
-        yield from csv_pages(self._pages("csv", params))
+        yield from csv_pages(pages(self._request("csv", params), through(self.get_csv_response), self.prefetch))
 
     def iter_csv_availability(self, **params: Any) -> Iterator[str]:
         """``iter_csv_text`` with ``expression`` set to the availability expression."""
@@ -96,8 +166,19 @@ class StreamV1CSVBase(StreamV1Base):
         yield from self.iter_csv_text(**params)
 
     def points(self, **params: Any) -> Iterator[Point]:
-        """Every CSV row as a dict keyed by its page's header, values converted per cell."""
-        yield from parsed_pages(self._request("csv", params), one_csv_page, prefetch=self.prefetch)
+        """Every CSV row as a dict keyed by its page's header, values converted per cell.
+
+        With ``USE_NUMPY`` (read at each call): ``numpy.float64`` and NaN, as runeq
+        gave; without: ``float`` and None.
+        """
+        conversion = point_conversion()
+
+        def one_csv_page(response: Response) -> Iterator[Point]:
+            return text_points(response.text, conversion)  # parsed_pages holds the page whole
+
+        yield from parsed_pages(
+            self._request("csv", params), one_csv_page, through(self.get_csv_response), self.prefetch
+        )
 
     def __iter__(self) -> Iterator[Point]:
         return self.points()
@@ -111,7 +192,8 @@ def accessor_class(row: Resource) -> type[StreamV1Base]:
     'StreamV1Base'
     """
     base = StreamV1CSVBase if "csv" in row.formats else StreamV1Base
-    return type(row.accessor, (base,), {"_resource": row, "__doc__": row.summary, "__module__": __name__})
+    attributes = {"_resource": row.name, "_availability": row.availability, "__doc__": row.summary}
+    return type(row.accessor, (base,), {**attributes, "__module__": __name__})
 
 
 ACCESSORS: dict[str, type[StreamV1Base]] = {row.accessor: accessor_class(row) for row in RESOURCES}

@@ -1,0 +1,62 @@
+"""The shim's numpy conversion: ``points()`` values as runeq 0.15.0 gave them with numpy installed.
+
+A number is a ``numpy.float64``; a blank cell is ``numpy.nan`` (a plain float);
+a key missing from a short row is ``numpy.float64('nan')``; text ``numpy.float64``
+refuses stays text. numpy is imported on first use, never by ``import runeq_fn``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache, partial
+from typing import Any
+
+from ..parse import Conversion, blank_indexes, numbers
+
+
+def numpy_cell(np: Any, cell: str) -> Any:
+    """One cell by runeq's numpy rule.
+
+    >>> import numpy as np
+    >>> [numpy_cell(np, c) for c in ("", "1.5", "on")]
+    [nan, np.float64(1.5), 'on']
+    """
+    if not cell:
+        return np.nan
+    try:
+        return np.float64(cell)
+    except ValueError:
+        return cell
+
+
+def numpy_column(np: Any, cells: Sequence[str]) -> list[Any]:
+    """A column's cells as ``numpy_cell`` gives them; a column of numbers and blanks in one numpy call.
+
+    >>> import numpy as np
+    >>> numpy_column(np, ["1", "", "2"]), numpy_column(np, ["1", "high"])
+    ([np.float64(1.0), nan, np.float64(2.0)], [np.float64(1.0), 'high'])
+    """
+    values = numbers(cells)
+    if values is None:
+        return [numpy_cell(np, cell) for cell in cells]
+    column = list(np.array(values, dtype=np.float64))  # numpy.float64 items; None became NaN
+    for at in blank_indexes(cells):
+        column[at] = np.nan  # runeq gave the plain float NaN for a blank, not a numpy.float64
+    return column
+
+
+@lru_cache(maxsize=1)
+def numpy_conversion() -> Conversion:
+    """The ``Conversion`` of runeq's numpy branch (imports numpy, once).
+
+    >>> numpy_conversion().missing
+    np.float64(nan)
+    """
+    import numpy as np
+
+    return Conversion(
+        number=np.float64,
+        cell=partial(numpy_cell, np),
+        column=partial(numpy_column, np),
+        missing=np.float64(np.nan),
+    )
