@@ -1,5 +1,9 @@
 """runeq 0.15.0 and runeq_fn make the same calls against the emulator: same requests, same results.
 
+Results are compared with their types: ``numpy.float64`` is not ``float``, NaN is NaN (never
+mapped to None). Beyond the happy path: blank, quoted, short, long and text cells, HTML and empty
+error bodies, page numbers, tokens and a mix of both, numpy on and off, prefetch on.
+
 runeq 0.15.0 runs in a venv of its own (``make test`` builds ``.venv-runeq``; its python is
 named by ``RUNEQ_PYTHON``) and is driven as a black box in a subprocess.
 """
@@ -12,7 +16,8 @@ import sys
 import pytest
 
 import runeq_fn
-from runeq_fn.emulator import Emulator
+from runeq_fn.emulator import Emulator, Fault
+from runeq_fn.parse import plain_table
 
 sys.path.insert(0, os.path.dirname(__file__))
 from differential import run_cases  # noqa: E402
@@ -101,6 +106,23 @@ def run_runeq(emu, cases):
     return json.loads(done.stdout)
 
 
+def run_ours(emu, cases, **client_options):
+    return json.loads(json.dumps(run_cases(runeq_fn.stream, runeq_fn.Config, emu.url, cases, **client_options)))
+
+
+def label(case):
+    return f"{case['accessor']}.{case['method']}({case['params']}) numpy={case.get('numpy', True)}"
+
+
+def assert_same(cases, theirs, ours, their_log=None, our_log=None):
+    """Every result the same (types and NaN included), and the same requests when logs are given."""
+    assert len(theirs) == len(ours) == len(cases)
+    for n, (case, a, b) in enumerate(zip(cases, theirs, ours, strict=True)):
+        if their_log is not None:
+            assert their_log[n] == our_log[n], label(case)
+        assert a == b, label(case)
+
+
 @pytest.mark.parametrize("pagination", ["page", "token", "mixed"])
 @pytest.mark.parametrize("auth", ["access_token", "client_keys", "jwt"])
 def test_same_requests_and_results_as_runeq(pagination, auth):
@@ -109,11 +131,133 @@ def test_same_requests_and_results_as_runeq(pagination, auth):
         theirs = run_runeq(emu, cases)
         their_log = request_slices(emu.requests)
         emu.clear()
-        ours = json.loads(json.dumps(run_cases(runeq_fn.stream, runeq_fn.Config, emu.url, cases)))
+        ours = run_ours(emu, cases)
         our_log = request_slices(emu.requests)
-    assert len(theirs) == len(ours) == len(cases)
-    for case, a, b, log_a, log_b in zip(cases, theirs, ours, their_log, our_log, strict=True):
-        label = f"{case['accessor']}.{case['method']}({case['params']})"
-        assert log_a == log_b, label
-        assert a == b, label
+    assert_same(cases, theirs, ours, their_log, our_log)
     assert sum(len(s) for s in our_log) > len(cases)  # the cases crossed page boundaries
+
+
+# -- beyond the happy path ---------------------------------------------------------------------
+
+ODD_ROWS = {"quoted": 0.01, "quoted_text": 0.005, "text": 0.05, "short": 0.01, "long": 0.01}
+"""Sloppy CSV rows: about a quarter of the 50-row pages stay plain (text cells at most)."""
+
+
+def odd_cases(config, numpy):
+    """Blank, quoted, short, long and text cells through every CSV method, and a page the server refuses."""
+    cases = []
+    for accessor, (query, _) in QUERIES.items():
+        defaults = {"patient_id": "patient-1", **query}
+        csv = accessor not in ("Event", "Span")
+        methods = ["points", "__iter__", "iter_csv_text", "get_csv_response", "iter_json_data"] if csv else [
+            "iter_json_data", "get_json_response"]
+        for method in methods:
+            cases.append({"accessor": accessor, "defaults": defaults, "method": method, "params": {}})
+        iterate = "points" if csv else "iter_json_data"
+        for params in [{"page": 1}, {"page": "x"}, {"page": -1}]:  # runeq sent any page unchecked
+            cases.append({"accessor": accessor, "defaults": defaults, "method": iterate, "params": params})
+        if csv:
+            cases.append({"accessor": accessor, "defaults": defaults, "method": "iter_csv_availability",
+                          "params": AVAILABILITY})
+    for case in cases:
+        case.update(config=config, numpy=numpy)
+    return cases
+
+
+def odd_values(results):
+    """What the odd data put in the points: text, blank NaN, a missing key's NaN, a long row's surplus."""
+    seen = set()
+    for result in results:
+        for point in result.get("value", []):
+            if not isinstance(point, dict) or "time" not in point:
+                continue
+            for key, value in point.items():
+                if key == "None":
+                    seen.add("surplus")
+                elif isinstance(value, str):
+                    seen.add("text")
+                elif value in (["float", "nan"], None):
+                    seen.add("blank")
+                elif value == ["float64", "nan"]:
+                    seen.add("missing")
+    return seen
+
+
+@pytest.mark.parametrize("numpy", [True, False], ids=["numpy", "no-numpy"])
+@pytest.mark.parametrize("pagination", ["page", "token", "mixed"])
+def test_same_as_runeq_on_odd_data_with_numpy_and_prefetch(pagination, numpy):
+    odd_rows = ODD_ROWS if numpy else {**ODD_ROWS, "short": 0.0}  # without numpy runeq broke on a short row
+    with Emulator(pagination=pagination, page_size=50, blank_rate=0.1, odd_rows=odd_rows) as emu:
+        cases = odd_cases(emu.config_values(), numpy)
+        theirs = run_runeq(emu, cases)
+        their_log = request_slices(emu.requests)
+        emu.clear()
+        ours = run_ours(emu, cases)
+        our_log = request_slices(emu.requests)
+        emu.clear()
+        prefetched = run_ours(emu, cases, prefetch=4)
+    assert_same(cases, theirs, ours, their_log, our_log)
+    assert_same(cases, theirs, prefetched)  # prefetch asks for guessed pages too: results only
+    assert odd_values(ours) == ({"text", "blank", "surplus", "missing"} if numpy else {"text", "blank", "surplus"})
+    pages = [text for case, result in zip(cases, ours) if case["method"] == "iter_csv_text" for text in result["value"]]
+    assert any(plain_table(t) is not None and "n/a" in t for t in pages)  # a plain page with text (by columns)
+    assert any(plain_table(t) is None for t in pages)  # and pages read row by row
+    errors = [r for c, r in zip(cases, ours) if c["params"].get("page") in ("x", -1)]
+    assert errors and all(r["error"] == "APIError" and r["status_code"] == 400 for r in errors)
+
+
+FAULTS = [
+    Fault("html", status=403, path="/v1/"),
+    Fault("html", status=502, path="/v1/"),
+    Fault("empty_error", status=400, path="/v1/"),
+    Fault("empty_error", status=503, path="/v1/"),
+    Fault("status", status=404, path="/v1/"),
+]
+
+
+@pytest.mark.parametrize("pagination", ["page", "token", "mixed"])
+def test_error_bodies_against_runeq(pagination):
+    """Each fault answers a case's first request. get_*_response hand back any error as runeq did; the
+    iterators raise APIError where runeq raised APIError, and also where runeq leaked requests'
+    HTTPError or JSONDecodeError for an HTML or empty body (a difference the README lists)."""
+    defaults = {"patient_id": "patient-1", **QUERIES["Accel"][0]}
+    calls = [("get_csv_response", {}), ("get_json_response", {}), ("points", {}), ("iter_json_data", {}),
+             ("iter_csv_text", {"page": 2})]
+    with Emulator(pagination=pagination, page_size=50) as emu:
+        config = {**emu.config_values(), "retries": 0}  # runeq ignores the key; runeq-fn makes one try
+        cases = [{"accessor": "Accel", "defaults": defaults, "method": method, "params": params, "config": config}
+                 for _ in FAULTS for method, params in calls]
+        faults = [fault for fault in FAULTS for _ in calls]
+        for fault in faults:
+            emu.inject(fault)
+        theirs = run_runeq(emu, cases)
+        their_log = request_slices(emu.requests)
+        emu.clear()
+        for fault in faults:
+            emu.inject(fault)
+        ours = run_ours(emu, cases)
+        our_log = request_slices(emu.requests)
+    assert their_log == our_log and all(len(s) == 1 for s in our_log)  # one request a case, the faulted one
+    leaked = 0
+    for case, fault, a, b in zip(cases, faults, theirs, ours):
+        if a.get("error") in ("JSONDecodeError", "HTTPError"):  # requests' own errors leaked out of runeq
+            leaked += 1
+            assert fault.kind in ("html", "empty_error")
+            assert (b["error"], b["status_code"]) == ("APIError", fault.status), label(case)
+            assert b["message"].startswith(f"{fault.status} HTTPError: "), label(case)
+        else:
+            assert a == b, label(case)
+    assert leaked == 4 * 3  # the three iterators under the four HTML and empty bodies
+
+
+def test_a_short_row_without_numpy_is_blank_where_runeq_raised_type_error():
+    with Emulator(page_size=50, odd_rows={"short": 0.05}) as emu:
+        defaults = {"patient_id": "patient-1", **QUERIES["Accel"][0]}
+        cases = [{"accessor": "Accel", "defaults": defaults, "method": "points", "params": {},
+                  "config": emu.config_values(), "numpy": numpy} for numpy in (False, True)]
+        theirs = run_runeq(emu, cases)
+        ours = run_ours(emu, cases)
+    assert theirs[0]["error"] == "TypeError"
+    short = [p for p in ours[0]["value"] if p["z"] is None]
+    assert short and all(isinstance(p["y"], list) for p in short)  # the rows before their end are kept
+    assert theirs[1] == ours[1] and ["float64", "nan"] in [p["z"] for p in ours[1]["value"]]
