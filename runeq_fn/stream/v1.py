@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from importlib.util import find_spec
 from typing import Any
 
 from ..build import Request, build_request
@@ -25,10 +24,20 @@ from ..resources import RESOURCES, Resource
 from ..response import Headers, Response
 from ..transport import fetch
 
-USE_NUMPY: bool = find_spec("numpy") is not None
+USE_NUMPY: bool
 """runeq's switch, read at each call: ``points()`` gives ``numpy.float64`` and NaN when True, else
-``float`` and None. True when numpy is installed (found without importing it: numpy loads on the
-first ``points()``)."""
+``float`` and None. Unless set, it is whether numpy is installed, looked up on first use (numpy
+itself loads at the first ``points()``), so that ``import runeq_fn`` stays fast."""
+
+
+def __getattr__(name: str) -> Any:
+    """``USE_NUMPY`` when not set yet: whether numpy is installed, found without importing it (PEP 562)."""
+    if name != "USE_NUMPY":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.util import find_spec
+
+    found = globals()["USE_NUMPY"] = find_spec("numpy") is not None
+    return found
 
 
 def point_conversion() -> Conversion:
@@ -40,7 +49,8 @@ def point_conversion() -> Conversion:
     True
     >>> v1.USE_NUMPY = saved
     """
-    if not USE_NUMPY:
+    use_numpy = globals().get("USE_NUMPY")
+    if not (__getattr__("USE_NUMPY") if use_numpy is None else use_numpy):
         return PLAIN
     from .numeric import numpy_conversion
 
