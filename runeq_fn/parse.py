@@ -194,23 +194,35 @@ def blank_indexes(cells: Sequence[str]) -> list[int]:
         return found
 
 
-def numbers(cells: Sequence[str]) -> list[float | None] | None:
-    """The cells as floats, None for blanks; None instead when another cell is not a number.
+def float_cells(cells: Sequence[str]) -> tuple[list[Any], list[int]] | None:
+    """The cells as floats (0.0 where blank) and where the blanks are; None when another cell is not a number.
 
     One ``map(float, ...)`` over the whole column: the cost of a call per cell is
     paid only where a column holds text.
 
-    >>> numbers(["1", "", "-2.5e1", "nan"]), numbers(["1", "on"])
-    ([1.0, None, -25.0, nan], None)
+    >>> float_cells(["1", "", "-2.5e1"]), float_cells(["1", "on"])
+    (([1.0, 0.0, -25.0], [1]), None)
     """
     blanks = blank_indexes(cells)
     values: list[Any] = list(cells)
     for at in blanks:
         values[at] = "0"
     try:
-        values = list(map(float, values))
+        return list(map(float, values)), blanks
     except ValueError:
         return None
+
+
+def numbers(cells: Sequence[str]) -> list[float | None] | None:
+    """The cells as floats, None for blanks; None instead when another cell is not a number.
+
+    >>> numbers(["1", "", "-2.5e1", "nan"]), numbers(["1", "on"])
+    ([1.0, None, -25.0, nan], None)
+    """
+    found = float_cells(cells)
+    if found is None:
+        return None
+    values, blanks = found
     for at in blanks:
         values[at] = None
     return values

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from functools import lru_cache, partial
 from typing import Any
 
-from ..parse import Conversion, blank_indexes, numbers
+from ..parse import Conversion, float_cells
 
 
 def numpy_cell(np: Any, cell: str) -> Any:
@@ -36,11 +36,12 @@ def numpy_column(np: Any, cells: Sequence[str]) -> list[Any]:
     >>> numpy_column(np, ["1", "", "2"]), numpy_column(np, ["1", "high"])
     ([np.float64(1.0), nan, np.float64(2.0)], [np.float64(1.0), 'high'])
     """
-    values = numbers(cells)
-    if values is None:
+    found = float_cells(cells)
+    if found is None:
         return [numpy_cell(np, cell) for cell in cells]
-    column = list(np.array(values, dtype=np.float64))  # numpy.float64 items; None became NaN
-    for at in blank_indexes(cells):
+    floats, blanks = found
+    column = list(np.array(floats, dtype=np.float64))  # numpy.float64 items
+    for at in blanks:
         column[at] = np.nan  # runeq gave the plain float NaN for a blank, not a numpy.float64
     return column
 
