@@ -71,6 +71,7 @@ def parse(rounds: int) -> Result:
     kinds = {
         "runeq": ("runeq", "points"),
         "points": ("runeq_fn", "points"),
+        "shim_numpy": ("runeq_fn", "shim_numpy"),
         "columns_python": ("runeq_fn", "columns_python"),
         "csv_dicts": ("runeq_fn", "csv_dicts"),
         "csv_floats": ("runeq_fn", "csv_floats"),
@@ -91,6 +92,8 @@ def parse(rounds: int) -> Result:
         best = medians(alternate(rounds, contenders))
     rows = [
         timed("parse", f"points(): {points:,} rows in {pages} pages to dicts", best["runeq"], best["points"], 2),
+        timed("parse", "the shim's points() with numpy, as runeq's: numpy.float64 and NaN", best["runeq"],
+              best["shim_numpy"], 2),
         timed("parse", 'csv_columns(engine="python")', best["runeq"], best["columns_python"], 1.5),
     ]
     if "columns_arrow" in best:
@@ -101,7 +104,9 @@ def parse(rounds: int) -> Result:
     ]
     notes = [
         "parse: runeq's points() alone (an Accel accessor whose iter_csv_text yields the saved pages), "
-        "with numpy installed as in its venv; runeq-fn's csv_points. The floors run in runeq-fn's process.",
+        "with numpy installed as in its venv; runeq-fn's csv_points, and its shim's points() with numpy "
+        "(USE_NUMPY, pages handed back by get_csv_response, bodies decoded in the timing). The floors run "
+        "in runeq-fn's process.",
     ]
     if "columns_arrow" not in best:
         notes.append("parse: pyarrow is not installed, so the arrow engine was not timed.")

@@ -51,6 +51,30 @@ def fn_points(texts: list[str]) -> list:
     return list(csv_points(texts))
 
 
+def fn_shim_points(use_numpy: bool) -> Callable[[list[str]], list]:
+    """runeq-fn's shim ``points()`` (numpy on or off): an accessor whose ``get_csv_response`` hands back
+    the prepared pages, whole responses (bodies already encoded, decoded by the timed work)."""
+
+    def points(texts: list[str]) -> list:
+        from runeq_fn import Config
+        from runeq_fn.response import Response
+        from runeq_fn.stream import v1
+
+        v1.USE_NUMPY = use_numpy
+        bodies = _bodies.get(id(texts)) or _bodies.setdefault(id(texts), [t.encode() for t in texts] + [b""])
+
+        class Prepared(v1.Accel):
+            def get_csv_response(self, **params: Any) -> Response:
+                return Response(200, content=bodies[int(params.get("page") or 0)])
+
+        return list(Prepared(Config(jwt="bench.not.sent")).points())
+
+    return points
+
+
+_bodies: dict[int, list[bytes]] = {}
+
+
 def fn_columns(engine: str) -> Callable[[list[str]], list]:
     """runeq-fn's ``csv_columns`` with one engine."""
 
@@ -89,6 +113,7 @@ def csv_floats(texts: list[str]) -> int:
 PARSERS = {
     ("runeq", "points"): runeq_points,
     ("runeq_fn", "points"): fn_points,
+    ("runeq_fn", "shim_numpy"): fn_shim_points(True),
     ("runeq_fn", "columns_python"): fn_columns("python"),
     ("runeq_fn", "columns_arrow"): fn_columns("arrow"),
     ("runeq_fn", "csv_dicts"): csv_dicts,
