@@ -154,6 +154,8 @@ def test_get_csv_response_has_the_requests_surface(emu):
     assert b"".join(r.iter_content(7)) == r.content and len(next(r.iter_content(7))) == 7
     assert "".join(r.iter_content(None, decode_unicode=True)) == r.text
     assert r.raise_for_status() is None
+    with pytest.raises(AttributeError):
+        r.encoding = "latin-1"  # read-only: text is decoded by the response's own charset
     j = accel.get_json_response()
     assert j.json()["success"] is True and j.headers["CONTENT-TYPE"].startswith("application/json")
 
