@@ -183,8 +183,11 @@ def odd_values(results):
     return seen
 
 
-@pytest.mark.parametrize("numpy", [True, False], ids=["numpy", "no-numpy"])
-@pytest.mark.parametrize("pagination", ["page", "token", "mixed"])
+@pytest.mark.parametrize(
+    "pagination, numpy",
+    [("page", True), ("token", True), ("mixed", True), ("mixed", False)],  # mixed holds both kinds of page
+    ids=["page-numpy", "token-numpy", "mixed-numpy", "mixed-no-numpy"],
+)
 def test_same_as_runeq_on_odd_data_with_numpy_and_prefetch(pagination, numpy):
     odd_rows = ODD_ROWS if numpy else {**ODD_ROWS, "short": 0.0}  # without numpy runeq broke on a short row
     with Emulator(pagination=pagination, page_size=50, blank_rate=0.1, odd_rows=odd_rows) as emu:
