@@ -21,6 +21,8 @@ from .config import (
     check_values,
     credential_kinds,
     describe,
+    existing_config_bytes,
+    file_values,
     infer_auth_method,
     merged_file_values,
     write_config_file,
@@ -42,12 +44,13 @@ def as_flag(name: str, value: Any) -> bool:
     >>> as_flag("reveal", "jwt")
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.UsageError: --reveal is a switch, not 'jwt': put it after the other arguments
+    runeq_fn.errors.UsageError: --reveal is a switch and takes no value: put it after the other arguments
     """
     text = str(value).strip().lower()
     if text in TRUE_WORDS or text in FALSE_WORDS:
         return text in TRUE_WORDS
-    raise UsageError(f"--{name} is a switch, not {value!r}: put it after the other arguments")
+    # the value is not shown: it may be a secret typed in the wrong place
+    raise UsageError(f"--{name} is a switch and takes no value: put it after the other arguments")
 
 
 def whole_number(name: str, value: Any, minimum: int) -> int:
@@ -96,14 +99,16 @@ def parse_pairs(pairs: Iterable[str]) -> dict[str, str]:
     >>> parse_pairs(["stream_url"])
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.UsageError: expected KEY=VALUE, not 'stream_url'
+    runeq_fn.errors.UsageError: expected KEY=VALUE: argument 1 has no '=' (a value given alone is not shown)
     """
     values: dict[str, Any] = {}
-    for pair in pairs:
+    for number, pair in enumerate(pairs, 1):
         key, equals, value = pair.partition("=")
         key = key.strip()
-        if not equals or not key:
-            raise UsageError(f"expected KEY=VALUE, not {pair!r}")
+        if not equals:
+            raise UsageError(f"expected KEY=VALUE: argument {number} has no '=' (a value given alone is not shown)")
+        if not key:
+            raise UsageError(f"expected KEY=VALUE: argument {number} has no key before '='")
         if key not in KNOWN_KEYS:
             raise UsageError(f"unknown config key {key!r}: use one of {', '.join(sorted(KNOWN_KEYS))}")
         values[key] = value or None
@@ -168,9 +173,13 @@ def ask(what: str, read: Callable[[str], str]) -> str:
 
 
 def values_to_keep(path: str, interactive: bool) -> dict[str, Any] | None:
-    """The file's values, {} when a malformed file is to be reset, None when the user keeps it."""
+    """The file's values, {} when a malformed file is to be reset, None when the user keeps it.
+
+    A folder or a file that cannot be read is an error, never reset.
+    """
+    data = existing_config_bytes(path)
     try:
-        return merged_file_values({}, path)
+        return file_values(data, path)
     except ConfigError as exc:
         note(str(exc))
         if not interactive:
@@ -203,6 +212,9 @@ class Configure:
         """
         import getpass
 
+        for flag, value in (("access-token-id", access_token_id), ("access-token-secret", access_token_secret)):
+            if value is not None and str(value) in ("True", "False"):  # fire's value for a flag given bare
+                raise UsageError(f"--{flag} needs a value: --{flag} VALUE (or leave it out to be asked)")
         path = config_path()
         both_given = access_token_id is not None and access_token_secret is not None
         interactive = stdin_is_terminal()
@@ -231,10 +243,11 @@ class Configure:
           keys: the keys to print (all when none); a key not in the file prints an empty value
           reveal: print secrets in full
         """
+        show_all = as_flag("reveal", reveal)
         path = config_path()
         if not os.path.exists(path):
             note(f"no config file at {path}: run `runeq configure setup` to make one")
-        text = describe(merged_file_values({}, path), keys, as_flag("reveal", reveal))
+        text = describe(merged_file_values({}, path), keys, show_all)
         if text:
             print(text)
 
@@ -255,6 +268,43 @@ class Configure:
         path = config_path()
         written = write_config_file(drop_unset(merged_file_values(updates, path)), path)
         print(f"set {', '.join(updates)} in {written}")
+
+
+FETCH_OPTIONS = ("resource", "format", "output", "resume", "config", "emulator", "prefetch")
+
+
+def unknown_parameters(flags: Iterable[str], options: Iterable[str]) -> list[str]:
+    """One warning per flag that is not a V1 query parameter; a flag like one of ``options`` is refused.
+
+    A mistyped option must not quietly become a query parameter (``--resum``
+    would pull from the start into the file being resumed).
+
+    >>> unknown_parameters(["patient_id", "colour", "patient"], FETCH_OPTIONS)
+    ['--colour is not a Stream API V1 parameter: sent as typed', '--patient is not a Stream API V1 parameter: sent as typed (did you mean --patient-id?)']
+    >>> unknown_parameters(["resum"], FETCH_OPTIONS)
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: --resum is not an option of runeq fetch: did you mean --resume?
+    """
+    import difflib
+
+    from .export import V1_PARAMETERS
+
+    warnings = []
+    for flag in flags:
+        name = flag.replace("-", "_")
+        if name in V1_PARAMETERS:
+            continue
+        shown = "--" + name.replace("_", "-")
+        option = difflib.get_close_matches(name, options, n=1, cutoff=0.75) or [
+            o for o in options if len(name) >= 3 and (o.startswith(name) or name.startswith(o))
+        ]
+        if option:
+            raise UsageError(f"{shown} is not an option of runeq fetch: did you mean --{option[0]}?")
+        near = difflib.get_close_matches(name, sorted(V1_PARAMETERS), n=1, cutoff=0.7)
+        hint = f" (did you mean --{near[0].replace('_', '-')}?)" if near else ""
+        warnings.append(f"{shown} is not a Stream API V1 parameter: sent as typed{hint}")
+    return warnings
 
 
 def discard_stdout() -> None:
@@ -348,8 +398,8 @@ class Runeq:
         """Pull every page of a query into a file, or stdout, as csv, jsonl or json.
 
         Any other flag is a query parameter, sent as typed: --patient-id,
-        --device-id, --expression, --symptom, --channels 0,1, ... (a name the
-        API does not know is sent too, and the API ignores it). --start-time and
+        --device-id, --expression, --symptom, --channels 0,1, ... (a name that
+        is not a V1 parameter is sent too, with a warning). --start-time and
         --end-time take unix seconds or ISO 8601, e.g. 2021-01-01T09:00:00Z (UTC
         when no offset is given). A file is written as FILE.part, with
         FILE.part.state beside it, and renamed to FILE once complete: after an
@@ -367,6 +417,8 @@ class Runeq:
         """
         from .export import connect, export_query, part_paths, query_from_flags, terminal_progress
 
+        for warning in unknown_parameters(params, FETCH_OPTIONS):
+            note(warning)
         query = query_from_flags(params)
         resuming = as_flag("resume", resume)
         ahead = whole_number("prefetch", prefetch, 0)
@@ -432,6 +484,95 @@ def help_after_separator(args: list[str]) -> list[str]:
     return args
 
 
+def is_flag(arg: str) -> bool:
+    """Whether fire reads an argument as a flag (a negative number is not one).
+
+    >>> [is_flag(a) for a in ("--output", "-h", "-5", "x")]
+    [True, True, False, False]
+    """
+    return arg.startswith("--") or (len(arg) > 1 and arg[0] == "-" and arg[1].isalpha())
+
+
+def command_words(root: Any, args: list[str]) -> tuple[list[str], Any, list[str]]:
+    """The command's words (``runeq configure setup``), the method fire will call, and its arguments.
+
+    The method is None when the words stop at a group (fire then shows its help).
+    An unknown command is a ``UsageError`` that shows the word only when it is close to a command.
+    """
+    import difflib
+    import inspect
+
+    words, target, rest = ["runeq"], root, list(args)
+    while not inspect.ismethod(target):
+        if not rest or is_flag(rest[0]):
+            return words, None, rest
+        word = rest.pop(0)
+        commands = sorted(name for name in dir(target) if not name.startswith("_"))
+        if word.replace("-", "_") not in commands:
+            # the word is shown only when it is a typo of a command: it may be a secret in the wrong place
+            close = difflib.get_close_matches(word.replace("-", "_"), commands, n=1, cutoff=0.75)
+            shown = f" {word!r} (did you mean {close[0]}?)" if close else " by that name"
+            raise UsageError(f"{' '.join(words)} has no command{shown}: use one of {', '.join(commands)}")
+        words.append(word)
+        target = getattr(target, word.replace("-", "_"))
+    return words, target, rest
+
+
+def check_command_line(root: Any, args: list[str]) -> None:
+    """Refuse, before anything runs, a command line that fire would echo back in a usage line.
+
+    fire prints the whole command line (secrets included) when an argument is
+    left over, and calls the command first. So an unknown command or flag, a
+    surplus argument and fire's own flags other than ``--help`` are refused
+    here, with an error that shows no value typed.
+
+    >>> check_command_line(Runeq(), ["configure", "setup", "--access-token-secret", "S", "--bogus"])
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: runeq configure setup has no option --bogus: see runeq configure setup --help
+    """
+    import difflib
+    import inspect
+
+    line, fire_flags = list(args), []
+    if "--" in line:
+        at = line.index("--")
+        line, fire_flags = line[:at], line[at + 1:]
+    if any(flag not in ("--help", "-h") for flag in fire_flags):
+        raise UsageError("only --help may follow `--` (fire's other flags would print the arguments given)")
+    words, method, rest = command_words(root, line)
+    if method is None or "--help" in rest or "-h" in rest:
+        return
+    command = " ".join(words)
+    parameters = inspect.signature(method).parameters.values()
+    named = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    varargs = any(p.kind == p.VAR_POSITIONAL for p in parameters)
+    varkw = any(p.kind == p.VAR_KEYWORD for p in parameters)
+    given, positional, at = set(), 0, 0
+    while at < len(rest):
+        arg = rest[at]
+        if not is_flag(arg):
+            positional, at = positional + 1, at + 1
+            continue
+        key, equals, _ = arg.lstrip("-").partition("=")
+        key = key.replace("-", "_")
+        bare = not equals and (at + 1 == len(rest) or is_flag(rest[at + 1]))
+        at += 1 if equals or bare else 2
+        if key in named or (bare and key.startswith("no") and key[2:] in named):
+            given.add(key[2:] if key not in named else key)
+        elif not varkw:
+            close = difflib.get_close_matches(key, named, n=1, cutoff=0.75)
+            hint = f" (did you mean --{close[0].replace('_', '-')}?)" if close else ""
+            flag = "--" + key.replace("_", "-") if key.replace("_", "").isalnum() else "this flag"
+            raise UsageError(f"{command} has no option {flag}{hint}: see {command} --help")
+    room = [p.name for p in parameters if p.kind == p.POSITIONAL_OR_KEYWORD and p.name not in given]
+    if not varargs and positional > len(room):
+        raise UsageError(
+            f"{command} takes at most {len(room)} argument{'s' * (len(room) != 1)} besides its flags, "
+            f"not {positional}: see {command} --help"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the ``runeq`` command line (``argv`` defaults to ``sys.argv[1:]``)."""
     import fire
@@ -439,8 +580,10 @@ def main(argv: list[str] | None = None) -> None:
     args = help_after_separator(sys.argv[1:] if argv is None else argv)
     help_to_stdout = redirect_stderr(sys.stdout) if args[-1:] == ["--help"] else nullcontext()
     try:
+        root = Runeq()
+        check_command_line(root, args)
         with arguments_as_text(), help_to_stdout:
-            fire.Fire(Runeq(), command=args, name="runeq")
+            fire.Fire(root, command=args, name="runeq")
     except RuneError as exc:
         print(f"runeq: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

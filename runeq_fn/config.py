@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -374,19 +375,74 @@ def parse_config_text(text: str, path: str) -> dict[str, Any]:
 
 
 def read_config_file(path: str = DEFAULT_CONFIG_PATH) -> dict[str, Any]:
-    """Read and parse a config file; a missing or unreadable file is a ``ConfigError``."""
+    """Read and parse a config file; a missing, unreadable or malformed file is a ``ConfigError``."""
     full = os.path.expanduser(path)
+    return parse_config_text(config_text(read_config_bytes(full), full), full)
+
+
+def read_config_bytes(full: str) -> bytes:
+    """A config file's bytes, through one open file whose kind and mode are checked.
+
+    A folder or a file you cannot read is a one-line ``ConfigError`` that names
+    the fix; a file that other users may read is read, with a warning that says
+    ``chmod 600``.
+    """
     try:
-        with open(full, encoding="utf-8") as f:
-            text = f.read()
+        fd = os.open(full, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise ConfigFileNotFoundError(
             f"no config file at {full}: run `runeq configure setup`, "
             "or pass credentials as Config(access_token_id=..., access_token_secret=...)"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {full}: {exc}") from None
-    return parse_config_text(text, full)
+    except IsADirectoryError:
+        raise ConfigError(folder_problem(full)) from None
+    except PermissionError:
+        raise ConfigError(
+            f"config file {full} cannot be read: permission denied; make it yours and readable by you "
+            f"(chown, then chmod 600 {full})"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {full}: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISDIR(mode):
+        os.close(fd)
+        raise ConfigError(folder_problem(full))
+    with os.fdopen(fd, "rb") as f:
+        if mode & 0o044:
+            log.warning(
+                "config file %s can be read by other users, and it holds credentials: run chmod 600 %s", full, full
+            )
+        try:
+            return f.read()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {full}: {exc.strerror}") from None
+
+
+def folder_problem(full: str) -> str:
+    """The error for a config path that is a folder.
+
+    >>> folder_problem("/home/me/.rune")
+    'config file /home/me/.rune is a folder, not a file: give the file in it (e.g. /home/me/.rune/config)'
+    """
+    return f"config file {full} is a folder, not a file: give the file in it (e.g. {os.path.join(full, 'config')})"
+
+
+def config_text(data: bytes, full: str) -> str:
+    """A config file's bytes as text, or a ``ConfigError`` when they are not UTF-8.
+
+    >>> config_text(b"jwt: x\\n", "f")
+    'jwt: x\\n'
+    >>> config_text(b"jwt: \\xff\\n", "f")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.ConfigError: config file f is not UTF-8 text (byte 5); fix it or reset it with `runeq configure setup`
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {full} is not UTF-8 text (byte {exc.start}); fix it or reset it with `runeq configure setup`"
+        ) from None
 
 
 def write_config_file(values: Mapping[str, Any], path: str = DEFAULT_CONFIG_PATH) -> str:
@@ -721,18 +777,29 @@ def merged_file_values(
     updates: Mapping[str, Any], path: str = DEFAULT_CONFIG_PATH, reset: bool = False
 ) -> dict[str, Any]:
     """The file's values updated key by key; a missing or blank file (or ``reset``) counts as empty."""
-    current: dict[str, Any] = {}
     full = os.path.expanduser(path)
-    if not reset and os.path.exists(full) and not file_is_blank(full):
-        current = read_config_file(path)
+    current = {} if reset else file_values(existing_config_bytes(full), full)
     current.update(updates)
     return current
 
 
-def file_is_blank(path: str) -> bool:
-    """True for a file with nothing but white space in it (``touch ~/.rune/config``)."""
-    with open(path, "rb") as f:
-        return not f.read(4096).strip() and not f.read(1)
+def existing_config_bytes(full: str) -> bytes:
+    """A config file's bytes (checked as ``read_config_bytes`` does), or none when there is no file."""
+    try:
+        return read_config_bytes(full)
+    except ConfigFileNotFoundError:
+        return b""
+
+
+def file_values(data: bytes, full: str) -> dict[str, Any]:
+    """The values of a config file's bytes; a blank file (``touch ~/.rune/config``) has none.
+
+    >>> file_values(b"  \\n", "f"), file_values(b"jwt: x\\n", "f")
+    ({}, {'jwt': 'x'})
+    """
+    if not data.strip():
+        return {}
+    return parse_config_text(config_text(data, full), full)
 
 
 def describe(values: Mapping[str, Any], keys: Iterable[str] = (), reveal: bool = False) -> str:

@@ -47,6 +47,12 @@ from .resources import resource
 
 FORMATS = ("csv", "jsonl", "json")
 TIME_PARAMS = ("start_time", "end_time")
+V1_PARAMETERS = frozenset({
+    "patient_id", "device_id", "start_time", "end_time", "expression", "resolution", "timestamp", "page",
+    "next_page_token", "symptom", "severity", "channels", "channel", "sensor", "anatomy", "algorithm", "event",
+    "fields",
+})  # fmt: skip
+"""The query parameters of the Stream API V1 (SPEC.md); ``runeq fetch`` warns about any other."""
 PART_SUFFIX = ".part"
 STATE_SUFFIX = ".part.state"
 LOCK_SUFFIX = ".part.lock"

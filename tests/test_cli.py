@@ -32,6 +32,7 @@ def write_config(home: Path, text: str) -> Path:
     path = config_file(home)
     path.parent.mkdir(mode=0o700, exist_ok=True)
     path.write_text(text)
+    path.chmod(0o600)  # as `runeq configure` writes it: no warning about other readers
     return path
 
 

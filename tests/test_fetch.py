@@ -39,6 +39,7 @@ def write_config(emu: Emulator, folder: Path) -> Path:
     """A config file for the emulator, without retries (a fault fails at once)."""
     path = folder / "config.yml"
     path.write_text(yaml.safe_dump({**emu.config_values(), "retries": 0}))
+    path.chmod(0o600)
     return path
 
 
@@ -268,6 +269,7 @@ def test_against_runeq_emulator_the_file_holds_the_rows_of_points(tmp_path: Path
     with emulator_process(tmp_path, "--page-size", "150") as (_, info):
         values = {"stream_url": info.pop("url"), **info}
         (tmp_path / "config.yml").write_text(yaml.safe_dump(values))
+        (tmp_path / "config.yml").chmod(0o600)
         out = tmp_path / "x.csv"
         config = ["--config", str(tmp_path / "config.yml")]
         done = run(tmp_path, "fetch", "accel", *ISO_FLAGS, "--output", str(out), *config, text=False)

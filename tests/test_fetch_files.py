@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from commands import COMMAND
+from commands import COMMAND, run_as_anyone
 from standin import query_of, stand_in
 
 from runeq_fn import Config, cli
@@ -339,41 +339,11 @@ def test_stdout_on_a_full_device_is_one_clear_line(emu: Emulator, tmp_path: Path
     )
 
 
-PR_CAPBSET_DROP = 24
-DAC_CAPABILITIES = (1, 2, 3)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
-
-
-def without_root_powers() -> None:
-    """In the child: root gives up the powers that ignore file modes (an ordinary user has none).
-
-    Dropped from the bounding set, they are gone from the program the child then runs.
-    """
-    import ctypes
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    if os.geteuid() == 0:
-        libc = ctypes.CDLL(None, use_errno=True)
-        for capability in DAC_CAPABILITIES:
-            if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
-                raise OSError(ctypes.get_errno(), "cannot drop root's file powers here")
-
-
-def run_without_root_powers(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(
-            [*COMMAND, *args], cwd=cwd, env={**os.environ, "HOME": str(cwd)}, stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=60, preexec_fn=without_root_powers,
-        )  # fmt: skip
-    except subprocess.SubprocessError as exc:
-        pytest.skip(str(exc))
-
-
 def test_a_read_only_folder_is_one_clear_line_and_no_file(tmp_path: Path) -> None:
     folder = tmp_path / "read-only"
     folder.mkdir()
     folder.chmod(0o555)
-    done = run_without_root_powers("fetch", "accel", "--emulator", *FLAGS, "--output", str(folder / "x.csv"),
-                                   cwd=tmp_path)  # fmt: skip
+    done = run_as_anyone(tmp_path, "fetch", "accel", "--emulator", *FLAGS, "--output", str(folder / "x.csv"))
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(f"runeq: error: cannot write {folder}/x.csv.part")
     assert "Permission denied (the folder or file is not writable by you: choose another --output)" in done.stderr
