@@ -143,3 +143,24 @@ def test_a_subclass_names_its_resource_with_a_string_as_in_runeq():
         available = list(MyAccelWithAvailability(cfg, **DEFAULTS).iter_json_availability(**day))
         assert available and dict(emu.requests[-1].params)["expression"] == "availability(accel)"
     assert v1.Accel._resource == "accel" and v1.Span._resource == "span"
+
+
+def test_type_checkers_accept_a_subclass_of_an_accessor(tmp_path):
+    from mypy import api
+
+    user_code = tmp_path / "my_accessors.py"
+    user_code.write_text(
+        "from typing import Any\n"
+        "from runeq_fn import Config\n"
+        "from runeq_fn.response import Response\n"
+        "from runeq_fn.stream import v1\n\n\n"
+        "class LoggedAccel(v1.Accel):\n"
+        "    def get_csv_response(self, **params: Any) -> Response:\n"
+        "        return super().get_csv_response(**params)\n\n\n"
+        "class MyEvents(v1.Event):\n"
+        "    pass\n\n\n"
+        "accel: v1.StreamV1CSVBase = LoggedAccel(Config(jwt='j'))\n"
+        "events: v1.StreamV1Base = MyEvents(Config(jwt='j'))\n"
+    )
+    out, err, status = api.run([str(user_code), "--ignore-missing-imports", "--follow-imports=silent"])
+    assert status == 0, out + err

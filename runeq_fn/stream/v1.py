@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..build import Request, build_request
 from ..errors import UsageError
@@ -208,15 +208,28 @@ def accessor_class(row: Resource) -> type[StreamV1Base]:
 
 ACCESSORS: dict[str, type[StreamV1Base]] = {row.accessor: accessor_class(row) for row in RESOURCES}
 
-Accel = ACCESSORS["Accel"]
-BandPower = ACCESSORS["BandPower"]
-Event = ACCESSORS["Event"]
-HeartRate = ACCESSORS["HeartRate"]
-LFP = ACCESSORS["LFP"]
-ProbabilitySymptom = ACCESSORS["ProbabilitySymptom"]
-Rotation = ACCESSORS["Rotation"]
-Span = ACCESSORS["Span"]
-State = ACCESSORS["State"]
+if TYPE_CHECKING:  # the classes made from the table, as type checkers see them: users subclass them
+
+    class Accel(StreamV1CSVBase): ...
+    class BandPower(StreamV1CSVBase): ...
+    class Event(StreamV1Base): ...
+    class HeartRate(StreamV1CSVBase): ...
+    class LFP(StreamV1CSVBase): ...
+    class ProbabilitySymptom(StreamV1CSVBase): ...
+    class Rotation(StreamV1CSVBase): ...
+    class Span(StreamV1Base): ...
+    class State(StreamV1CSVBase): ...
+
+else:
+    Accel = ACCESSORS["Accel"]
+    BandPower = ACCESSORS["BandPower"]
+    Event = ACCESSORS["Event"]
+    HeartRate = ACCESSORS["HeartRate"]
+    LFP = ACCESSORS["LFP"]
+    ProbabilitySymptom = ACCESSORS["ProbabilitySymptom"]
+    Rotation = ACCESSORS["Rotation"]
+    Span = ACCESSORS["Span"]
+    State = ACCESSORS["State"]
 
 
 class V1Client:
