@@ -91,6 +91,23 @@ def test_a_caching_subclass_serves_a_second_pull_without_requests():
     assert first == again and len(first) == 100
 
 
+def test_an_override_may_answer_with_its_own_response_object():
+    class Recorded:
+        """A user's recorded answer with requests' attribute names (not a runeq_fn Response)."""
+
+        def __init__(self, status_code, headers, content):
+            self.status_code, self.headers, self.content = status_code, headers, content
+
+    class ReplayedAccel(v1.Accel):
+        def get_csv_response(self, **params):
+            answer = super().get_csv_response(**params)
+            return Recorded(answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.content)
+
+    with Emulator(pagination="token", page_size=20) as emu:  # lower-case token header: still found
+        cfg = Config(**emu.config_values())
+        assert list(ReplayedAccel(cfg, **DEFAULTS).points()) == list(v1.Accel(cfg, **DEFAULTS).points())
+
+
 def test_a_signing_subclass_changes_every_request():
     class SignedAccel(v1.Accel):
         def get_csv_response(self, **params):
