@@ -78,6 +78,11 @@ def parse(rounds: int) -> Result:
     }
     if find_spec("pyarrow") is not None:
         kinds["columns_arrow"] = ("runeq_fn", "columns_arrow")
+        kinds["arrow_table"] = ("runeq_fn", "arrow_table")
+        kinds["arrow_floor"] = ("runeq_fn", "arrow_floor")
+        if find_spec("pandas") is not None:
+            kinds["runeq_frame"] = ("runeq", "frame")
+            kinds["arrow_frame"] = ("runeq_fn", "arrow_frame")
     with tempfile.TemporaryDirectory() as tmp, worker("runeq") as rq, worker("runeq_fn") as fn:
         path = os.path.join(tmp, "pages.json")
         pages = save_parse_pages(path, points)
@@ -97,7 +102,17 @@ def parse(rounds: int) -> Result:
         timed("parse", 'csv_columns(engine="python")', best["runeq"], best["columns_python"], 1.5),
     ]
     if "columns_arrow" in best:
-        rows.append(timed("parse", 'csv_columns(engine="arrow")', best["runeq"], best["columns_arrow"], 10))
+        rows += [
+            timed("parse", 'csv_columns(engine="arrow")', best["runeq"], best["columns_arrow"], 10),
+            timed("columnar", "to_arrow(pages): one Arrow table, against runeq's points()", best["runeq"],
+                  best["arrow_table"], 15),
+        ]
+    if "arrow_frame" in best:
+        rows.append(timed("columnar", "to_dataframe(pages), against runeq's pd.DataFrame(list(points()))",
+                          best["runeq_frame"], best["arrow_frame"], 10))
+    if "arrow_floor" in best:
+        rows.append(timed("columnar floor", "pyarrow.csv.read_csv once per page, tables concatenated",
+                          best["runeq"], best["arrow_floor"], None))
     rows += [
         timed("parse floor", "csv module to the same dicts, no conversion", best["runeq"], best["csv_dicts"], None),
         timed("parse floor", "csv module, one float() per cell, no dicts", best["runeq"], best["csv_floats"], None),
@@ -107,6 +122,10 @@ def parse(rounds: int) -> Result:
         "with numpy installed as in its venv; runeq-fn's csv_points, and its shim's points() with numpy "
         "(USE_NUMPY, pages handed back by get_csv_response, bodies decoded in the timing). The floors run "
         "in runeq-fn's process.",
+        "columnar: to_arrow and to_dataframe read the pages with runeq_fn.arrow (pyarrow's CSV reader on "
+        "each page's bytes, types fixed by the first page); the floor reads the same bytes with pyarrow's "
+        "defaults and no checks. Ratios are against runeq's points() (to_arrow, the floor) and against "
+        "runeq's pd.DataFrame(list(points())) (to_dataframe), pandas in runeq's venv.",
     ]
     if "columns_arrow" not in best:
         notes.append("parse: pyarrow is not installed, so the arrow engine was not timed.")

@@ -44,6 +44,13 @@ def runeq_points(texts: list[str]) -> list:
     return list(accessor.points())
 
 
+def runeq_frame(texts: list[str]) -> Any:
+    """runeq's way to a DataFrame: ``pd.DataFrame(list(points()))`` (pandas is in runeq's venv)."""
+    import pandas as pd
+
+    return pd.DataFrame(runeq_points(texts))
+
+
 def fn_points(texts: list[str]) -> list:
     """runeq-fn's ``csv_points``."""
     from runeq_fn import csv_points
@@ -86,6 +93,28 @@ def fn_columns(engine: str) -> Callable[[list[str]], list]:
     return columns
 
 
+def fn_arrow(texts: list[str]) -> Any:
+    """runeq-fn's ``to_arrow``: the pages to one Arrow table (``runeq_fn.arrow``)."""
+    from runeq_fn import to_arrow
+
+    return to_arrow(texts)
+
+
+def fn_frame(texts: list[str]) -> Any:
+    """runeq-fn's ``to_dataframe``: the pages to one pandas DataFrame, through Arrow."""
+    from runeq_fn import to_dataframe
+
+    return to_dataframe(texts)
+
+
+def arrow_floor(texts: list[str]) -> Any:
+    """A floor: ``pyarrow.csv.read_csv`` once on each page's bytes (default options), tables concatenated."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    return pa.concat_tables([pacsv.read_csv(pa.py_buffer(text.encode())) for text in texts])
+
+
 def csv_dicts(texts: list[str]) -> list:
     """A floor: the csv module building the same dicts, values left as text."""
     points = []
@@ -112,19 +141,25 @@ def csv_floats(texts: list[str]) -> int:
 
 PARSERS = {
     ("runeq", "points"): runeq_points,
+    ("runeq", "frame"): runeq_frame,
     ("runeq_fn", "points"): fn_points,
     ("runeq_fn", "shim_numpy"): fn_shim_points(True),
     ("runeq_fn", "columns_python"): fn_columns("python"),
     ("runeq_fn", "columns_arrow"): fn_columns("arrow"),
+    ("runeq_fn", "arrow_table"): fn_arrow,
+    ("runeq_fn", "arrow_frame"): fn_frame,
+    ("runeq_fn", "arrow_floor"): arrow_floor,
     ("runeq_fn", "csv_dicts"): csv_dicts,
     ("runeq_fn", "csv_floats"): csv_floats,
 }
 
 
 def row_count(result: Any) -> int:
-    """The rows in a parser's result: a count, a list of points, or a list of column dicts."""
+    """The rows in a parser's result: a count, a table or frame, a list of points, or a list of column dicts."""
     if isinstance(result, int):
         return result
+    if hasattr(result, "shape"):  # an Arrow table or a pandas DataFrame
+        return result.shape[0]
     if result and all(isinstance(column, list) for column in result[0].values()):
         return sum(len(next(iter(page.values()), [])) for page in result)
     return len(result)

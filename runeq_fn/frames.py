@@ -5,8 +5,10 @@ module costs nothing to import; without them, ``to_dataframe`` and
 ``to_arrow`` say what to install: ``pip install 'runeq-fn[pandas]'`` or
 ``'runeq-fn[arrow]'``.
 
-Every input is first seen as column dicts, one per page, then made into one
-frame or table per page and concatenated:
+CSV pages go straight into Arrow when pyarrow is installed (``runeq_fn.arrow``:
+no Python object per cell, the first page fixing the column types). Otherwise,
+and for the other inputs, every input is first seen as column dicts, one per
+page, then made into one frame or table per page and concatenated:
 
 - point dicts (``csv_points``, ``accessor.points()``), in batches of ``BATCH``;
 - CSV pages (``Response`` objects or texts, as ``pages`` or ``iter_csv_text``
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Iterator, Mapping
+from importlib.util import find_spec
 from typing import Any
 
 from toolz import partition_all, peek
@@ -109,12 +112,33 @@ def time_column(names: Iterable[Any]) -> str:
     raise UsageError(f"no time or timestamp column to make times of; the columns are {names}")
 
 
+def csv_page_input(data: Iterable[Any]) -> tuple[bool, Iterable[Any]]:
+    """(True when the items are CSV pages rather than points or column dicts, the same items).
+
+    >>> csv_page_input(["time,x\\n1,2\\n"])[0], csv_page_input([{"time": 1.0}])[0], csv_page_input([])[0]
+    (True, False, False)
+    """
+    try:
+        first, items = peek(data)
+    except StopIteration:
+        return False, ()
+    return not isinstance(first, Mapping), items
+
+
+def arrow_reads_pages(data: Iterable[Any]) -> tuple[bool, Iterable[Any]]:
+    """(True when the items are CSV pages and pyarrow is installed to read them, the same items)."""
+    pages, items = csv_page_input(data)
+    return pages and find_spec("pyarrow") is not None, items
+
+
 def to_dataframe(data: Iterable[Any], time_index: bool = False) -> Any:
     """A pandas DataFrame of points, CSV pages or column dicts, pages concatenated in order.
 
     Missing values are NaN (None in text columns). With ``time_index=True`` the
     ``time`` (or ``timestamp``) column of unix seconds becomes a UTC
     ``DatetimeIndex``, to the microsecond. Needs ``pip install 'runeq-fn[pandas]'``.
+    CSV pages are read by pyarrow when it is installed (``runeq_fn.arrow``: the
+    first page fixes the column types), else by ``csv_columns``.
 
     >>> frame = to_dataframe([{"time": 1609459200.02, "x": 1.0}, {"time": 1609459200.04, "x": None}], time_index=True)
     >>> frame
@@ -126,8 +150,12 @@ def to_dataframe(data: Iterable[Any], time_index: bool = False) -> Any:
     'datetime64[ns, UTC]'
     """
     pd = require("pandas", "pandas", "to_dataframe")
-    frames = [pd.DataFrame(dict(columns)) for columns in column_pages(data)]
-    frame = pd.concat(frames, ignore_index=True).infer_objects() if frames else pd.DataFrame()
+    by_arrow, items = arrow_reads_pages(data)
+    if by_arrow:
+        frame = to_arrow(items).to_pandas()
+    else:
+        frames = [pd.DataFrame(dict(columns)) for columns in column_pages(items)]
+        frame = pd.concat(frames, ignore_index=True).infer_objects() if frames else pd.DataFrame()
     if not time_index:
         return frame
     name = time_column(frame.columns)
@@ -138,27 +166,27 @@ def to_dataframe(data: Iterable[Any], time_index: bool = False) -> Any:
 def to_arrow(data: Iterable[Any], timestamps: bool = False) -> Any:
     """A pyarrow Table of points, CSV pages or column dicts, pages concatenated in order.
 
-    Columns missing from some pages are null there, and types are widened across
-    pages. With ``timestamps=True`` the ``time`` (or ``timestamp``) column
-    becomes ``timestamp[us, tz=UTC]``. Needs ``pip install 'runeq-fn[arrow]'``.
+    CSV pages are read by pyarrow's CSV reader, no Python object per cell, the
+    column types fixed by the first page (``runeq_fn.arrow.arrow_tables``).
+    From points and column dicts, columns missing from some pages are null
+    there, and types are widened across pages. With ``timestamps=True`` the
+    ``time`` (or ``timestamp``) column becomes ``timestamp[ns, tz=UTC]``, to the
+    microsecond. Needs ``pip install 'runeq-fn[arrow]'``.
 
     >>> table = to_arrow([{"time": [1609459200.0], "x": [None]}, {"time": [1609459200.5], "x": [2.0]}], timestamps=True)
     >>> table.schema
-    time: timestamp[us, tz=UTC]
+    time: timestamp[ns, tz=UTC]
     x: double
     >>> table.column("time")[1]
-    <pyarrow.TimestampScalar: '2021-01-01T00:00:00.500000+0000'>
+    <pyarrow.TimestampScalar: '2021-01-01T00:00:00.500000000+0000'>
     """
     pa = require("pyarrow", "arrow", "to_arrow")
-    tables = [
-        pa.table({str(key): values for key, values in columns.items()}) for columns in column_pages(data)
-    ]
-    table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
-    if not timestamps:
-        return table
-    import pyarrow.compute as pc
+    from .arrow import arrow_tables, with_timestamps
 
-    name = time_column(table.column_names)
-    micros = pc.round(pc.multiply(table.column(name).cast(pa.float64()), 1e6)).cast(pa.int64())
-    times = micros.cast(pa.timestamp("us", tz="UTC"))
-    return table.set_column(table.column_names.index(name), name, times)
+    pages, items = csv_page_input(data)
+    if pages:
+        tables = list(arrow_tables(items))
+    else:
+        tables = [pa.table({str(key): values for key, values in columns.items()}) for columns in column_pages(items)]
+    table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
+    return with_timestamps(table) if timestamps else table

@@ -89,8 +89,8 @@ def test_arrow_tables_from_points_and_pages_agree(cfg: Config) -> None:
     assert from_points.equals(from_pages)
     assert from_points.schema.types == [pa.float64()] * 4 and from_points.num_rows == 200
     stamped = to_arrow(accel_pages(cfg), timestamps=True)
-    assert stamped.schema.field("time").type == pa.timestamp("us", tz="UTC")
-    assert stamped.column("time")[1].value == 1609491600_020000
+    assert stamped.schema.field("time").type == pa.timestamp("ns", tz="UTC")
+    assert stamped.column("time")[1].value == 1609491600_020000_000
 
 
 def test_missing_pandas_says_which_extra_to_install(monkeypatch) -> None:
