@@ -269,11 +269,23 @@ def peak_rss(lib: str, server: Server, pages: int, page_rows: int) -> float:
         return puller(child, server, pages * page_rows)()["peak_rss_kb"]
 
 
+def parquet_peak_rss(server: Server, pages: int, page_rows: int) -> float:
+    """Peak RSS (KiB) of a fresh runeq-fn worker that writes ``pages`` pages to a Parquet dataset folder."""
+    with worker("runeq_fn") as child:
+        child.ask(task("idle"))
+        query = {"config": server.config, "defaults": DEFAULTS, "params": window(pages * page_rows)}
+        reply = child.ask(task("parquet", **query))
+        counted(reply, pages * page_rows, "a Parquet pull")
+        return reply["peak_rss_kb"]
+
+
 def memory() -> Result:
     """Peak RSS pulling 20 pages against 200 pages (1,000 rows each), per library."""
     page_rows = 1000
     with Server(pagination="token", page_size=page_rows, blank_rate=BLANK_RATE, warm=True) as server:
         peaks = {lib: [peak_rss(lib, server, pages, page_rows) for pages in (20, 200)] for lib in ("runeq_fn", "runeq")}
+        if find_spec("pyarrow") is not None:
+            peaks["parquet"] = [parquet_peak_rss(server, pages, page_rows) for pages in (20, 200)]
     growth = {lib: (high - low) * 1024 / 1e6 for lib, (low, high) in peaks.items()}
 
     def figure(lib: str) -> str:
@@ -282,7 +294,14 @@ def memory() -> Result:
 
     rows = [Row("memory", "peak RSS, 20 / 200 pages of 1,000 rows", figure("runeq"), figure("runeq_fn"), "",
                 "runeq-fn +<= 10 MB", growth["runeq_fn"] <= 10)]
-    return rows, ["memory: each figure from a fresh process (ru_maxrss) that counts the points and keeps none."]
+    if "parquet" in peaks:
+        rows.append(Row("memory", "peak RSS, runeq fetch --format parquet, 20 / 200 pages of 1,000 rows", "",
+                        figure("parquet"), "", "+<= 20 MB", growth["parquet"] <= 20))
+    notes = ["memory: each figure from a fresh process (ru_maxrss) that counts the points and keeps none."]
+    if "parquet" in peaks:
+        notes.append("memory: the Parquet row is export_parquet (what runeq fetch --format parquet runs) into a "
+                     "dataset folder, a row group per page, a chunk file per 64 pages.")
+    return rows, notes
 
 
 def latency(rounds: int) -> Result:

@@ -243,13 +243,30 @@ def bare_pull(lib: str, config: dict, defaults: dict, params: dict) -> dict[str,
     return {"seconds": seconds, "count": count, "connections": None}
 
 
+def parquet_pull(lib: str, config: dict, defaults: dict, params: dict) -> dict[str, Any]:
+    """Time ``export_parquet`` of the query into a dataset folder (removed afterwards), counting its rows."""
+    import tempfile
+
+    from runeq_fn import Config
+    from runeq_fn.parquet import export_parquet
+
+    with tempfile.TemporaryDirectory() as folder:
+        gc.collect()
+        start = time.perf_counter()
+        done = export_parquet(Config(**config), "accel", {**defaults, **params}, os.path.join(folder, "accel"))
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "count": done.rows, "connections": None}
+
+
 def idle(lib: str) -> dict[str, Any]:
     """Import the library and do nothing: the peak RSS of a process that has done no work yet."""
     importlib.import_module(lib)
     return {}
 
 
-TASKS: dict[str, Callable[..., dict[str, Any]]] = {"parse": parse, "pull": pull, "bare": bare_pull, "idle": idle}
+TASKS: dict[str, Callable[..., dict[str, Any]]] = {
+    "parse": parse, "pull": pull, "bare": bare_pull, "parquet": parquet_pull, "idle": idle,
+}
 
 
 def peak_rss_kb() -> int:

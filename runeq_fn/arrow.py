@@ -156,34 +156,51 @@ def page_table(data: bytes, names: list[str], types: dict[str, Any], number: int
     return table.select(expected)
 
 
-def arrow_tables(pages: Iterable[Any], timestamps: bool = False) -> Iterator[Any]:
+def read_table(page: Any, types: dict[str, Any] | None, number: int) -> tuple[Any, dict[str, Any] | None]:
+    """One page as (its Table, or None when it has no rows; the column types fixed once it is read).
+
+    ``types`` is None until a page with rows has fixed them; ``number`` names the page in errors.
+
+    >>> table, types = read_table("time,note\\n1,on\\n", None, 1)
+    >>> table.num_rows, types
+    (1, {'time': DataType(double), 'note': DataType(string)})
+    >>> read_table("time,note\\n", types, 2)
+    (None, {'time': DataType(double), 'note': DataType(string)})
+    """
+    data = page_bytes(page)
+    names = header_names(data)
+    if not names:
+        return None, types
+    if len(set(names)) != len(names):
+        raise header_mismatch(names, list(types or names), number)
+    if types is None:
+        table = first_table(data, names, number)
+        if table.num_rows:
+            types = dict(zip(table.column_names, table.schema.types))
+    else:
+        table = page_table(data, names, types, number)
+    return (table if table.num_rows else None), types
+
+
+def arrow_tables(
+    pages: Iterable[Any], timestamps: bool = False, types: dict[str, Any] | None = None
+) -> Iterator[Any]:
     """One pyarrow Table per CSV page with rows, typed as the first such page fixes (see the module).
 
     Pages are responses, bytes or texts; a page that does not parse raises
     ``ParseError`` before any of its rows is yielded. With ``timestamps=True``
     the ``time`` (or ``timestamp``) column is ``timestamp[ns, tz=UTC]``, to the
-    microsecond (unix seconds as doubles hold no finer time).
+    microsecond (unix seconds as doubles hold no finer time). ``types`` (column
+    name to Arrow type) fixes the types before the first page, as when resuming.
 
     >>> [t.to_pydict() for t in arrow_tables(["time,x\\n", "time,x\\n1,2\\n", "\\n", "x,time\\n,3\\n"])]
     [{'time': [1.0], 'x': [2.0]}, {'time': [3.0], 'x': [None]}]
     >>> next(arrow_tables(["time,x\\n1609459200.5,2\\n"], timestamps=True)).column("time")[0]
     <pyarrow.TimestampScalar: '2021-01-01T00:00:00.500000000+0000'>
     """
-    types: dict[str, Any] | None = None
     for number, page in enumerate(pages, 1):
-        data = page_bytes(page)
-        names = header_names(data)
-        if not names:
-            continue
-        if len(set(names)) != len(names):
-            raise header_mismatch(names, list(types or names), number)
-        if types is None:
-            table = first_table(data, names, number)
-            if table.num_rows:
-                types = dict(zip(table.column_names, table.schema.types))
-        else:
-            table = page_table(data, names, types, number)
-        if table.num_rows:
+        table, types = read_table(page, types, number)
+        if table is not None:
             yield with_timestamps(table) if timestamps else table
 
 

@@ -393,9 +393,10 @@ class Runeq:
         config: str | None = None,
         emulator: bool = False,
         prefetch: int = 2,
+        timestamps: bool = False,
         **params: str,
     ) -> None:
-        """Pull every page of a query into a file, or stdout, as csv, jsonl or json.
+        """Pull every page of a query into a file, or stdout, as csv, jsonl, json or parquet.
 
         Any other flag is a query parameter, sent as typed: --patient-id,
         --device-id, --expression, --symptom, --channels 0,1, ... (a name that
@@ -406,14 +407,19 @@ class Runeq:
         interruption, the same command with --resume continues from the last
         page written. Progress goes to stderr when it is a terminal.
 
+        --format parquet writes a dataset folder (--output DIR) or one file
+        (--output FILE.parquet), typed, a row group per page; several patients
+        (--patient-id P1,P2) make a folder partitioned as patient_id=P1/...
+
         Args:
           resource: accel, band_power, event, heartrate, lfp, probability_symptom, rotation, span or state
-          format: csv (one header, then rows), jsonl (an object a line) or json (one array); not csv for event, span
+          format: csv (one header, then rows), jsonl (an object a line), json (one array) or parquet; only jsonl and json for event, span
           output: the file to write (stdout when omitted)
           resume: continue the interrupted pull of the same query into the same --output
           config: the config file to read instead of ~/.rune/config
           emulator: pull fake data from an in-process emulator (no config needed)
           prefetch: pages requested ahead while earlier ones are written
+          timestamps: parquet only: the time column as UTC timestamps (to the microsecond) instead of unix seconds
         """
         from .export import connect, export_query, part_paths, query_from_flags, terminal_progress
 
@@ -424,7 +430,8 @@ class Runeq:
         ahead = whole_number("prefetch", prefetch, 0)
         target = file_flag("output", output, "accel.csv")
         source = file_flag("config", config, "~/.rune/config")
-        if target is not None and os.path.isdir(target):
+        parquet = str(format).lower() == "parquet"
+        if target is not None and os.path.isdir(target) and not parquet:
             raise UsageError(f"--output {target} is a folder: give a file name")
         # no progress line between rows of data printed on the same terminal
         show_progress = target is not None or not sys.stdout.isatty()
@@ -432,7 +439,11 @@ class Runeq:
             with connect(source, as_flag("emulator", emulator)) as cfg, (
                 terminal_progress() if show_progress else nullcontext()
             ) as progress:
-                export_query(cfg, str(resource), query, str(format), target, resuming, ahead, progress)
+                if parquet:
+                    fetch_parquet(cfg, str(resource), query, target, resuming, ahead, progress,
+                                  as_flag("timestamps", timestamps))
+                else:
+                    export_query(cfg, str(resource), query, str(format), target, resuming, ahead, progress)
         except (RuneError, KeyboardInterrupt) as exc:
             stop = 2 if isinstance(exc, RuneError) else 130
             if target is None and isinstance(exc, WriteError):
@@ -446,6 +457,25 @@ class Runeq:
             # the reader (e.g. `| head`) has gone: stop quietly, as command-line tools do
             discard_stdout()
             raise SystemExit(141) from None
+
+
+def fetch_parquet(
+    cfg: Any, name: str, query: dict[str, Any], target: str | None, resume: bool, prefetch: int,
+    progress: Any, timestamps: bool,
+) -> None:
+    """``runeq fetch --format parquet``: one pull, or a cohort when --patient-id lists several patients."""
+    from .export import check_format
+    from .parquet import export_cohort, export_parquet, patient_list
+
+    check_format(name, "parquet")
+    if target is None:
+        raise UsageError("--format parquet needs --output DIR (a dataset folder) or --output FILE.parquet")
+    patients = patient_list(query.get("patient_id", ""))
+    if len(patients) > 1:
+        rest = {key: value for key, value in query.items() if key != "patient_id"}
+        export_cohort(cfg, name, rest, patients, target, resume, prefetch, progress, timestamps)
+    else:
+        export_parquet(cfg, name, query, target, resume, prefetch, progress, timestamps)
 
 
 @contextmanager

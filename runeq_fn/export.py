@@ -19,7 +19,9 @@ Output formats: ``csv`` (one header, then every row of every page, as sent),
 ``json`` (one JSON array of the same objects, streamed). Resources with a CSV
 endpoint are read as CSV whatever the output, so that rows are ``points()``'s
 (values converted as ``points()`` converts them). The JSON is strict: a
-``nan`` or ``inf`` value is written as ``null``.
+``nan`` or ``inf`` value is written as ``null``. ``parquet`` (typed columns, a
+row group per page) is written by ``runeq_fn.parquet``, with the same ``Pull``,
+state file and lock.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ from .pages import pages_with_next, resume_params
 from .parse import csv_points, json_pages, page_text, rows
 from .resources import resource
 
-FORMATS = ("csv", "jsonl", "json")
+FORMATS = ("csv", "jsonl", "json", "parquet")
+CSV_ONLY = ("csv", "parquet")
+"""Formats made from CSV pages: resources without a CSV endpoint have neither."""
 TIME_PARAMS = ("start_time", "end_time")
 V1_PARAMETERS = frozenset({
     "patient_id", "device_id", "start_time", "end_time", "expression", "resolution", "timestamp", "page",
@@ -126,9 +130,9 @@ def output_formats(name: str) -> tuple[str, ...]:
     """The output formats a resource can be exported in (csv needs a CSV endpoint).
 
     >>> output_formats("heartrate"), output_formats("event")
-    (('csv', 'jsonl', 'json'), ('jsonl', 'json'))
+    (('csv', 'jsonl', 'json', 'parquet'), ('jsonl', 'json'))
     """
-    return FORMATS if wire_format(name) == "csv" else FORMATS[1:]
+    return FORMATS if wire_format(name) == "csv" else tuple(f for f in FORMATS if f not in CSV_ONLY)
 
 
 def check_format(name: str, fmt: str) -> str:
@@ -586,7 +590,7 @@ def export_query(
     prefetch: int = 0,
     progress: Progress | None = None,
 ) -> Pull:
-    """Pull every page of a query into ``output`` as csv, jsonl or json; return the finished ``Pull``.
+    """Pull every page of a query into ``output`` as csv, jsonl, json or parquet; return the finished ``Pull``.
 
     ``output`` is a path (written atomically: see the module's docstring), a
     binary stream, or None for stdout. ``resume=True`` continues the
@@ -605,6 +609,12 @@ def export_query(
     """
     pull = Pull.start(name, fmt, query)
     report = progress or (lambda _: None)
+    if pull.format == "parquet":
+        if not isinstance(output, (str, os.PathLike)):
+            raise UsageError("--format parquet needs --output DIR (a dataset folder) or FILE.parquet")
+        from .parquet import export_parquet
+
+        return export_parquet(config, name, query, output, resume, prefetch, progress)
     if not isinstance(output, (str, os.PathLike)):
         if resume:
             raise UsageError("--resume needs --output FILE: a pull to stdout cannot be resumed")
