@@ -1,38 +1,53 @@
-"""The cohort pull spread over Dask: a bag of query specs mapped through the same pure pipeline.
+"""The cohort over Dask: one lazy DataFrame of every patient's day, each window fetched by a worker.
 
     python examples/cohort_dask.py [SCHEDULER]
 
-SCHEDULER is ``threads`` (the default), ``processes`` or ``synchronous``; with
-a ``dask.distributed`` client connected, the same bag runs on a cluster. Each
-task builds its request from a picklable spec and the config, pulls, and
-returns only a summary, so no points travel between workers.
+SCHEDULER is ``processes`` (the default: a local cluster of two worker processes),
+``threads``, ``synchronous``, or the address of a running cluster
+(``tcp://10.0.0.5:8786``). ``read_points`` fetches nothing itself: it makes one
+partition per patient and six hours, and the workers pull them when the summary
+is computed; only the summary comes back.
 """
 
 import sys
-from functools import partial
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
 
-import dask.bag
-from _common import COHORT
-from cohort_pull import DAY, summarize
+from _common import COHORT, DAY_END, DAY_START, DEVICE_ID, HOUR
 
-from runeq_fn.cohort import attempt, query_points
+from runeq_fn.dask import read_points
 from runeq_fn.export import connect
 
 
-def pull_summary(cfg: object, spec: dict) -> dict:
-    """One task: the summary of one spec's points, or the error that stopped it."""
-    outcome = attempt(partial(query_points, cfg, "heartrate", defaults=DAY), spec)
-    found = summarize(outcome.value) if outcome.ok else {"error": str(outcome.error)}
-    return {"patient_id": spec["patient_id"], **found}
+@contextmanager
+def computing(scheduler: str) -> Iterator[Callable[[Any], Any]]:
+    """A function that computes a Dask collection on the chosen scheduler or cluster."""
+    if scheduler in ("threads", "synchronous"):
+        yield lambda collection: collection.compute(scheduler=scheduler)
+        return
+    from distributed import Client, LocalCluster
+
+    where = (
+        nullcontext(scheduler)
+        if "://" in scheduler
+        else LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    )
+    with where as cluster, Client(cluster) as client:
+        yield lambda collection: client.compute(collection).result()
 
 
 def main(scheduler: str) -> None:
-    specs = [{"patient_id": pid} for pid in COHORT]
-    with connect(emulator="auto") as cfg:
-        bag = dask.bag.from_sequence(specs, npartitions=len(specs)).map(partial(pull_summary, cfg))
-        for summary in bag.compute(scheduler=scheduler):
-            print(summary)
+    queries = [
+        {"patient_id": pid, "device_id": DEVICE_ID, "start_time": DAY_START, "end_time": DAY_END} for pid in COHORT
+    ]
+    with connect(emulator="auto") as cfg, computing(scheduler) as compute:
+        frame = read_points(cfg, "heartrate", queries, window=6 * HOUR)
+        summary = compute(frame.groupby("patient_id")["bpm"].agg(["count", "mean", "max"], split_out=1))
+    for patient, row in summary.sort_index().iterrows():
+        print({"patient_id": patient, "samples": int(row["count"]), "mean_bpm": round(float(row["mean"]), 1),
+               "max_bpm": float(row["max"])})
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "threads")
+    main(sys.argv[1] if len(sys.argv) > 1 else "processes")

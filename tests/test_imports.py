@@ -23,3 +23,12 @@ def test_public_names_are_exported():
 
     assert issubclass(errors.APIError, errors.RuneError)
     assert stream.Accel.__name__ == "Accel"
+
+
+def test_the_columnar_modules_import_no_optional_extra():
+    code = (
+        "import sys, runeq_fn, runeq_fn.arrow, runeq_fn.parquet, runeq_fn.dask; "
+        "print(' '.join(m for m in ('pandas', 'pyarrow', 'numpy', 'dask', 'distributed', 'duckdb') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
