@@ -88,6 +88,11 @@ class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
     (True, True)
     """
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> ConfigFileNotFoundError:
+        # Made as an OSError is laid out: tblib (installed by dask.distributed to send a worker's
+        # errors back) rebuilds an exception with cls.__new__(cls, *args), which ValueError's refuses here.
+        return OSError.__new__(cls, *args)
+
 
 def error_type(details: Any) -> str:
     """The error type named in an API error's details, else ``Error``.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,10 +17,9 @@ from runeq_fn.errors import APIError, UsageError
 from runeq_fn.frames import to_dataframe
 from runeq_fn.transport import pool
 
-need("dask", "distributed", "pandas", "pyarrow")
+need("dask", "pandas", "pyarrow")
 
 import pandas as pd  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
 
 from runeq_fn.dask import read_points  # noqa: E402
 
@@ -37,7 +37,11 @@ def emu() -> Iterator[Emulator]:
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
+def client() -> Iterator[Any]:
+    # imported here, not at collection: distributed installs tblib's exception pickling process-wide
+    need("distributed")
+    from distributed import Client, LocalCluster
+
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(
         cluster
     ) as connected:
@@ -63,7 +67,7 @@ def single_machine(emu: Emulator, queries: list[dict]) -> pd.DataFrame:
     return pd.concat(frames)
 
 
-def test_workers_fetch_each_window_and_the_result_is_the_single_machine_pull(emu: Emulator, client: Client) -> None:
+def test_workers_fetch_each_window_and_the_result_is_the_single_machine_pull(emu: Emulator, client: Any) -> None:
     emu.clear()
     frame = read_points(config(emu), "accel", QUERIES, window=10)
     assert frame.npartitions == 6 and emu.requests == []  # nothing fetched until compute
@@ -75,7 +79,7 @@ def test_workers_fetch_each_window_and_the_result_is_the_single_machine_pull(emu
     same(got, expected)
 
 
-def test_divisions_are_known_within_one_series(emu: Emulator, client: Client) -> None:
+def test_divisions_are_known_within_one_series(emu: Emulator, client: Any) -> None:
     one = read_points(config(emu), "accel", QUERIES[:1], window=10)
     assert one.known_divisions
     assert one.divisions[1] == pd.Timestamp(START + 10, unit="s", tz="UTC")
@@ -87,14 +91,20 @@ def test_divisions_are_known_within_one_series(emu: Emulator, client: Client) ->
     assert not read_points(config(emu), "accel", QUERIES, window=10).known_divisions  # two series overlap
 
 
-def test_each_worker_may_read_its_own_config_file(emu: Emulator, client: Client, tmp_path: Path) -> None:
+def test_each_worker_may_read_its_own_config_file(emu: Emulator, client: Any, tmp_path: Path) -> None:
     path = tmp_path / "config.yml"
     path.write_text(yaml.safe_dump(emu.config_values()))
     got = read_points(str(path), "accel", QUERIES[:1], window=15).compute()
     same(got, single_machine(emu, QUERIES[:1]))
 
 
-def test_secrets_stay_out_of_reprs_task_names_and_worker_logs(emu: Emulator, client: Client) -> None:
+def test_a_config_file_missing_on_the_workers_is_a_clear_error(emu: Emulator, client: Any, tmp_path: Path) -> None:
+    missing = str(tmp_path / "not-there.yml")
+    with pytest.raises(FileNotFoundError, match="no config file at .*not-there.yml"):
+        read_points(missing, "accel", QUERIES[:1], window=15).compute()
+
+
+def test_secrets_stay_out_of_reprs_task_names_and_worker_logs(emu: Emulator, client: Any) -> None:
     secret = emu.config_values()["access_token_secret"]
     frame = read_points(config(emu), "accel", QUERIES, window=10)
     shown = [repr(frame), str(frame.__dask_keys__()), str(dict(frame.__dask_graph__()))]

@@ -23,7 +23,7 @@ RUNS = {
     "cohort_dask synchronous": ["cohort_dask", "synchronous"],
     "cohort_dask processes": ["cohort_dask", "processes"],  # the config is pickled into each worker
 }
-NEEDS = {"cohort_dask": ("dask", "distributed", "pandas", "pyarrow"), "plot_day": ("pandas", "matplotlib")}
+NEEDS = {"cohort_dask": ("dask", "pandas", "pyarrow"), "plot_day": ("pandas", "matplotlib")}
 SAYS = {
     "walkthrough": "CSV: 3 pages, header 'time,x,y,z'",
     "pipeline": "09:00 UTC   720 samples",
