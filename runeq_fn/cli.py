@@ -270,7 +270,7 @@ class Configure:
         print(f"set {', '.join(updates)} in {written}")
 
 
-FETCH_OPTIONS = ("resource", "format", "output", "resume", "config", "emulator", "prefetch")
+FETCH_OPTIONS = ("resource", "format", "output", "resume", "config", "emulator", "prefetch", "timestamps")
 
 
 def unknown_parameters(flags: Iterable[str], options: Iterable[str]) -> list[str]:

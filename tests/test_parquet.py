@@ -147,6 +147,7 @@ def test_resume_keeps_the_time_type_it_started_with(emu: Emulator, tmp_path: Pat
         (["accel", "--format", "parquet", "--output", "full"], "--output full exists and is not an empty folder"),
         (["accel", "--patient-id", "a,b", "--format", "parquet", "--output", "c.parquet"], "a cohort is written as a dataset folder"),
         (["accel", "--format", "parquet", "--output", "x", "--resume"], "nothing to resume"),
+        (["accel", "--format", "parquet", "--output", "x", "--timestams"], "did you mean --timestamps?"),
     ],
 )
 def test_usage_errors(emu: Emulator, tmp_path: Path, monkeypatch, capsys, args: list, fragment: str) -> None:
