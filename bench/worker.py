@@ -180,9 +180,10 @@ def connections(lib: str, url: str) -> int | None:
     """How many connections runeq-fn's pool has opened to the server (None for runeq: a black box)."""
     if lib != "runeq_fn":
         return None
-    from runeq_fn.transport import pool
+    from runeq_fn.policy import Policy
+    from runeq_fn.transport import manager, route
 
-    return pool().connection_from_url(url).num_connections
+    return manager(route(url, Policy())).connection_from_url(url).num_connections
 
 
 def pull(

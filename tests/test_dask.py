@@ -15,7 +15,7 @@ from runeq_fn import Config, build_request, pages
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError, UsageError
 from runeq_fn.frames import to_dataframe
-from runeq_fn.transport import pool
+from runeq_fn.transport import manager, route
 
 need("dask", "pandas", "pyarrow")
 
@@ -72,7 +72,8 @@ def test_workers_fetch_each_window_and_the_result_is_the_single_machine_pull(emu
     frame = read_points(config(emu), "accel", QUERIES, window=10)
     assert frame.npartitions == 6 and emu.requests == []  # nothing fetched until compute
     got = frame.compute()
-    assert pool().connection_from_url(emu.url).num_connections == 0  # not one request from this process
+    here = manager(route(emu.url, config(emu).policy)).connection_from_url(emu.url)
+    assert here.num_connections == 0  # not one request from this process
     assert {dict(r.params)["patient_id"] for r in emu.requests} == {"p1", "p2"}
     expected = single_machine(emu, QUERIES)
     assert len(got) == 3000
