@@ -41,6 +41,8 @@ class Request:
     policy: Policy = field(default=Policy(), repr=False)
     refresh: Callable[[Pairs], Pairs] | None = field(default=None, repr=False, compare=False)
     """Gets fresh auth headers after a 401 (a Cognito refresh), where configured."""
+    deadline: float | None = field(default=None, repr=False, compare=False)
+    """When the pull this request belongs to must end (``time.monotonic()``), if ever: set by ``pages``."""
 
     @property
     def full_url(self) -> str:

@@ -193,7 +193,7 @@ def check_values(values: Mapping[str, Any], source: str = "keywords") -> dict[st
 
 
 def policy_value(key: str, value: Any, source: str) -> int | float:
-    """A retry or timeout setting as a number, or a ``ConfigError`` that says which numbers fit.
+    """A retry, timeout, deadline or size setting as a number, or a ``ConfigError`` that says which numbers fit.
 
     >>> policy_value("read_timeout", "2.5", "f"), policy_value("retries", 3, "f")
     (2.5, 3)
@@ -201,18 +201,25 @@ def policy_value(key: str, value: Any, source: str) -> int | float:
     Traceback (most recent call last):
     ...
     runeq_fn.errors.ConfigError: connect_timeout in f must be a number of seconds above 0, not 0
+    >>> policy_value("max_page_bytes", "1e6", "f"), policy_value("pull_deadline", 90, "f")
+    (1000000, 90.0)
     """
-    whole = key == "retries"
-    timeout = key.endswith("_timeout")
+    whole = key in ("retries", "max_page_bytes")
+    positive = key.endswith(("_timeout", "_deadline")) or key == "max_page_bytes"
     try:
         number = float(value)
     except (TypeError, ValueError):
         number = -1.0
-    fits = 0 < number < float("inf") if timeout else 0 <= number < float("inf")
+    fits = 0 < number < float("inf") if positive else 0 <= number < float("inf")
     if whole:
         fits = fits and number.is_integer() and not isinstance(value, bool)
     if not fits:
-        kind = "a whole number, at least 0" if whole else "a number of seconds above 0" if timeout else "a number, at least 0"
+        kind = (
+            "a whole number of bytes above 0" if key == "max_page_bytes"
+            else "a whole number, at least 0" if whole
+            else "a number of seconds above 0" if positive
+            else "a number, at least 0"
+        )
         raise ConfigError(f"{key} in {source} must be {kind}, not {value!r}")
     return int(number) if whole else number
 

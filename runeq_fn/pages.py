@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -138,8 +139,24 @@ def pages_with_next(request: Request, fetch: Fetch = http_fetch, prefetch: int =
 
     The next request is None after the last page. ``resume_params`` of it is
     where a pull interrupted after this page goes on (``runeq fetch --resume``).
+    The pull's deadline (``policy.pull_deadline``) starts with the first page asked for.
     """
     return _pages(request, Ahead(fetch, prefetch))
+
+
+def with_deadline(request: Request) -> Request:
+    """The first request of a pull, carrying the pull's deadline (``policy.pull_deadline`` from now).
+
+    A request that has one keeps it; the requests of later pages inherit it.
+
+    >>> from runeq_fn.policy import Policy
+    >>> with_deadline(Request("u")).deadline is None, with_deadline(Request("u", policy=Policy(pull_deadline=9))).deadline > 0
+    (True, True)
+    """
+    seconds = request.policy.pull_deadline
+    if request.deadline is not None or seconds is None:
+        return request
+    return replace(request, deadline=time.monotonic() + seconds)
 
 
 def parsed_pages(
@@ -164,6 +181,8 @@ def parsed_pages(
 
 def _pages(request: Request | None, ahead: Ahead) -> Iterator[tuple]:
     seen = set()
+    if request is not None:
+        request = with_deadline(request)
     try:
         ahead.expect(request)
         while request is not None:

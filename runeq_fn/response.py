@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,42 @@ def charset(content_type: str | None) -> str | None:
     return None
 
 
+def decode_body(content: bytes, content_type: str | None = None, where: str = "") -> str:
+    """A body as text, by the charset its Content-Type declares (UTF-8 when none).
+
+    A UTF-8 byte-order mark is dropped. Bytes that do not decode, or a charset
+    Python does not know, raise ``ParseError`` naming the charset and the place:
+    never replacement characters.
+
+    >>> decode_body(b"\\xef\\xbb\\xbftime,x\\n"), decode_body(b"caf\\xe9", "text/csv; charset=latin-1")
+    ('time,x\\n', 'café')
+    >>> decode_body(b"caf\\xe9\\n", "text/csv", "http://h/v1/accel.csv")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.ParseError: the body of http://h/v1/accel.csv is not valid utf-8 (none declared, so UTF-8 was expected): byte 3 is b'\\xe9'
+    """
+    declared = charset(content_type)
+    name = declared or "utf-8"
+    try:
+        codec = codecs.lookup(name)
+    except LookupError:
+        raise ParseError(
+            f"the body of {where or 'a response'} declares charset {declared!r}, which Python does not know"
+        ) from None
+    try:
+        return content.decode("utf-8-sig" if codec.name == "utf-8" else codec.name)
+    except UnicodeDecodeError as exc:
+        why = "as declared" if declared else "none declared, so UTF-8 was expected"
+        raise ParseError(
+            f"the body of {where or 'a response'} is not valid {name} ({why}): "
+            f"byte {exc.start} is {content[exc.start:exc.end]!r}"
+        ) from None
+    except LookupError:  # a codec that is not a text encoding (rot13, base64)
+        raise ParseError(
+            f"the body of {where or 'a response'} declares charset {declared!r}, which is not a text encoding"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Response:
     """Status, headers and the whole (decoded) body of one answer.
@@ -66,6 +103,14 @@ class Response:
     url: str = field(default="", repr=False)
     resume: dict | None = field(default=None, repr=False, compare=False)
     """The query parameters that fetch this page again and go on from it (set by ``pages``)."""
+    wire_bytes: int = field(default=0, repr=False, compare=False)
+    """Bytes read off the socket for the final try (compressed, as sent)."""
+    attempts: int = field(default=1, repr=False, compare=False)
+    """Tries this page took."""
+    retry_wait: float = field(default=0.0, repr=False, compare=False)
+    """Seconds slept between this page's tries (backoff and ``Retry-After``)."""
+    throttled: int = field(default=0, repr=False, compare=False)
+    """429 answers met while fetching this page."""
 
     @property
     def ok(self) -> bool:
@@ -74,8 +119,8 @@ class Response:
 
     @cached_property
     def text(self) -> str:
-        """The body as text (UTF-8, a leading byte-order mark dropped; undecodable bytes are replaced)."""
-        return self.content.decode("utf-8-sig", errors="replace")
+        """The body as text, by the charset the response declares (``decode_body``)."""
+        return decode_body(self.content, self.headers.get("Content-Type"), self.url)
 
     @property
     def next_page_token(self) -> Any:
@@ -154,8 +199,9 @@ class Response:
 
     @cached_property
     def _json(self) -> Any:
+        text = self.text
         try:
-            return json.loads(self.content)
+            return json.loads(text)
         except ValueError as exc:
-            start = self.text[:80]
+            start = text[:80]
             raise ParseError(f"the body of {self.url or 'a response'} is not JSON ({exc}): {start!r}") from None

@@ -1,7 +1,10 @@
-"""The one place that speaks HTTP: shared urllib3 pools, retries and timeouts as data.
+"""The one place that speaks HTTP: shared urllib3 pools, and the loop that tries a page.
 
 ``fetch(request)`` returns a whole, verified ``Response`` or raises; it never
-returns a body shorter than announced or a gzip stream that did not decode.
+returns a body shorter than announced, cut off with its connection, or a
+compressed stream that did not reach its end. One budget of tries covers every
+kind of failure; redirects, waits, deadlines and size limits are handled here,
+explicitly, with urllib3 doing single requests (``retries=False``).
 
 Requests go out through one pool manager per network route (proxy and CA
 bundle), so that every query on the same network shares its connections.
@@ -9,25 +12,31 @@ bundle), so that every query on the same network shares its connections.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
+from .body import Broken, Decoder, Refused, compressed, not_data, too_large, whole_by_shape
 from .build import Request
 from .config import AUTH_HEADER_NAMES, check_ca_bundle, check_proxy, hide_password
 from .errors import APIError, TransportError
-from .policy import Policy
+from .policy import Policy, backoff_wait, retry_after_seconds
 from .response import Headers, Response
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
 USER_AGENT = "runeq-fn/0.1"
+READ_SIZE = 256 * 1024
+"""The most one read takes off the socket: the deadline and the size limit are checked between reads."""
+PRIVATE_HEADERS = frozenset(name.lower() for name in AUTH_HEADER_NAMES | {"Authorization", "Cookie"})
+"""Headers that never follow a redirect to another origin."""
 
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 """Where a CA bundle is looked for in the environment, first found wins (requests' order, then OpenSSL's)."""
@@ -259,62 +268,6 @@ def split_credentials(proxy: str) -> tuple[str, str | None]:
     return address, f"{unquote(parts.username)}:{unquote(parts.password or '')}"
 
 
-def retry_policy(policy: Policy) -> Any:
-    """urllib3's ``Retry`` for GETs: transient statuses and connection errors, backoff with jitter.
-
-    Each kind of failure has ``policy.retries`` tries of its own, and redirects
-    have ``MAX_REDIRECTS`` apart from them: a redirect never uses up a retry, and
-    running out of redirects raises instead of handing back the 3xx as a page.
-    Auth headers are removed when a redirect leaves the host.
-
-    >>> retry = retry_policy(Policy(retries=3))
-    >>> retry.status, retry.redirect, sorted(retry.status_forcelist)
-    (3, 10, [429, 500, 502, 503, 504])
-    >>> "x-rune-user-access-token" in retry.remove_headers_on_redirect
-    True
-    """
-    return lasting_aware_retry()(
-        total=policy.retries + MAX_REDIRECTS,
-        connect=policy.retries,
-        read=policy.retries,
-        status=policy.retries,
-        other=policy.retries,
-        redirect=MAX_REDIRECTS,
-        allowed_methods=frozenset({"GET"}),
-        status_forcelist=RETRY_STATUSES,
-        backoff_factor=policy.backoff,
-        backoff_max=policy.backoff_max,
-        backoff_jitter=policy.backoff / 2,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-        raise_on_redirect=True,
-        remove_headers_on_redirect=AUTH_HEADER_NAMES | {"Authorization", "Cookie"},
-    )
-
-
-@functools.cache
-def lasting_aware_retry() -> type:
-    """urllib3's ``Retry``, made to give up at once on an error that will not heal (``lasting``)."""
-    from urllib3.exceptions import MaxRetryError
-    from urllib3.util import Retry
-
-    class LastingAwareRetry(Retry):
-        def increment(
-            self,
-            method: str | None = None,
-            url: str | None = None,
-            response: Any = None,
-            error: Exception | None = None,
-            _pool: Any = None,
-            _stacktrace: Any = None,
-        ) -> LastingAwareRetry:
-            if error is not None and lasting(error):
-                raise MaxRetryError(_pool, url, error) from error
-            return super().increment(method, url, response, error, _pool, _stacktrace)
-
-    return LastingAwareRetry
-
-
 def causes(exc: BaseException) -> Iterator[BaseException]:
     """An exception and every exception it wraps (urllib3's ``reason`` and ``original_error``, args, causes).
 
@@ -415,16 +368,21 @@ def proxy_refused(url: str, way: Route) -> TransportError:
     )
 
 
-def timeout_policy(policy: Policy) -> Any:
-    """urllib3's ``Timeout``: a hung server cannot hang a pull.
+def timeout_policy(policy: Policy, remaining: float | None = None) -> Any:
+    """urllib3's ``Timeout``: a hung server cannot hang a pull; none outlasts a deadline ``remaining`` s away.
 
     >>> t = timeout_policy(Policy(read_timeout=5))
     >>> t.connect_timeout, t.read_timeout
     (10.0, 5)
+    >>> timeout_policy(Policy(read_timeout=5), remaining=2.0).read_timeout
+    2.0
     """
     from urllib3.util import Timeout
 
-    return Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
+    connect, read = policy.connect_timeout, policy.read_timeout
+    if remaining is not None:
+        connect, read = min(connect, remaining), min(read, remaining)
+    return Timeout(connect=connect, read=read)
 
 
 def error_details(status: int, body: bytes) -> dict[str, Any]:
@@ -451,76 +409,342 @@ def error_details(status: int, body: bytes) -> dict[str, Any]:
     return {"message": text or f"HTTP {status} with an empty body", "type": "HTTPError"}
 
 
-def transport_error(exc: Exception, url: str, way: Route = Route()) -> TransportError:
-    """Turn a urllib3 exception into a ``TransportError`` that says what to do."""
+def host_of(url: str) -> str:
+    """A URL without its query (which may hold tokens), for messages.
+
+    >>> host_of("http://127.0.0.1:8000/v1/accel.csv?page=2&next_page_token=t")
+    'http://127.0.0.1:8000/v1/accel.csv'
+    """
+    return url.split("?", 1)[0]
+
+
+def refused_by_http_client(exc: Exception) -> Exception | None:
+    """The http.client error inside a urllib3 error when the answer's status line or headers were refused.
+
+    A closed connection is not one of them (``RemoteDisconnected`` is a
+    ``BadStatusLine``, but another try may well get an answer).
+    """
+    import http.client
+
+    inner = exc.args[1] if len(exc.args) > 1 else None
+    if isinstance(inner, http.client.RemoteDisconnected) or not isinstance(inner, http.client.HTTPException):
+        return None
+    if isinstance(inner, (http.client.LineTooLong, http.client.BadStatusLine)) or "headers" in str(inner):
+        return inner
+    return None
+
+
+def heals(exc: Exception) -> bool:
+    """Whether another try may mend a failed try: broken connections, timeouts, bodies not whole.
+
+    Not: a bad redirect, an answer http.client or urllib3 refuses, an untrusted
+    certificate or a proxy's refusal (``lasting``), a page too large, a passed
+    pull deadline.
+    """
+    from urllib3 import exceptions as e
+
+    if isinstance(exc, Broken):
+        return True
+    if isinstance(exc, Refused) or lasting(exc):
+        return False
+    if isinstance(exc, e.ProtocolError):
+        return refused_by_http_client(exc) is None
+    transient = (e.NewConnectionError, e.ConnectTimeoutError, e.ReadTimeoutError, e.ProxyError, e.SSLError)
+    return isinstance(exc, transient)
+
+
+def transport_error(exc: Exception, url: str, way: Route = Route(), tries: int = 1) -> TransportError:
+    """Turn a failed try (a urllib3 exception, ``Broken`` or ``Refused``) into a ``TransportError`` that says what to do.
+
+    After more than one try, the message says how many there were.
+    """
+    import http.client
+
     from urllib3 import exceptions as e
 
     reason = getattr(exc, "reason", None) or exc
-    host = url.split("?", 1)[0]
+    host = host_of(url)
+    status = 0
     network = network_problem(exc, url, way)
     if network is not None:
         message = network
+    elif isinstance(reason, Refused):
+        message, status = f"{host}: {reason}", reason.status
+    elif isinstance(reason, Broken):
+        message = f"the answer from {host} was not whole: {reason}"
     elif isinstance(reason, e.NewConnectionError):
         message = f"cannot connect to {host}: is the server up and stream_url right?"
     elif isinstance(reason, (e.ReadTimeoutError, e.ConnectTimeoutError, TimeoutError)):
         message = f"no answer from {host} in time; raise read_timeout/connect_timeout if the server is slow"
+    elif isinstance(reason, e.ProtocolError) and refused_by_http_client(reason) is not None:
+        inner = refused_by_http_client(reason)
+        message = (
+            f"{host} sent a status line or header that http.client refuses "
+            f"({type(inner).__name__}: {str(inner)[:100]}): not an HTTP answer runeq-fn can read"
+        )
+    elif isinstance(reason, e.InvalidHeader):
+        message = f"{host} sent a header urllib3 refuses ({reason})"
+    elif isinstance(reason, e.ProtocolError) and isinstance(reason.args[-1], http.client.IncompleteRead):
+        message = f"the answer from {host} was not whole: the connection closed before the body's end ({reason.args[-1]!r})"
     elif isinstance(reason, e.DecodeError):
         message = f"the compressed body from {host} did not decode"
-    elif isinstance(reason, e.ResponseError):
-        message = f"{host} kept failing until retries ran out: {reason}"
     else:
-        message = f"the connection to {host} broke ({reason}); retries ran out"
-    return TransportError(0, {"message": message, "type": "TransportError"})
+        message = f"the connection to {host} broke ({reason})"
+    if tries > 1:
+        message += f" (gave up after {tries} tries)"
+    return TransportError(status, {"message": message, "type": "TransportError"})
 
 
-def fetch(request: Request) -> Response:
-    """GET a request through the shared pool and read the whole body.
+def route_kind(url: str) -> str:
+    """What a Stream API route serves: ``csv``, ``json``, or '' for anything else.
 
-    Transient statuses and broken connections are retried by urllib3; a body
-    cut short or a gzip stream that does not decode is retried here, from the
-    same budget of tries and with the same backoff. An error status that is not
-    retried (or outlasts the retries) is returned, not raised (``pages.check``).
+    >>> route_kind("http://h/v1/accel.csv?page=1"), route_kind("http://h/v1/event.json"), route_kind("http://h/")
+    ('csv', 'json', '')
     """
+    path = urlsplit(url).path
+    return path.rpartition(".")[2] if path.endswith((".csv", ".json")) else ""
+
+
+def url_origin(url: str) -> tuple:
+    """Scheme, host and port of a URL: what must stay the same for credentials to follow a redirect.
+
+    >>> url_origin("http://h:80/a") == url_origin("http://h:80/b"), url_origin("http://h/a") == url_origin("https://h/a")
+    (True, False)
+    """
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
+
+
+def redirect_target(url: str, location: str) -> str:
+    """The URL a ``Location`` leads to from ``url``; ``Refused`` unless it is http(s).
+
+    >>> redirect_target("http://h/v1/accel.csv?page=1", "/v1/accel.csv?page=2")
+    'http://h/v1/accel.csv?page=2'
+    >>> redirect_target("http://h/v1/accel.csv", "file:///etc/passwd")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.body.Refused: redirected to file:///etc/passwd, which is not an http or https URL: not followed
+    """
+    try:
+        target = urljoin(url, location.strip())
+        parts = urlsplit(target)
+        parts.port  # noqa: B018 -- a port that is not a number raises here
+    except ValueError:
+        raise Refused(f"redirected to {location[:100]!r}, which is not a URL: not followed") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = f"{parts.scheme}://{parts.netloc}{parts.path}"[:100]
+        raise Refused(f"redirected to {shown}, which is not an http or https URL: not followed")
+    return target
+
+
+def public_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers without credentials or cookies, for a redirect to another origin.
+
+    >>> public_headers({"X-Rune-User-Access-Token": "t", "accept-encoding": "gzip", "Cookie": "c"})
+    {'accept-encoding': 'gzip'}
+    """
+    return {name: value for name, value in headers.items() if name.lower() not in PRIVATE_HEADERS}
+
+
+def try_deadline(request: Request) -> float:
+    """When the try starting now must be over (``time.monotonic()``): the page's deadline or the pull's."""
+    ends = time.monotonic() + request.policy.try_seconds
+    return ends if request.deadline is None else min(ends, request.deadline)
+
+
+def check_deadline(request: Request, deadline: float) -> float:
+    """Seconds left before ``deadline``; past it, ``Refused`` (the pull's) or ``Broken`` (the page's)."""
+    left = deadline - time.monotonic()
+    if left > 0:
+        return left
+    if request.deadline is not None and request.deadline <= deadline:
+        raise Refused(f"the pull took longer than pull_deadline ({request.policy.pull_deadline:g} s)")
+    raise Broken(
+        f"the page took longer than page_deadline ({request.policy.try_seconds:g} s) to arrive "
+        "(a body that trickles in?)"
+    )
+
+
+def discard(answer: Any) -> None:
+    """Close an answer that was not read to its end and hand its connection back to the pool."""
+    answer.close()
+    answer.release_conn()
+
+
+def send(request: Request, url: str, deadline: float) -> Any:
+    """GET ``url`` and follow redirects; the urllib3 answer, its body not yet read."""
     from urllib3 import exceptions as e
 
     headers = {**dict(request.headers), "Accept-Encoding": "gzip"}
-    url = request.full_url
-    retry = retry_policy(request.policy)
-    way = route(url, request.policy)
-    http = manager(way)
-    while True:
+    for _ in range(MAX_REDIRECTS + 1):
+        left = check_deadline(request, deadline)
+        way = route(url, request.policy)
         try:
-            answer = http.request(
+            answer = manager(way).request(
                 "GET",
                 url,
                 headers=headers,
-                retries=retry,
-                timeout=timeout_policy(request.policy),
-                preload_content=True,
-                decode_content=True,
+                retries=False,
+                redirect=False,
+                timeout=timeout_policy(request.policy, left),
+                preload_content=False,
+                decode_content=False,
             )
-        except (e.DecodeError, e.ProtocolError) as exc:
-            try:
-                retry = retry.increment("GET", url, error=exc)
-            except e.MaxRetryError:
-                raise transport_error(exc, url, way) from None
-            retry.sleep()
-        except e.HTTPError as exc:
-            raise transport_error(exc, url, way) from None
+        except e.ReadTimeoutError:
+            check_deadline(request, deadline)
+            raise
+        except e.HTTPError:  # urllib3's URL errors are ValueErrors too
+            raise
         except ValueError:
             # http.client refuses a header value with a line break; its message would show the value
-            raise TransportError(
-                0,
-                {
-                    "message": f"the request to {url.split('?', 1)[0]} could not be sent: a header "
-                    "holds a character HTTP does not allow (check the credentials for line breaks)",
-                    "type": "TransportError",
-                },
+            raise Refused(
+                "the request could not be sent: a header holds a character HTTP does not allow "
+                "(check the credentials for line breaks)"
             ) from None
+        if answer.status == 407 and way.proxy:
+            discard(answer)
+            raise proxy_refused(url, way)
+        location = answer.headers.get("Location")
+        if answer.status not in REDIRECT_STATUSES or not location:
+            return answer
+        discard(answer)
+        target = redirect_target(url, location)
+        if url_origin(target) != url_origin(url):
+            headers = public_headers(headers)
+        url = target
+    raise Refused(f"more than {MAX_REDIRECTS} redirects in a row (a redirect loop?): not followed")
+
+
+def read_body(request: Request, answer: Any, deadline: float) -> tuple[bytes, int]:
+    """The whole decoded body of an answer and the bytes it took on the wire, or ``Broken``/``Refused``.
+
+    Reads a chunk at a time, checking the deadline and ``max_page_bytes`` between
+    reads; a compressed stream must reach its end marker. The connection goes back
+    to the pool in every case.
+    """
+    from urllib3 import exceptions as e
+
+    limit = request.policy.max_page_bytes
+    try:
+        decoder = Decoder(answer.headers.get("Content-Encoding", ""), limit)
+        if not decoder.compressed and (answer.length_remaining or 0) > limit:
+            raise too_large(limit)
+        chunks, wire = [], 0
+        while True:
+            try:
+                data = answer.read1(READ_SIZE, decode_content=False)
+            except e.ReadTimeoutError:
+                check_deadline(request, deadline)
+                raise
+            if not data:
+                break
+            wire += len(data)
+            chunks.append(decoder.feed(data))
+            check_deadline(request, deadline)
+        decoder.finish()
+    except BaseException:
+        discard(answer)
+        raise
+    answer.release_conn()
+    return b"".join(chunks), wire
+
+
+def close_delimited(answer: Any) -> bool:
+    """Whether an answer's body ends where its connection closes: no length, not chunked."""
+    return not answer.chunked and answer.length_remaining is None
+
+
+def attempt(request: Request, url: str) -> Response:
+    """One try of a page: its whole answer, or ``Broken``/``Refused``/a urllib3 error."""
+    deadline = try_deadline(request)
+    answer = send(request, url, deadline)
+    unframed = close_delimited(answer)
+    content, wire = read_body(request, answer, deadline)
+    response = Response(answer.status, Headers(answer.headers), content, url, wire_bytes=wire)
+    if 200 <= answer.status < 300:
+        kind = route_kind(url)
+        if unframed and not compressed(answer.headers.get("Content-Encoding", "")) and not whole_by_shape(content, kind):
+            raise Broken(
+                f"the connection closed before the page ended (no Content-Length, and the {kind.upper()} "
+                "body stops mid-way)"
+            )
+        arrived = not_data(kind, answer.headers.get("Content-Type"), content)
+        if arrived is not None:
+            raise Refused(
+                f"expected a {kind.upper()} page but {arrived}; a proxy or captive portal in the way? "
+                "Check the network and stream_url",
+                answer.status,
+            )
+    return response
+
+
+def pause(request: Request, response: Response | None, failures: int) -> float:
+    """Seconds to wait before the next try: ``Retry-After`` where the answer has one, else backoff.
+
+    A wait longer than ``retry_after_max`` is not waited: ``APIError`` naming it.
+    Neither is one that would pass the pull's deadline: ``TransportError``.
+    """
+    policy = request.policy
+    host = host_of(request.url)
+    asked_for = response.headers.get("Retry-After") if response is not None else None
+    asked = retry_after_seconds(asked_for, time.time())
+    if response is not None and asked is not None and asked > policy.retry_after_max:
+        raise APIError(
+            response.status_code,
+            {
+                "message": f"{host} answered {response.status_code} and asked to wait {asked:g} s before trying "
+                f"again (Retry-After: {asked_for}), more than retry_after_max ({policy.retry_after_max:g} s): "
+                "try later, or raise retry_after_max",
+                "type": "RetryAfter",
+            },
+        )
+    wait = asked if asked is not None else backoff_wait(policy, failures)
+    if request.deadline is not None and time.monotonic() + wait >= request.deadline:
+        raise TransportError(
+            response.status_code if response is not None else 0,
+            {
+                "message": f"waiting {wait:g} s to try {host} again would pass pull_deadline "
+                f"({policy.pull_deadline:g} s)",
+                "type": "TransportError",
+            },
+        )
+    return wait
+
+
+def fetch(request: Request) -> Response:
+    """GET a request through the shared pool and read the whole body, trying up to ``retries + 1`` times.
+
+    A 429/5xx answer, a broken connection, a timeout or a body that is not whole
+    each use up one try of the same budget, with backoff (or ``Retry-After``)
+    between tries. An error that no try mends is raised at once. An error status
+    that is not retried (or outlasts the tries) is returned, not raised
+    (``pages.check``). The response carries its tries, waits and wire bytes.
+    """
+    from urllib3 import exceptions as e
+
+    url = request.full_url
+    way = route(url, request.policy)
+    tries, waited, throttled = 0, 0.0, 0
+    while True:
+        tries += 1
+        response: Response | None = None
+        try:
+            response = attempt(request, url)
+        except (Broken, Refused, e.HTTPError) as exc:
+            if not heals(exc):
+                raise transport_error(exc, url, way) from None
+            failure = exc
         else:
-            if answer.status == 407 and way.proxy:
-                raise proxy_refused(url, way)
-            return Response(answer.status, Headers(answer.headers), answer.data, url)
+            throttled += response.status_code == 429
+            if response.status_code not in RETRY_STATUSES:
+                return replace(response, attempts=tries, retry_wait=waited, throttled=throttled)
+        if tries > request.policy.retries:
+            if response is not None:
+                return replace(response, attempts=tries, retry_wait=waited, throttled=throttled)
+            raise transport_error(failure, url, way, tries) from None
+        wait = pause(request, response, tries)
+        time.sleep(wait)
+        waited += wait
 
 
 def post_json(
