@@ -1,20 +1,58 @@
 """Faults as data: what to break, for how many requests, on which paths.
 
 Kinds: ``status`` (an error envelope with ``status``, plus ``Retry-After`` if given), ``html``
-(a gateway's HTML page), ``empty_error`` (``status`` with an empty body), ``drop`` (close the
-connection without answering), ``truncate`` (full Content-Length, half the body, then close),
+(a gateway's or captive portal's HTML page with ``status``, e.g. 200; ``content_type`` replaces
+its ``text/html``, "" sends none), ``empty_error`` (``status`` with an empty body), ``drop`` (close
+the connection without answering), ``truncate`` (full Content-Length, half the body, then close),
 ``bad_gzip`` (a corrupted gzip body of the right length), ``repeat_token`` (the page's marker points
 back at the page just asked for), ``redirect`` (``status`` if 3xx else 302, to ``location`` plus
 the original path and query) and ``slow`` (sleep ``seconds``, then answer normally).
+
+Bodies framed and encoded otherwise: ``chunked`` (Transfer-Encoding: chunked, in four chunks) and
+``close_delimited`` (no length: the body ends when the connection closes, as in HTTP/1.0), each
+cut after the share ``cut`` of the body when given (the connection then closes); ``compressed``
+(the body in ``encoding``, gzip or deflate, whatever the client accepts; with ``cut``, the
+compressed stream stops early but its Content-Length matches what is sent); ``trickle`` (one byte
+every ``seconds``); ``bomb`` (a gzip body that decodes to ``size`` bytes); ``endless`` (a chunked
+CSV body that never ends, until the client hangs up).
+
+Bodies changed: ``header_change`` (a CSV page with its columns in reverse order, header included),
+``non_utf8`` (a ``note`` column, or JSON key, holding "café" encoded in ``charset``, declared in
+the Content-Type; without ``charset``, Latin-1 bytes under the usual Content-Type, which declares
+UTF-8 for CSV and nothing for JSON).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 
-KINDS = ("status", "html", "empty_error", "drop", "truncate", "bad_gzip", "repeat_token", "redirect", "slow")
+KINDS = (
+    "status",
+    "html",
+    "empty_error",
+    "drop",
+    "truncate",
+    "bad_gzip",
+    "repeat_token",
+    "redirect",
+    "slow",
+    "chunked",
+    "close_delimited",
+    "compressed",
+    "trickle",
+    "bomb",
+    "endless",
+    "header_change",
+    "non_utf8",
+)
+STREAMED = ("trickle", "bomb", "endless")
+"""Kinds whose body is written as it is made, not from a payload built first."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +66,11 @@ class Fault:
     path: str | None = None
     seconds: float = 0.0
     location: str | None = None
+    cut: float | None = None
+    encoding: str = "gzip"
+    size: int = 2**30
+    charset: str | None = None
+    content_type: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -36,6 +79,10 @@ class Fault:
             raise ValueError("times must be at least 1")
         if self.kind == "redirect" and not self.location:
             raise ValueError("a redirect fault needs a location")
+        if self.cut is not None and not 0.0 <= self.cut < 1.0:
+            raise ValueError("cut must be within [0, 1): the share of the body sent before the connection closes")
+        if self.encoding not in ("gzip", "deflate"):
+            raise ValueError("encoding must be gzip or deflate")
 
     def matches(self, path: str) -> bool:
         """Whether the fault applies to a request path.
@@ -129,3 +176,95 @@ def corrupt_gzip(compressed: bytes) -> bytes:
     gzip.BadGzipFile: Not a gzipped file (b'\\x1f\\x8a')
     """
     return compressed[:1] + bytes([compressed[1] ^ 0x01]) + bytes(b ^ 0xFF for b in compressed[2:])
+
+
+def compress(body: bytes, encoding: str) -> bytes:
+    """A body in a Content-Encoding: ``gzip`` or ``deflate`` (zlib-wrapped, as RFC 9110 names it).
+
+    >>> import gzip
+    >>> gzip.decompress(compress(b"abc", "gzip")), zlib.decompress(compress(b"abc", "deflate"))
+    (b'abc', b'abc')
+    """
+    packer = zlib.compressobj(6, zlib.DEFLATED, 31 if encoding == "gzip" else 15)
+    return packer.compress(body) + packer.flush()
+
+
+def cut_at(body: bytes, cut: float | None) -> int:
+    """How many bytes of a body to send: all, or the share ``cut`` (at least one byte short).
+
+    >>> cut_at(b"abcd", None), cut_at(b"abcd", 0.5), cut_at(b"abcd", 0.0)
+    (4, 2, 0)
+    """
+    return len(body) if cut is None else min(int(len(body) * cut), max(0, len(body) - 1))
+
+
+def chunks(body: bytes, pieces: int = 4) -> list[bytes]:
+    """A body split into ``pieces`` chunks of nearly equal size (none empty).
+
+    >>> chunks(b"abcdefghij")
+    [b'abc', b'def', b'ghi', b'j']
+    """
+    size = max(1, -(-len(body) // pieces))
+    return [body[at : at + size] for at in range(0, len(body), size)]
+
+
+def chunked(body: bytes, sent: int) -> bytes:
+    """A body in chunked transfer coding, cut after ``sent`` body bytes (no last chunk then).
+
+    >>> chunked(b"abcdefgh", 8)
+    b'2\\r\\nab\\r\\n2\\r\\ncd\\r\\n2\\r\\nef\\r\\n2\\r\\ngh\\r\\n0\\r\\n\\r\\n'
+    >>> chunked(b"abcdefgh", 3)
+    b'2\\r\\nab\\r\\n2\\r\\nc'
+    """
+    out, left = [], sent
+    for piece in chunks(body):
+        part = piece[:left]
+        if not part:
+            break
+        out.append(b"%x\r\n" % len(piece) + part + (b"\r\n" if part == piece else b""))
+        left -= len(part)
+    if sent >= len(body):
+        out.append(b"0\r\n\r\n")
+    return b"".join(out)
+
+
+def reverse_columns(body: bytes) -> bytes:
+    """A CSV body with its columns in reverse order, header included: same data, another header.
+
+    >>> reverse_columns(b"time,x\\n1,2\\n")
+    b'x,time\\n2,1\\n'
+    """
+    rows = csv.reader(io.StringIO(body.decode("utf-8"), newline=""))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(row[::-1] for row in rows)
+    return out.getvalue().encode("utf-8")
+
+
+def with_note(body: bytes, fmt: str, charset: str) -> bytes:
+    """A body with a non-ASCII text ("café") added, encoded in ``charset``: a ``note`` column or JSON key.
+
+    >>> with_note(b"time,x\\n1,2\\n", "csv", "latin-1")
+    b'time,x,note\\n1,2,caf\\xe9\\n'
+    >>> with_note(b'{"result": {}}', "json", "latin-1")
+    b'{"note": "caf\\xe9", "result": {}}'
+    """
+    text = body.decode("utf-8")
+    if fmt == "csv":
+        lines = text.split("\n")
+        noted = [line + (",note" if n == 0 else ",café") if line else line for n, line in enumerate(lines)]
+        return "\n".join(noted).encode(charset)
+    return ('{"note": "café", ' + text[1:]).encode(charset)
+
+
+def bomb(size: int, piece: int = 2**20) -> Iterator[bytes]:
+    """A gzip stream, made piece by piece, that decodes to ``size`` bytes of ``0``.
+
+    >>> import gzip
+    >>> len(gzip.decompress(b"".join(bomb(3000, piece=1000))))
+    3000
+    """
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = b"0" * piece
+    for at in range(0, size, piece):
+        yield packer.compress(zeros[: min(piece, size - at)])
+    yield packer.flush()

@@ -10,15 +10,28 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import auth
 from .data import take
-from .faults import Fault, FaultQueue, corrupt_gzip, error_type, html_page
+from .faults import (
+    STREAMED,
+    Fault,
+    FaultQueue,
+    bomb,
+    chunked,
+    compress,
+    corrupt_gzip,
+    cut_at,
+    error_type,
+    html_page,
+    reverse_columns,
+    with_note,
+)
 from .pagination import (
     ODD_ROW_KINDS,
     SCHEMES,
@@ -141,7 +154,8 @@ class Emulator:
     ``ssl.SSLContext``. ``connections`` counts the connections accepted (a client that gave up
     during the TLS handshake made one, and no request). ``odd_rows`` maps kinds of sloppy CSV row
     (``quoted``, ``quoted_text``, ``text``, ``short``, ``long``: see ``pagination.odd_row``) to the
-    share of rows written so, chosen by hash.
+    share of rows written so, chosen by hash. ``idle_timeout`` closes a keep-alive connection that
+    has waited that many seconds for its next request, as servers and load balancers do.
 
     The socket is bound on first use of ``url`` or ``start()``; with ``port=0`` a restarted
     emulator may get another port.
@@ -161,6 +175,7 @@ class Emulator:
         log: Callable[[str], None] | None = None,
         tls: ssl.SSLContext | tuple[str, str] | None = None,
         odd_rows: Mapping[str, float] | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         if pagination not in SCHEMES:
             raise ValueError(f"pagination must be one of {', '.join(SCHEMES)}, not {pagination!r}")
@@ -184,6 +199,7 @@ class Emulator:
         self.log = log
         self.tls = server_context(tls)
         self.connections = 0
+        self.idle_timeout = idle_timeout
         self._faults = FaultQueue()
         self._lock = threading.Lock()
         self._seqs: list[int] = []
@@ -410,9 +426,8 @@ class Emulator:
             reply.headers = headers
             return reply
         if fault.kind == "html":
-            return Reply(
-                fault.status, html_page(fault.status), "text/html; charset=utf-8", compressible=False
-            )
+            content_type = "text/html; charset=utf-8" if fault.content_type is None else fault.content_type
+            return Reply(fault.status, html_page(fault.status), content_type or None, compressible=False)
         if fault.kind == "empty_error":
             return Reply(fault.status, compressible=False)
         status = fault.status if 300 <= fault.status < 400 else 302
@@ -486,6 +501,12 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls between keep-alive requests
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        idle = self.server.emulator.idle_timeout
+        if idle is not None:  # a request line that does not come in time closes the connection
+            self.connection.settimeout(idle)
+
     def do_GET(self) -> None:
         self._handle()
 
@@ -521,20 +542,11 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and kind == "slow":
             time.sleep(fault.seconds)
         if kind == "drop":
-            reply, payload, gzipped, sent = Reply(0), b"", False, 0
+            reply, payload, encoding, sent = Reply(0), b"", None, 0
         else:
-            reply = self._answer(emulator, fault, split.path, pairs, headers, body)
-            compress = (
-                emulator.gzip and reply.compressible and accepts_gzip(headers.get("accept-encoding", ""))
-            )
-            payload, gzipped = emulator._cached(
-                ("body", reply.body, compress, kind),
-                encode_body,
-                reply.body,
-                compress or kind == "bad_gzip",
-                kind == "bad_gzip",
-            )
-            sent = len(payload) // 2 if kind == "truncate" else len(payload)
+            reply = altered(self._answer(emulator, fault, split.path, pairs, headers, body), fault, split.path)
+            payload, encoding = self._encode(emulator, reply, fault, headers.get("accept-encoding", ""))
+            sent = len(payload) // 2 if kind == "truncate" else cut_at(payload, fault.cut if fault else None)
         header_names = tuple(name.lower() for name in self.headers.keys())
         emulator._record(
             seq,
@@ -544,8 +556,8 @@ class _Handler(BaseHTTPRequestHandler):
                 logged_params,
                 auth.auth_method(headers),
                 reply.status,
-                sent,
-                gzipped,
+                0 if kind in ("bomb", "endless") else sent,
+                encoding is not None,
                 header_names,
             ),
         )  # before sending: a client that has read the answer finds it in the log
@@ -553,10 +565,10 @@ class _Handler(BaseHTTPRequestHandler):
             # before sending, as the record: a client that has its answer may stop the server at once
             elapsed = (time.perf_counter() - started) * 1000
             emulator.log(f"{line} {reply.status} {sent}B {elapsed:.1f}ms")
-        if kind in ("drop", "truncate"):
+        if kind in ("drop", "truncate") or sent < len(payload):
             self.close_connection = True
         if kind != "drop":
-            self._send(reply, payload, gzipped, sent)
+            self._send(reply, payload, encoding, sent, fault)
 
     def _answer(
         self,
@@ -576,18 +588,91 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug must still answer, as a real server's 500 would
             return error_reply(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
 
-    def _send(self, reply: Reply, payload: bytes, gzipped: bool, sent: int) -> None:
-        """Write the status line, headers (full Content-Length) and the first ``sent`` body bytes."""
+    def _encode(self, emulator: Emulator, reply: Reply, fault: Fault | None, accepted: str) -> tuple[bytes, str | None]:
+        """The body as sent and its Content-Encoding (None for identity)."""
+        kind = fault.kind if fault is not None else ""
+        if fault is not None and kind == "compressed":
+            return compress(reply.body, fault.encoding), fault.encoding
+        if kind in ("bomb", "endless"):
+            return b"", "gzip" if kind == "bomb" else None
+        gzipped = emulator.gzip and reply.compressible and accepts_gzip(accepted) and kind != "trickle"
+        payload, zipped = emulator._cached(
+            ("body", reply.body, gzipped, kind),
+            encode_body,
+            reply.body,
+            gzipped or kind == "bad_gzip",
+            kind == "bad_gzip",
+        )
+        return payload, "gzip" if zipped else None
+
+    def _send(self, reply: Reply, payload: bytes, encoding: str | None, sent: int, fault: Fault | None) -> None:
+        """Write the status line, headers and the body as the fault frames it (by default: Content-Length).
+
+        ``sent`` body bytes go out; fewer than the payload means the connection then closes.
+        """
+        kind = fault.kind if fault is not None else ""
         try:
             self.send_response(reply.status)
             if reply.content_type:
                 self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            if gzipped:
-                self.send_header("Content-Encoding", "gzip")
+            if kind in ("chunked", "bomb", "endless"):
+                self.send_header("Transfer-Encoding", "chunked")
+            elif kind == "close_delimited":
+                self.send_header("Connection", "close")
+            else:
+                self.send_header("Content-Length", str(sent if kind == "compressed" else len(payload)))
+                if kind == "compressed" and sent < len(payload):
+                    self.send_header("Connection", "close")  # whole as framed: say the connection ends
+            if encoding:
+                self.send_header("Content-Encoding", encoding)
             for name, value in reply.headers:
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(payload[:sent])
+            if fault is not None and kind in STREAMED:
+                self._stream(fault, payload)
+            elif kind == "chunked":
+                self.wfile.write(chunked(payload, sent))
+            else:
+                self.wfile.write(payload[:sent])
         except OSError:
             self.close_connection = True
+
+    def _stream(self, fault: Fault, payload: bytes) -> None:
+        """Write a body that is made as it goes: a trickle, a bomb, or an endless CSV."""
+        if fault.kind == "trickle":
+            for at in range(len(payload)):
+                self.wfile.write(payload[at : at + 1])
+                time.sleep(fault.seconds)
+            return
+        pieces = bomb(fault.size) if fault.kind == "bomb" else endless_csv()
+        for piece in pieces:
+            if piece:  # an empty chunk would end the body
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        self.wfile.write(b"0\r\n\r\n")
+
+
+def endless_csv() -> Iterator[bytes]:
+    """A CSV body that never ends: a header, then the same rows forever.
+
+    >>> from itertools import islice
+    >>> [len(piece) for piece in islice(endless_csv(), 3)]
+    [11, 23000, 23000]
+    """
+    yield b"time,x,y,z\n"
+    rows = b"1609491600,0.1,0.2,0.3\n" * 1000
+    while True:
+        yield rows
+
+
+def altered(reply: Reply, fault: Fault | None, path: str) -> Reply:
+    """A page reply as ``header_change`` and ``non_utf8`` change it; any other reply as it is."""
+    if fault is None or fault.kind not in ("header_change", "non_utf8") or reply.status != 200:
+        return reply
+    fmt = path.rpartition(".")[2]
+    if fault.kind == "header_change":
+        return replace(reply, body=reverse_columns(reply.body)) if fmt == "csv" and reply.body else reply
+    body = with_note(reply.body, fmt, fault.charset or "latin-1")
+    content_type = reply.content_type
+    if fault.charset:
+        content_type = f"{(content_type or JSON_TYPE).split(';')[0]}; charset={fault.charset}"
+    return replace(reply, body=body, content_type=content_type)
