@@ -579,8 +579,9 @@ def send(request: Request, url: str, deadline: float) -> Any:
     for _ in range(MAX_REDIRECTS + 1):
         left = check_deadline(request, deadline)
         way = route(url, request.policy)
+        http = manager(way)  # a proxy or CA bundle from the environment is checked here (ConfigError)
         try:
-            answer = manager(way).request(
+            answer = http.request(
                 "GET",
                 url,
                 headers=headers,
