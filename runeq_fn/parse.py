@@ -15,6 +15,7 @@ from itertools import repeat
 from typing import Any, NamedTuple, TypeVar
 
 from .errors import ParseError, RuneError
+from .response import decode_body
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ T = TypeVar("T")
 
 
 def page_text(page: Any) -> str:
-    """A page's text, whether it is a response or already text.
+    """A page's text, whether it is a response, bytes (UTF-8) or already text; bytes that do not decode raise ``ParseError``.
 
     >>> page_text("time,x\\n"), page_text(b"time,x\\n")
     ('time,x\\n', 'time,x\\n')
@@ -31,7 +32,7 @@ def page_text(page: Any) -> str:
     if isinstance(page, str):
         return page
     if isinstance(page, (bytes, bytearray)):
-        return bytes(page).decode("utf-8-sig", errors="replace")
+        return decode_body(bytes(page))
     return page.text
 
 

@@ -186,3 +186,9 @@ def test_a_body_with_no_length_from_a_raw_server_is_whole_only_when_its_shape_is
         with pytest.raises(TransportError, match="connection closed before the page ended"):
             list(csv_points(pages(request)))
         assert len(raw.heads) == 2
+
+
+def test_csv_pages_given_as_bytes_are_decoded_strictly_too():
+    assert list(csv_points([b"time,x\n1,2\n"])) == [{"time": 1.0, "x": 2.0}]
+    with pytest.raises(ParseError, match="not valid utf-8"):
+        list(csv_points([b"time,note\n1,caf\xe9\n"]))
