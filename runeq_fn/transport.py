@@ -18,6 +18,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -44,6 +46,21 @@ CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 _pool_lock = threading.Lock()
 _pools: dict[tuple[str | None, str | None], Any] = {}
 _thread = threading.local()
+_pull_deadline: ContextVar[float | None] = ContextVar("runeq_fn_pull_deadline", default=None)
+
+
+@contextmanager
+def pull_deadline(deadline: float | None) -> Iterator[None]:
+    """Within this block, this thread's fetches of requests without a deadline keep ``deadline``.
+
+    For code that makes its own requests for a pull's pages (the shim's
+    ``get_*_response`` overrides), so that the pull's deadline still holds.
+    """
+    token = _pull_deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _pull_deadline.reset(token)
 
 
 def on_sent(callback: Callable[[], None] | None) -> None:
@@ -723,6 +740,8 @@ def fetch(request: Request) -> Response:
     """
     from urllib3 import exceptions as e
 
+    if request.deadline is None and _pull_deadline.get() is not None:
+        request = replace(request, deadline=_pull_deadline.get())
     url = request.full_url
     way = route(url, request.policy)
     tries, waited, throttled = 0, 0.0, 0

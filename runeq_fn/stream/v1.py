@@ -22,7 +22,7 @@ from ..pages import Fetch, pages, parsed_pages
 from ..parse import PLAIN, Conversion, Point, csv_pages, json_pages, text_points
 from ..resources import RESOURCES, Resource
 from ..response import Headers, Response
-from ..transport import fetch
+from ..transport import fetch, pull_deadline
 
 USE_NUMPY: bool
 """runeq's switch, read at each call: ``points()`` gives ``numpy.float64`` and NaN when True, else
@@ -99,7 +99,8 @@ def through(get: Callable[..., Any]) -> Fetch:
     """
 
     def fetch_page(request: Request) -> Response:
-        return as_response(get(**dict(request.params)))
+        with pull_deadline(request.deadline):  # the pull's deadline holds through the accessor's own get
+            return as_response(get(**dict(request.params)))
 
     return fetch_page
 
