@@ -270,7 +270,16 @@ class Configure:
         print(f"set {', '.join(updates)} in {written}")
 
 
-FETCH_OPTIONS = ("resource", "format", "output", "resume", "config", "emulator", "prefetch", "timestamps")
+def named_parameters(function: Callable[..., Any]) -> list[str]:
+    """A function's own parameter names (not ``*args``/``**kwargs``): a command's options.
+
+    >>> named_parameters(Runeq().fetch)[:3]
+    ['resource', 'format', 'output']
+    """
+    import inspect
+
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in inspect.signature(function).parameters.values() if p.kind in kinds]
 
 
 def unknown_parameters(flags: Iterable[str], options: Iterable[str]) -> list[str]:
@@ -279,9 +288,9 @@ def unknown_parameters(flags: Iterable[str], options: Iterable[str]) -> list[str
     A mistyped option must not quietly become a query parameter (``--resum``
     would pull from the start into the file being resumed).
 
-    >>> unknown_parameters(["patient_id", "colour", "patient"], FETCH_OPTIONS)
+    >>> unknown_parameters(["patient_id", "colour", "patient"], ["output", "resume"])
     ['--colour is not a Stream API V1 parameter: sent as typed', '--patient is not a Stream API V1 parameter: sent as typed (did you mean --patient-id?)']
-    >>> unknown_parameters(["resum"], FETCH_OPTIONS)
+    >>> unknown_parameters(["resum"], ["output", "resume"])
     Traceback (most recent call last):
     ...
     runeq_fn.errors.UsageError: --resum is not an option of runeq fetch: did you mean --resume?
@@ -423,7 +432,7 @@ class Runeq:
         """
         from .export import connect, export_query, part_paths, query_from_flags, terminal_progress
 
-        for warning in unknown_parameters(params, FETCH_OPTIONS):
+        for warning in unknown_parameters(params, named_parameters(self.fetch)):
             note(warning)
         query = query_from_flags(params)
         resuming = as_flag("resume", resume)
@@ -548,15 +557,19 @@ def command_words(root: Any, args: list[str]) -> tuple[list[str], Any, list[str]
     return words, target, rest
 
 
-def check_command_line(root: Any, args: list[str]) -> None:
-    """Refuse, before anything runs, a command line that fire would echo back in a usage line.
+def checked_command_line(root: Any, args: list[str]) -> list[str]:
+    """The arguments to hand to fire, checked before anything runs; fire would echo them back.
 
     fire prints the whole command line (secrets included) when an argument is
-    left over, and calls the command first. So an unknown command or flag, a
-    surplus argument and fire's own flags other than ``--help`` are refused
-    here, with an error that shows no value typed.
+    left over, and calls the command first; asked for help after arguments, it
+    also runs the command, then shows them in the help. So an unknown command
+    or flag, a surplus argument and fire's own flags other than ``--help`` are
+    refused here, with an error that shows no value typed, and a request for
+    help drops the arguments: fire gets the command's words and ``--help`` only.
 
-    >>> check_command_line(Runeq(), ["configure", "setup", "--access-token-secret", "S", "--bogus"])
+    >>> checked_command_line(Runeq(), ["configure", "setup", "--access-token-secret", "S", "-h"])
+    ['configure', 'setup', '--', '--help']
+    >>> checked_command_line(Runeq(), ["configure", "setup", "--access-token-secret", "S", "--bogus"])
     Traceback (most recent call last):
     ...
     runeq_fn.errors.UsageError: runeq configure setup has no option --bogus: see runeq configure setup --help
@@ -571,11 +584,13 @@ def check_command_line(root: Any, args: list[str]) -> None:
     if any(flag not in ("--help", "-h") for flag in fire_flags):
         raise UsageError("only --help may follow `--` (fire's other flags would print the arguments given)")
     words, method, rest = command_words(root, line)
-    if method is None or "--help" in rest or "-h" in rest:
-        return
+    if fire_flags or "--help" in rest or "-h" in rest:
+        return [*words[1:], "--", "--help"]
+    if method is None:
+        return list(args)
     command = " ".join(words)
     parameters = inspect.signature(method).parameters.values()
-    named = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    named = named_parameters(method)
     varargs = any(p.kind == p.VAR_POSITIONAL for p in parameters)
     varkw = any(p.kind == p.VAR_KEYWORD for p in parameters)
     given, positional, at = set(), 0, 0
@@ -601,17 +616,17 @@ def check_command_line(root: Any, args: list[str]) -> None:
             f"{command} takes at most {len(room)} argument{'s' * (len(room) != 1)} besides its flags, "
             f"not {positional}: see {command} --help"
         )
+    return list(args)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the ``runeq`` command line (``argv`` defaults to ``sys.argv[1:]``)."""
     import fire
 
-    args = help_after_separator(sys.argv[1:] if argv is None else argv)
-    help_to_stdout = redirect_stderr(sys.stdout) if args[-1:] == ["--help"] else nullcontext()
+    root = Runeq()
     try:
-        root = Runeq()
-        check_command_line(root, args)
+        args = checked_command_line(root, help_after_separator(sys.argv[1:] if argv is None else argv))
+        help_to_stdout = redirect_stderr(sys.stdout) if args[-1:] == ["--help"] else nullcontext()
         with arguments_as_text(), help_to_stdout:
             fire.Fire(root, command=args, name="runeq")
     except RuneError as exc:

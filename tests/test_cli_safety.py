@@ -52,6 +52,15 @@ def test_no_error_path_prints_a_secret_or_writes_anything(tmp_path: Path, args: 
     assert not config_path(tmp_path).exists() and not list(tmp_path.glob("*"))
 
 
+@pytest.mark.parametrize("ask", [["--help"], ["-h"], ["--", "--help"]])
+def test_help_asked_after_arguments_runs_nothing_and_shows_none_of_them(tmp_path: Path, ask: list[str]) -> None:
+    done = run(tmp_path, "configure", "setup", "--access-token-id", "ID", "--access-token-secret", S, *ask)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("NAME\n    runeq configure setup - Store a Rune access token")
+    assert S not in done.stdout + done.stderr
+    assert not config_path(tmp_path).exists()
+
+
 def test_help_and_good_command_lines_still_pass(tmp_path: Path) -> None:
     assert run(tmp_path, "configure", "setup", "--help").returncode == 0
     assert run(tmp_path, "configure", "setup", "-h").returncode == 0
