@@ -174,5 +174,12 @@ def test_a_config_file_others_can_read_is_used_with_a_warning_naming_chmod_600(
         done = run(tmp_path, *args)
         assert done.returncode == 0, done.stderr
         assert done.stderr == warning + "\n"
-    path.chmod(0o600)
-    assert run(tmp_path, "configure", "get", "jwt").stderr == ""
+    with Emulator() as emu:
+        path.write_text(yaml.safe_dump(emu.config_values()))
+        path.chmod(0o644)  # `configure set` above wrote it back private
+        done = run(tmp_path, "fetch", "heartrate", *FLAGS, "--config", str(path))
+    assert done.returncode == 0 and done.stderr == warning + "\n" and done.stdout.startswith("time,bpm\n")
+    path.chmod(0o644)
+    done = run(tmp_path, "configure", "setup", "--access-token-id", "ID", "--access-token-secret", S)
+    assert done.returncode == 0 and done.stderr == warning + "\n"
+    assert run(tmp_path, "configure", "get", "jwt").stderr == ""  # setup wrote it back private (0600)
