@@ -21,12 +21,14 @@ from pathlib import Path
 import pytest
 import yaml
 from commands import COMMAND, run_as_anyone
+from hypothesis import given
+from hypothesis import strategies as st
 from standin import query_of, stand_in
 
 from runeq_fn import Config, cli
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError, WriteError
-from runeq_fn.export import Pull, export_query, part_paths
+from runeq_fn.export import Pull, export_query, finite, part_paths, strict_json
 
 START, END = 1609491600, 1609491620  # 1000 rows of accelerometry: 10 pages of 100
 QUERY = {"patient_id": "p1", "device_id": "d1", "start_time": START, "end_time": END}
@@ -380,3 +382,16 @@ def test_nan_and_infinities_are_written_as_null(not_finite: Config, tmp_path: Pa
     text = out.read_text()
     found = [strict(line) for line in text.splitlines()] if fmt == "jsonl" else strict(text)
     assert found == [{"time": 1.0, "x": None, "y": None}, {"time": 2.0, "x": None, "y": 0.5}]
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(json_like)
+def test_strict_json_is_strict_and_keeps_every_finite_value(value: object) -> None:
+    assert strict(strict_json(value)) == finite(value)
+    assert strict_json(finite(value)) == strict_json(value)
