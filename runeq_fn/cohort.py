@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from .build import build_request
 from .errors import UsageError
+from .flight import CONNECTIONS_PER_HOST
 from .pages import pages
 from .parse import Point, csv_points
 
@@ -31,7 +32,7 @@ K = TypeVar("K", bound=Hashable)
 Q = TypeVar("Q")
 T = TypeVar("T")
 
-MAX_WORKERS = 16
+MAX_WORKERS = CONNECTIONS_PER_HOST
 """Connections per host in the shared pool (``transport.manager``): more threads would only queue."""
 
 
@@ -108,9 +109,14 @@ def query_points(
     query: Mapping[str, Any],
     defaults: Mapping[str, Any] | None = None,
     prefetch: int = 0,
+    shards: int = 1,
 ) -> list[Point]:
-    """Every point of one query, as a list: the CSV pipeline, run to its end."""
+    """Every point of one query, as a list: the CSV pipeline, run to its end (sharded with ``shards`` > 1)."""
     request = build_request(config, name, "csv", query, defaults=defaults)
+    if shards > 1:
+        from .shards import sharded_pages
+
+        return list(csv_points(sharded_pages(request, shards)))
     return list(csv_points(pages(request, prefetch=prefetch)))
 
 
@@ -121,8 +127,13 @@ def cohort_points(
     defaults: Mapping[str, Any] | None = None,
     max_workers: int = 8,
     prefetch: int = 0,
+    shards: int = 1,
 ) -> dict[K, Outcome[list[Point]]]:
     """The points of many queries of one resource, e.g. one per patient; ``defaults`` fill in the rest.
+
+    ``prefetch`` or ``shards`` (time windows pulled at once, see ``runeq_fn.shards``)
+    speed up each query; however many, the requests in flight in the process stay
+    within the shared pool's connections per host (``runeq_fn.flight``).
 
     >>> from runeq_fn import Config
     >>> from runeq_fn.emulator import Emulator
@@ -134,5 +145,5 @@ def cohort_points(
     >>> {key: len(o.value) if o.ok else o.error.status_code for key, o in cohort.items()}
     {'p1': 60, 'p2': 60, 'bad': 400}
     """
-    run = partial(query_points, config, name, defaults=defaults, prefetch=prefetch)
+    run = partial(query_points, config, name, defaults=defaults, prefetch=prefetch, shards=shards)
     return fetch_many(queries, run, max_workers)

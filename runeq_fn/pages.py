@@ -14,6 +14,7 @@ from toolz import curry
 from .build import Request
 from .config import SECRET_HEADER_NAMES
 from .errors import APIError, PaginationError, RuneError
+from .flight import LIMITER
 from .paging import predict, step_for
 from .response import Response
 from .transport import error_details, on_sent
@@ -99,11 +100,14 @@ def position(request: Request) -> Any:
 
 
 def fetch_checked(request: Request, fetch: Fetch) -> tuple:
-    """Fetch one page; after a 401, refresh the JWT once (where configured) and try again."""
-    response = fetch(request)
+    """Fetch one page; after a 401, refresh the JWT once (where configured) and try again.
+
+    Each request waits for a slot of the process's limit on requests in flight (``flight.LIMITER``).
+    """
+    response = LIMITER.call(fetch, request)
     if response.status_code == 401 and request.refresh is not None:
         request = replace(request, headers=request.refresh(request.headers))
-        response = fetch(request)
+        response = LIMITER.call(fetch, request)
     return request, check(request, response)
 
 

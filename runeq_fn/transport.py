@@ -28,6 +28,7 @@ from .body import Broken, Decoder, Refused, compressed, not_data, too_large, who
 from .build import Request
 from .config import AUTH_HEADER_NAMES, check_ca_bundle, check_proxy, hide_password
 from .errors import APIError, TransportError
+from .flight import CONNECTIONS_PER_HOST
 from .policy import Policy, backoff_wait, retry_after_seconds
 from .response import Headers, Response
 
@@ -242,7 +243,7 @@ def new_manager(way: Route) -> Any:
     import urllib3
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-    options: dict[str, Any] = {"num_pools": 8, "maxsize": 16, "headers": {"User-Agent": USER_AGENT}}
+    options: dict[str, Any] = {"num_pools": 8, "maxsize": CONNECTIONS_PER_HOST, "headers": {"User-Agent": USER_AGENT}}
     if way.ca_bundle is not None:
         options["ca_certs"] = check_ca_bundle(way.ca_from, way.ca_bundle, origin(way.ca_from))
     if way.proxy is None:
