@@ -72,10 +72,21 @@ class Query:
     end: Fraction
     params: Mapping[str, str]
     blank_rate: float = 0.0
+    inclusive_end: bool = False
 
     def get(self, name: str) -> str:
         """A parameter's value, or '' when absent."""
         return self.params.get(name, "")
+
+    def end_for(self, period: Fraction) -> Fraction:
+        """The exclusive end of the samples served: ``end``, or past a sample at ``end`` when inclusive.
+
+        >>> Query("accel", "csv", "p", Fraction(0), Fraction(1), {}, inclusive_end=True).end_for(Fraction(1, 50))
+        Fraction(51, 50)
+        """
+        if not self.inclusive_end:
+            return self.end
+        return (math.floor(self.end / period) + 1) * period
 
 
 def bad(message: str) -> ApiError:
@@ -140,11 +151,17 @@ def split_list(text: str) -> tuple[str, ...]:
 
 
 def compile_query(
-    resource: str, fmt: str, params: Mapping[str, str], client_patient: str | None, blank_rate: float = 0.0
+    resource: str,
+    fmt: str,
+    params: Mapping[str, str],
+    client_patient: str | None,
+    blank_rate: float = 0.0,
+    inclusive_end: bool = False,
 ) -> Listing:
     """Validate the parameters of ``/v1/<resource>.<fmt>`` and describe its rows.
 
     ``client_patient`` is the patient implied by client keys, None for other credentials.
+    ``inclusive_end`` serves a row exactly at ``end_time`` too.
     """
     if (
         resource not in RESOURCES
@@ -167,7 +184,7 @@ def compile_query(
         raise bad("missing required parameter: device_id")
     if resource == "probability_symptom" and params.get("symptom") not in ("tremor", "dyskinesia"):
         raise bad("parameter symptom must be 'tremor' or 'dyskinesia'")
-    return _listing(Query(resource, fmt, patient, start, end, params, blank_rate))
+    return _listing(Query(resource, fmt, patient, start, end, params, blank_rate, inclusive_end))
 
 
 def _listing(q: Query) -> Listing:
@@ -241,7 +258,7 @@ def _series(
         cells = row(value_seed, tick, stream)
         return data.blanked(cells, numeric, rate, blank_seed, tick, stream) if rate > 0 else cells
 
-    return lambda: data.series_chunks(window_seed, q.start, q.end, period, streams, row_maybe_blank)
+    return lambda: data.series_chunks(window_seed, q.start, q.end_for(period), period, streams, row_maybe_blank)
 
 
 def _raw(q: Query) -> Listing:
@@ -357,7 +374,7 @@ def _state_ticks(q: Query, event: str) -> Callable[[], Iterator[Chunk]]:
     changed_field = data.STATE_EVENTS.get(event)
 
     def chunks() -> Iterator[Chunk]:
-        for lo, hi in data.windows_in(window_seed, q.start, q.end):
+        for lo, hi in data.windows_in(window_seed, q.start, q.end_for(data.STATE_PERIOD)):
             ticks: Sequence[int] = data.tick_span(lo, hi, data.STATE_PERIOD)
             if event:
                 ticks = [t for t in ticks if changed_field and data.state_changed(seed, changed_field, t)]
@@ -467,7 +484,7 @@ def _records(q: Query) -> Listing:
             records = [
                 r
                 for r in of_day(seed, day, device)
-                if q.start <= r[key] < q.end and data.matches_event(r["display_name"], prefixes)
+                if q.start <= r[key] < q.end_for(Fraction(1, 10**6)) and data.matches_event(r["display_name"], prefixes)
             ]
             if records:
                 yield Chunk(len(records), partial(one_cell, records))

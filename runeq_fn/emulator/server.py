@@ -144,7 +144,8 @@ class Emulator:
 
     Options: ``pagination`` is ``"page"``, ``"token"`` or ``"mixed"`` (span always uses tokens);
     ``page_size`` entries per page (CSV rows, JSON list entries); ``delay`` seconds slept before
-    every answer; ``gzip`` compresses bodies for clients that accept it; ``blank_rate`` leaves that
+    every answer; ``gzip`` compresses bodies for clients that accept it; ``inclusive_end`` also serves the rows exactly at
+    ``end_time`` (whether the real API does is not public; sharded pulls must be exact either way); ``blank_rate`` leaves that
     share of numeric data cells empty (CSV) or null (JSON), chosen by hash; ``jwt_expired`` refuses
     the static JWT so that clients must refresh through Cognito; ``cache`` keeps every page (and its
     gzip body) once built, so that a page asked for again costs no generation (for benchmarks
@@ -176,6 +177,7 @@ class Emulator:
         tls: ssl.SSLContext | tuple[str, str] | None = None,
         odd_rows: Mapping[str, float] | None = None,
         idle_timeout: float | None = None,
+        inclusive_end: bool = False,
     ) -> None:
         if pagination not in SCHEMES:
             raise ValueError(f"pagination must be one of {', '.join(SCHEMES)}, not {pagination!r}")
@@ -195,6 +197,10 @@ class Emulator:
         self.gzip = gzip
         self.blank_rate = blank_rate
         self.jwt_expired = jwt_expired
+        self.inclusive_end = inclusive_end
+        self.peak_in_flight = 0
+        """The most requests being answered at once (since the last ``clear``)."""
+        self._in_flight = 0
         self._cache: dict[tuple, Any] | None = {} if cache else None
         self.log = log
         self.tls = server_context(tls)
@@ -241,6 +247,8 @@ class Emulator:
         with self._lock:
             self._seqs.clear()
             self._records.clear()
+            self.connections = 0
+            self.peak_in_flight = 0
         self._faults.clear()
 
     def inject(self, fault: Fault) -> None:
@@ -306,7 +314,14 @@ class Emulator:
         """A sequence number for a request that just arrived."""
         with self._lock:
             self._arrivals += 1
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
             return self._arrivals
+
+    def _answered(self) -> None:
+        """A request's answer is sent (or abandoned)."""
+        with self._lock:
+            self._in_flight -= 1
 
     def _record(self, seq: int, record: RequestRecord) -> None:
         """Add a record to the log at its arrival position."""
@@ -351,7 +366,7 @@ class Emulator:
         resource, _, fmt = path[len("/v1/") :].rpartition(".")
         params = dict(pairs)
         client_patient = auth.CLIENT_KEY_PATIENT if method == "client_keys" else None
-        listing = compile_query(resource, fmt, params, client_patient, self.blank_rate)
+        listing = compile_query(resource, fmt, params, client_patient, self.blank_rate, self.inclusive_end)
         qhash = query_hash(path, pairs)
         incoming = params.get("next_page_token", "")
         if incoming:
@@ -524,9 +539,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         """Read, maybe fault, answer, record and log one request."""
-        started = time.perf_counter()
         emulator = self.server.emulator
         seq = emulator._arrive()
+        try:
+            self._handle_arrived(emulator, seq)
+        finally:
+            emulator._answered()
+
+    def _handle_arrived(self, emulator: Emulator, seq: int) -> None:
+        started = time.perf_counter()
         split = urlsplit(self.path)
         pairs = parse_qsl(split.query, keep_blank_values=True)
         headers = {name.lower(): value for name, value in self.headers.items()}
