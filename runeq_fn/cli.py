@@ -403,6 +403,7 @@ class Runeq:
         emulator: bool = False,
         prefetch: int = 2,
         timestamps: bool = False,
+        shards: int = 1,
         **params: str,
     ) -> None:
         """Pull every page of a query into a file, or stdout, as csv, jsonl, json or parquet.
@@ -414,7 +415,10 @@ class Runeq:
         when no offset is given). A file is written as FILE.part, with
         FILE.part.state beside it, and renamed to FILE once complete: after an
         interruption, the same command with --resume continues from the last
-        page written. Progress goes to stderr when it is a terminal.
+        page written. Progress goes to stderr when it is a terminal, and a
+        one-line summary (pages, rows, bytes on the wire, retries, time) at the end.
+        --shards N pulls a time series in N time windows at once (same file;
+        --resume goes on in every window); event and span are pulled unsharded.
 
         --format parquet writes a dataset folder (--output DIR) or one file
         (--output FILE.parquet), typed, a row group per page; several patients
@@ -429,14 +433,18 @@ class Runeq:
           emulator: pull fake data from an in-process emulator (no config needed)
           prefetch: pages requested ahead while earlier ones are written
           timestamps: parquet only: the time column as UTC timestamps (to the microsecond) instead of unix seconds
+          shards: time windows pulled at once (1: one after another, as runeq did)
         """
         from .export import connect, export_query, part_paths, query_from_flags, terminal_progress
+        from .stats import Stats
 
         for warning in unknown_parameters(params, named_parameters(self.fetch)):
             note(warning)
         query = query_from_flags(params)
         resuming = as_flag("resume", resume)
         ahead = whole_number("prefetch", prefetch, 0)
+        windows = whole_number("shards", shards, 1)
+        stats = Stats()
         target = file_flag("output", output, "accel.csv")
         source = file_flag("config", config, "~/.rune/config")
         parquet = str(format).lower() == "parquet"
@@ -452,7 +460,9 @@ class Runeq:
                     fetch_parquet(cfg, str(resource), query, target, resuming, ahead, progress,
                                   as_flag("timestamps", timestamps))
                 else:
-                    export_query(cfg, str(resource), query, str(format), target, resuming, ahead, progress)
+                    export_query(
+                        cfg, str(resource), query, str(format), target, resuming, ahead, progress, windows, stats
+                    )
         except (RuneError, KeyboardInterrupt) as exc:
             stop = 2 if isinstance(exc, RuneError) else 130
             if target is None and isinstance(exc, WriteError):
@@ -466,6 +476,8 @@ class Runeq:
             # the reader (e.g. `| head`) has gone: stop quietly, as command-line tools do
             discard_stdout()
             raise SystemExit(141) from None
+        if not parquet:  # the parquet writer keeps no Stats
+            print(f"runeq fetch: {stats.summary()}", file=sys.stderr)
 
 
 def fetch_parquet(

@@ -36,7 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import IO, Any
 
@@ -46,6 +46,8 @@ from .errors import ParseError, UsageError, WriteError
 from .pages import pages_with_next, resume_params
 from .parse import csv_points, json_pages, page_text, rows
 from .resources import resource
+from .stats import Stats, counting
+from .transport import fetch as http_fetch
 
 FORMATS = ("csv", "jsonl", "json", "parquet")
 CSV_ONLY = ("csv", "parquet")
@@ -161,9 +163,11 @@ class Pull:
     """An export as data: the query, what is written so far and the next page's parameters.
 
     ``next`` is None once every page is in. ``header`` is the CSV header written.
+    ``windows``, for a sharded pull, are the time windows still to read, in
+    order, the first from its next page (``next`` is then the first of them).
 
     >>> Pull.start("accel", "csv", {"device_id": "d"})
-    Pull(resource='accel', format='csv', query={'device_id': 'd'}, next={'device_id': 'd'}, pages=0, rows=0, bytes=0, header=None)
+    Pull(resource='accel', format='csv', query={'device_id': 'd'}, next={'device_id': 'd'}, pages=0, rows=0, bytes=0, header=None, windows=None)
     """
 
     resource: str
@@ -174,6 +178,7 @@ class Pull:
     rows: int = 0
     bytes: int = 0
     header: str | None = None
+    windows: list | None = None
 
     @classmethod
     def start(cls, name: str, fmt: str, query: Mapping[str, Any]) -> Pull:
@@ -191,13 +196,14 @@ class Pull:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("it is not a JSON object")
-        pull = cls(**{f.name: data[f.name] for f in fields(cls)})
+        pull = cls(**{f.name: data[f.name] if f.default is MISSING else data.get(f.name, f.default) for f in fields(cls)})
         counts = (pull.pages, pull.rows, pull.bytes)
         shaped = (
             all(isinstance(v, str) for v in (pull.resource, pull.format))
             and isinstance(pull.query, dict)
             and isinstance(pull.next, (dict, type(None)))
             and isinstance(pull.header, (str, type(None)))
+            and (pull.windows is None or all(isinstance(w, dict) for w in pull.windows))
             and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts)
         )
         if not shaped:
@@ -353,14 +359,41 @@ def advance(pull: Pull, response: Any, following: Request | None) -> tuple[bytes
     )
 
 
-def steps(config: Any, pull: Pull, prefetch: int = 0) -> Iterator[tuple[bytes, Pull]]:
-    """The pull's remaining pages as (bytes, pull) steps, fetched lazily from ``pull.next`` on."""
+def steps(config: Any, pull: Pull, prefetch: int = 0, stats: Stats | None = None) -> Iterator[tuple[bytes, Pull]]:
+    """The pull's remaining pages as (bytes, pull) steps, fetched lazily from ``pull.next`` on.
+
+    A sharded pull's windows are pulled at once (``shards.window_pages_with_next``).
+    """
     if pull.next is None:
         return
+    stats = stats if stats is not None else Stats()
+    if pull.windows is not None:
+        from .shards import window_pages_with_next
+
+        request = build_request(config, pull.resource, wire_format(pull.resource), pull.query)
+        for response, windows in window_pages_with_next(request, pull.windows, stats=stats):
+            data, pull = advance(pull, response, None)
+            yield data, replace(pull, next=windows[0] if windows else None, windows=windows)
+        return
+    began = time.perf_counter()
     request = build_request(config, pull.resource, wire_format(pull.resource), pull.next)
-    for response, following in pages_with_next(request, prefetch=prefetch):
+    for response, following in pages_with_next(request, counting(http_fetch, stats), prefetch):
         data, pull = advance(pull, response, following)
         yield data, pull
+    stats.seconds += time.perf_counter() - began
+
+
+def sharded_start(config: Any, pull: Pull, shards: int) -> Pull:
+    """The pull with its time windows planned (one availability request), for ``shards`` > 1.
+
+    Resources without a CSV time series (event, span) stay unsharded.
+    """
+    if shards <= 1 or wire_format(pull.resource) != "csv":
+        return pull
+    from .shards import plan_windows
+
+    windows = plan_windows(build_request(config, pull.resource, "csv", pull.query), shards)
+    return replace(pull, next=windows[0], windows=windows)
 
 
 # -- sinks: a stream, or a file written atomically -----------------------------------------------
@@ -553,7 +586,13 @@ def write_all(out: IO[bytes], data: bytes, name: str) -> None:
 
 
 def write_file(
-    config: Any, pull: Pull, path: str | os.PathLike, prefetch: int, progress: Progress, resume: bool = False
+    config: Any,
+    pull: Pull,
+    path: str | os.PathLike,
+    prefetch: int,
+    progress: Progress,
+    resume: bool = False,
+    stats: Stats | None = None,
 ) -> Pull:
     """Export into ``path`` through its part file, syncing it and saving the state after every page."""
     part, state = part_paths(path)
@@ -570,7 +609,7 @@ def write_file(
             save_state(state, done)
             progress(done)
 
-        pull = write_steps(pull, out, steps(config, pull, prefetch), after_page, part)
+        pull = write_steps(pull, out, steps(config, pull, prefetch, stats), after_page, part)
         with writing(part):
             os.fsync(out.fileno())
     with writing(os.fspath(path)):
@@ -589,6 +628,8 @@ def export_query(
     resume: bool = False,
     prefetch: int = 0,
     progress: Progress | None = None,
+    shards: int = 1,
+    stats: Stats | None = None,
 ) -> Pull:
     """Pull every page of a query into ``output`` as csv, jsonl, json or parquet; return the finished ``Pull``.
 
@@ -597,6 +638,9 @@ def export_query(
     interrupted export of the same query into the same path. ``progress`` is
     called with the ``Pull`` before the first page and after each page.
     Memory holds one page at a time (plus ``prefetch`` pages in flight).
+    ``shards=N`` pulls a time series in N time windows at once (``runeq_fn.shards``;
+    the windows are saved in the state, so ``resume`` goes on in each); event and
+    span are pulled unsharded. ``stats`` (a ``Stats``) counts what the pull did.
 
     >>> import io
     >>> from runeq_fn.emulator import Emulator
@@ -618,14 +662,14 @@ def export_query(
     if not isinstance(output, (str, os.PathLike)):
         if resume:
             raise UsageError("--resume needs --output FILE: a pull to stdout cannot be resumed")
+        pull = sharded_start(config, pull, shards)
         report(pull)
         stream = sys.stdout.buffer if output is None else output
-        return write_steps(pull, stream, steps(config, pull, prefetch), report)
+        return write_steps(pull, stream, steps(config, pull, prefetch, stats), report)
     with output_lock(output):
-        if resume:
-            pull = saved_pull(output, pull)
+        pull = saved_pull(output, pull) if resume else sharded_start(config, pull, shards)
         report(pull)
-        return write_file(config, pull, output, prefetch, report, resume)
+        return write_file(config, pull, output, prefetch, report, resume, stats)
 
 
 # -- where a config comes from -------------------------------------------------------------------
