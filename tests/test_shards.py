@@ -1,0 +1,341 @@
+"""Sharded pulls against the emulator over loopback: exact, ordered, bounded, stopped by the first error."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import yaml
+from commands import COMMAND
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runeq_fn import Config, build_request, cli, csv_points, pages, stream
+from runeq_fn.cohort import cohort_points
+from runeq_fn.emulator import Emulator, Fault
+from runeq_fn.errors import APIError, UsageError
+from runeq_fn.export import Pull, export_query, part_paths
+from runeq_fn.flight import CONNECTIONS_PER_HOST, LIMITER, Limiter
+from runeq_fn.policy import Policy
+from runeq_fn.shards import (
+    edge_param,
+    even_windows,
+    plan_windows,
+    sharded_pages,
+    window_pages,
+    window_queries,
+)
+from runeq_fn.stats import Stats
+
+WEAR_START = 1609490700  # patient-1's watch-1 starts recording at 08:45 on 2021-01-01
+WEAR_END = 1609499100  # and stops at 11:05
+DEVICE = {"patient_id": "patient-1", "device_id": "watch-1"}
+PERIODS = {"accel": Fraction(1, 50), "lfp": Fraction(1, 250), "heartrate": Fraction(5)}
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, Emulator]]:
+    """One emulator per pagination scheme; tests set their page size and end rule."""
+    with Emulator(pagination="page") as a, Emulator(pagination="token") as b, Emulator(pagination="mixed") as c:
+        yield {"page": a, "token": b, "mixed": c}
+
+
+def request_for(emu: Emulator, name: str, start: Fraction | int, end: Fraction | int, policy: Policy | None = None):
+    """A CSV request of patient-1's watch, its times sent as exact decimals."""
+    query = {**DEVICE, "start_time": edge_param(Fraction(start)), "end_time": edge_param(Fraction(end))}
+    return build_request(Config(**emu.config_values()), name, "csv", query, policy=policy)
+
+
+@st.composite
+def pulls(draw: st.DrawFn) -> dict:
+    """A query range near the start of a wear window (so some windows are empty) and inner edges in it."""
+    name = draw(st.sampled_from(["accel", "lfp"]))
+    period = PERIODS[name]
+    start = WEAR_START + Fraction(draw(st.integers(-300, 100)), 50)
+    end = start + Fraction(draw(st.integers(0, 400 if name == "accel" else 150)), 100)
+    on_sample = st.integers(0, int((end - start) / period)).map(lambda k: start + k * period)
+    between = st.integers(0, int((end - start) * 10**6)).map(lambda us: start + Fraction(us, 10**6))
+    edges = draw(st.lists(st.one_of(on_sample, between), max_size=6))
+    return {"name": name, "start": start, "end": end, "edges": edges}
+
+
+def windows_from(start: Fraction, end: Fraction, edges: list[Fraction]) -> list[tuple[Fraction, Fraction]]:
+    inner = sorted({e for e in edges if start < e < end})
+    cuts = [start, *inner, end]
+    return list(zip(cuts, cuts[1:]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    pull=pulls(),
+    scheme=st.sampled_from(["page", "token", "mixed"]),
+    page_size=st.integers(3, 300),
+    inclusive_end=st.booleans(),
+    buffer=st.integers(1, 4),
+)
+def test_a_sharded_pull_has_the_rows_of_the_whole_pull_in_order(servers, pull, scheme, page_size, inclusive_end, buffer):
+    emu = servers[scheme]
+    emu.page_size, emu.inclusive_end = page_size, inclusive_end
+    request = request_for(emu, pull["name"], pull["start"], pull["end"])
+    whole = list(csv_points(pages(request)))
+    windows = window_queries(request, windows_from(pull["start"], pull["end"], pull["edges"]))
+    assert list(csv_points(window_pages(request, windows, buffer=buffer))) == whole
+
+
+def test_rows_exactly_on_an_inner_edge_come_once_from_a_server_whose_end_is_inclusive(servers) -> None:
+    emu = servers["token"]
+    emu.page_size, emu.inclusive_end = 7, True
+    request = request_for(emu, "lfp", WEAR_START, WEAR_START + 1)
+    edge = {"start_time": WEAR_START, "end_time": "1609490700.5"}, {"start_time": "1609490700.5", "end_time": WEAR_START + 1}
+    both = list(csv_points(window_pages(request, list(edge))))
+    stamps = [p["timestamp"] for p in both]
+    assert stamps.count(1609490700.5) == 2  # the two channels' rows at the edge, once each
+    assert both == list(csv_points(pages(request)))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    scheme=st.sampled_from(["page", "token", "mixed"]),
+    shards=st.integers(1, 12),
+    plan=st.sampled_from(["even", "availability"]),
+    offset=st.integers(-60, 30),
+    seconds=st.integers(0, 40),
+)
+def test_more_shards_than_rows_and_empty_windows_change_nothing(servers, scheme, shards, plan, offset, seconds):
+    emu = servers[scheme]
+    emu.page_size, emu.inclusive_end = 2, False
+    request = request_for(emu, "heartrate", WEAR_START + offset, WEAR_START + offset + seconds)
+    whole = list(csv_points(pages(request)))
+    assert len(whole) <= 8
+    assert list(csv_points(sharded_pages(request, shards, plan=plan))) == whole
+
+
+def test_the_plan_puts_no_window_where_there_is_no_data(servers) -> None:
+    emu = servers["page"]
+    # two hours of night, then 20 minutes of data: an even split would spend 7 of 8 windows on the night
+    request = request_for(emu, "heartrate", WEAR_START - 7200, WEAR_START + 1200)
+    planned = plan_windows(request, 8)
+    even = plan_windows(request, 8, plan="even")
+    assert len(planned) == 8 and len(even) == 8
+    def with_data(windows: list[dict]) -> int:
+        return sum(Fraction(str(w["end_time"])) > WEAR_START for w in windows)
+
+    assert with_data(planned) == 8 and with_data(even) == 2
+    assert list(csv_points(sharded_pages(request, 8))) == list(csv_points(pages(request)))
+
+
+def test_a_plan_whose_availability_request_fails_splits_evenly(servers) -> None:
+    emu = servers["page"]
+    request = request_for(emu, "accel", WEAR_START, WEAR_START + 80, Policy(retries=0))
+    emu.inject(Fault("status", status=500, path="/v1/accel.json"))
+    assert plan_windows(request, 4) == window_queries(request, even_windows(Fraction(WEAR_START), Fraction(WEAR_START + 80), 4))
+
+
+def test_shards_1_is_the_unsharded_pull_request_for_request(servers) -> None:
+    emu = servers["token"]
+    emu.page_size, emu.inclusive_end = 40, False
+    request = request_for(emu, "accel", WEAR_START, WEAR_START + 4)
+    emu.clear()
+    list(pages(request))
+    unsharded = [r.params for r in emu.requests]
+    emu.clear()
+    list(sharded_pages(request, 1))
+    assert [r.params for r in emu.requests] == unsharded
+
+
+@pytest.mark.parametrize(
+    "request_args",
+    [("span", "json", {**DEVICE, "start_time": 0, "end_time": 9}), ("accel", "csv", {**DEVICE, "end_time": 9}),
+     ("accel", "csv", {**DEVICE, "start_time": 0, "end_time": 9, "next_page_token": "t"})],
+)
+def test_what_cannot_shard_says_so_before_any_request(servers, request_args) -> None:
+    emu = servers["page"]
+    emu.clear()
+    request = build_request(Config(**emu.config_values()), *request_args)
+    with pytest.raises(UsageError, match="shard"):
+        next(sharded_pages(request, 4))
+    assert emu.requests == []
+
+
+def test_the_first_error_stops_every_window_and_says_where_to_go_on() -> None:
+    with Emulator(pagination="token", page_size=50, delay=0.05) as emu:
+        request = request_for(emu, "accel", WEAR_START, WEAR_START + 16, Policy(retries=0))
+        whole = list(csv_points(pages(request)))
+        windows = plan_windows(request, 4, plan="even")
+        got = []
+        emu.clear()
+        emu.inject(Fault("status", status=400, path="/v1/accel.csv"))
+        with pytest.raises(APIError) as caught:
+            for point in csv_points(window_pages(request, windows)):
+                got.append(point)
+        answered = len(emu.requests)
+        time.sleep(0.3)  # a request still running would be answered (and logged) within the delay
+        assert len(emu.requests) == answered
+        err = caught.value
+        assert err.status_code == 400
+        assert err.window in [{"start_time": w["start_time"], "end_time": w["end_time"]} for w in windows]
+        assert err.resume["start_time"] == err.window["start_time"]
+        assert "shard window" in "".join(getattr(err, "__notes__", []))
+        rest = list(csv_points(window_pages(request, err.resume_windows)))
+    assert got + rest == whole
+
+
+def test_at_most_buffer_pages_are_held() -> None:
+    with Emulator(pagination="page", page_size=20) as emu:
+        request = request_for(emu, "accel", WEAR_START, WEAR_START + 16)  # 40 pages
+        windows = plan_windows(request, 8, plan="even")
+        reader = window_pages(request, windows, buffer=3)
+        next(reader)
+        time.sleep(0.3)  # every window has had time to run ahead as far as the bound lets it
+        ahead = len(emu.requests) - 1
+    assert 1 <= ahead <= 3 + 1  # the first page is read; three held and one for the window being read
+
+
+def test_stats_count_every_page_row_and_shard(servers) -> None:
+    emu = servers["mixed"]
+    emu.page_size, emu.inclusive_end = 30, False
+    request = request_for(emu, "accel", WEAR_START, WEAR_START + 6)
+    stats = Stats()
+    points = list(csv_points(sharded_pages(request, 3, plan="even", stats=stats)))
+    assert stats.rows == len(points) == 300
+    assert stats.pages == 12 and stats.requests == 15  # 10 pages of rows... and an empty end per window
+    assert len(stats.shard_seconds) == 3 and stats.seconds > 0
+    assert stats.wire_bytes > 0
+    assert "300 rows" in stats.summary()
+
+
+# -- one limit on requests in flight for the whole process ------------------------------------------
+
+
+@pytest.fixture
+def limiter() -> Iterator[Limiter]:
+    """The process's limiter, its 429 cooldown undone after the test."""
+    yield LIMITER
+    LIMITER.throttle_until(float("-inf"))
+
+
+@pytest.mark.parametrize(("prefetch", "shards"), [(8, 1), (0, 8)])
+def test_a_cohort_never_asks_for_more_connections_than_the_pool_holds(limiter, caplog, prefetch, shards) -> None:
+    queries = {f"patient-{n}": {"patient_id": f"patient-{n}"} for n in range(40)}
+    window = {"device_id": "watch-1", "start_time": 1609491600, "end_time": 1609492200}  # 09:00, data for all
+    with Emulator(page_size=20, delay=0.01) as emu, caplog.at_level(logging.WARNING, logger="urllib3"):
+        cfg = Config(**emu.config_values())
+        outcomes = cohort_points(cfg, "heartrate", queries, defaults=window, max_workers=16, prefetch=prefetch, shards=shards)
+        assert all(o.ok and len(o.value) == 120 for o in outcomes.values())
+        assert 1 < emu.peak_in_flight <= CONNECTIONS_PER_HOST
+        assert emu.connections <= CONNECTIONS_PER_HOST
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+def test_a_429_halves_the_requests_in_flight_for_a_while(limiter) -> None:
+    with Emulator(page_size=10, delay=0.05) as emu:
+        request = request_for(emu, "accel", WEAR_START, WEAR_START + 16, Policy(retries=0))
+        emu.inject(Fault("status", status=429))
+        with pytest.raises(APIError, match="429"):
+            list(pages(request))
+        assert limiter.capacity() == CONNECTIONS_PER_HOST // 2
+        emu.clear()
+        points = list(csv_points(sharded_pages(request, 16, plan="even")))
+        assert len(points) == 800
+        assert 1 < emu.peak_in_flight <= CONNECTIONS_PER_HOST // 2
+
+
+# -- the surfaces --------------------------------------------------------------------------------------
+
+
+def test_the_shim_shards_points_and_iter(servers) -> None:
+    emu = servers["token"]
+    emu.page_size, emu.inclusive_end = 50, True
+    cfg = Config(**emu.config_values())
+    query = {**DEVICE, "start_time": WEAR_START - 2, "end_time": WEAR_START + 6}
+    whole = list(stream.V1Client(cfg).Accel(**query).points())
+    emu.clear()
+    accel = stream.V1Client(cfg, shards=4).Accel(**query)
+    assert list(accel.points()) == whole and len(whole) == 301  # the end row too: the end is inclusive here
+    assert len({dict(r.params).get("start_time") for r in emu.requests if r.path.endswith(".csv")}) == 4
+    assert list(accel) == whole
+    assert list(accel.iter_csv_text()) == list(stream.V1Client(cfg).Accel(**query).iter_csv_text())  # not sharded
+
+
+FETCH_QUERY = {**DEVICE, "start_time": WEAR_START - 4, "end_time": WEAR_START + 12}  # 600 rows after 4 empty s
+FETCH_FLAGS = [f"--{k.replace('_', '-')}={v}" for k, v in FETCH_QUERY.items()]
+
+
+def config_file(emu: Emulator, folder: Path) -> Path:
+    path = folder / "config.yml"
+    path.write_text(yaml.safe_dump({**emu.config_values(), "retries": 0}))
+    return path
+
+
+@pytest.mark.parametrize(("fmt", "pagination", "inclusive_end"), [("csv", "token", True), ("jsonl", "page", False), ("json", "mixed", True)])
+def test_fetch_with_shards_writes_the_bytes_of_an_unsharded_fetch(tmp_path, capsys, fmt, pagination, inclusive_end) -> None:
+    with Emulator(pagination=pagination, page_size=70, inclusive_end=inclusive_end) as emu:
+        cfg = config_file(emu, tmp_path)
+        one, many = tmp_path / f"one.{fmt}", tmp_path / f"many.{fmt}"
+        cli.main(["fetch", "accel", *FETCH_FLAGS, "--format", fmt, "--output", str(one), "--config", str(cfg)])
+        capsys.readouterr()
+        emu.clear()
+        cli.main(["fetch", "accel", *FETCH_FLAGS, "--format", fmt, "--output", str(many), "--shards", "4",
+                  "--config", str(cfg)])
+        windows = {dict(r.params)["start_time"] for r in emu.requests if r.path == "/v1/accel.csv"}
+    assert many.read_bytes() == one.read_bytes()
+    assert len(windows) == 4
+    summary = capsys.readouterr().err
+    assert summary.startswith(f"runeq fetch: 12 pages, {600 + inclusive_end} rows, ") and "4 shards: " in summary
+
+
+def test_fetch_shards_resumes_every_window_after_an_error(tmp_path) -> None:
+    with Emulator(pagination="token", page_size=10) as emu:  # 60 pages: more than the 16 a pull holds
+        cfg = Config(**emu.config_values(), retries=0)
+        clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
+        export_query(cfg, "accel", FETCH_QUERY, "csv", clean)
+        seen: list[Pull] = []
+
+        def fail_after_five_pages(pull: Pull) -> None:
+            seen.append(pull)
+            if pull.pages == 5:
+                emu.inject(Fault("status", status=500, times=99))
+
+        with pytest.raises(APIError):
+            export_query(cfg, "accel", FETCH_QUERY, "csv", out, progress=fail_after_five_pages, shards=4)
+        saved = json.loads(Path(part_paths(out)[1]).read_text())
+        assert 5 <= saved["pages"] < 60 and saved["next"] == saved["windows"][0]
+        assert 1 <= len(saved["windows"]) <= 4  # the window being read, from its next page, and those after it
+        emu.clear()
+        stats = Stats()
+        done = export_query(cfg, "accel", FETCH_QUERY, "csv", out, resume=True, progress=seen.append, stats=stats)
+        asked = [dict(r.params) for r in emu.requests]
+    assert out.read_bytes() == clean.read_bytes()
+    assert {k: str(v) for k, v in saved["windows"][0].items() if k != "page"} in [  # each window went on from its next page
+        {k: v for k, v in params.items() if k != "page"} for params in asked
+    ]
+    assert done.pages == seen[-1].pages == 60 and done.rows == 600  # progress counts every window's pages
+    assert stats.pages == 60 - saved["pages"]
+
+
+def test_fetch_shards_resumes_after_a_kill(tmp_path) -> None:
+    with Emulator(pagination="page", page_size=20, delay=0.05) as emu:
+        cfg = config_file(emu, tmp_path)
+        clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
+        export_query(Config(**emu.config_values()), "accel", FETCH_QUERY, "csv", clean)
+        state = Path(part_paths(out)[1])
+        args = ["fetch", "accel", *FETCH_FLAGS, "--output", str(out), "--shards", "4", "--config", str(cfg)]
+        proc = subprocess.Popen([*COMMAND, *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while not (state.exists() and json.loads(state.read_text() or "{}").get("pages", 0) >= 8):
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.02)
+        finally:
+            proc.kill()
+            proc.wait()
+        assert not out.exists()
+        cli.main([*args, "--resume"])
+    assert out.read_bytes() == clean.read_bytes()
