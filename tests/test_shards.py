@@ -339,3 +339,27 @@ def test_fetch_shards_resumes_after_a_kill(tmp_path) -> None:
         assert not out.exists()
         cli.main([*args, "--resume"])
     assert out.read_bytes() == clean.read_bytes()
+
+
+def test_fetch_shards_pulls_event_and_span_unsharded(tmp_path, capsys) -> None:
+    with Emulator(pagination="token", page_size=3) as emu:
+        cfg = config_file(emu, tmp_path)
+        flags = ["--patient-id=patient-1", "--start-time=1609459200", "--end-time=1609718400", "--config", str(cfg)]
+        for name in ("event", "span"):
+            one, many = tmp_path / f"{name}1.jsonl", tmp_path / f"{name}8.jsonl"
+            cli.main(["fetch", name, *flags, "--format", "jsonl", "--output", str(one)])
+            emu.clear()
+            cli.main(["fetch", name, *flags, "--format", "jsonl", "--output", str(many), "--shards", "8"])
+            assert {dict(r.params)["start_time"] for r in emu.requests} == {"1609459200"}
+            assert many.read_bytes() == one.read_bytes() and one.stat().st_size > 0
+
+
+def test_the_shim_pulls_a_query_that_starts_at_a_page_unsharded(servers) -> None:
+    emu = servers["page"]
+    emu.page_size, emu.inclusive_end = 50, False
+    cfg = Config(**emu.config_values())
+    query = {**DEVICE, "start_time": WEAR_START, "end_time": WEAR_START + 4}
+    emu.clear()
+    rest = list(stream.V1Client(cfg, shards=4).Accel(**query).points(page=2))
+    assert rest == list(stream.V1Client(cfg).Accel(**query).points())[100:]
+    assert {dict(r.params)["start_time"] for r in emu.requests} == {str(WEAR_START)}
