@@ -27,6 +27,7 @@ ROWS_PER_SECOND = 50
 PAGE_ROWS = 5000
 BLANK_RATE = 0.02
 PREFETCH = 8
+SHARDS = 8
 PULL_POINTS = 200_000
 
 Result = tuple[list[Row], list[str]]
@@ -133,14 +134,21 @@ def parse(rounds: int) -> Result:
 
 
 def puller(
-    child: Child, server: Server, points: int, prefetch: int = 0, parse: bool = True, bare: bool = False
+    child: Child,
+    server: Server,
+    points: int,
+    prefetch: int = 0,
+    parse: bool = True,
+    bare: bool = False,
+    shards: int = 1,
 ) -> Callable[[], dict]:
     """A function that pulls ``points`` accel points through ``Accel(...).points()`` in a worker.
 
     ``bare`` pulls the same pages with http.client alone (the worker's ``bare`` task).
     """
     query = {"config": server.config, "defaults": DEFAULTS, "params": window(points)}
-    message = task("bare", **query) if bare else task("pull", **query, prefetch=prefetch, parse=parse)
+    pulled = task("pull", **query, prefetch=prefetch, parse=parse, **({"shards": shards} if shards > 1 else {}))
+    message = task("bare", **query) if bare else pulled
 
     def pull() -> dict:
         reply = child.ask(message)
@@ -151,12 +159,18 @@ def puller(
 
 
 def pull_race(
-    rounds: int, prefetches: tuple[int, ...] = (0,), warm_up: bool = True, floor: bool = False, **server: object
+    rounds: int,
+    prefetches: tuple[int, ...] = (0,),
+    warm_up: bool = True,
+    floor: bool = False,
+    shards: tuple[int, ...] = (),
+    **server: object,
 ) -> dict:
-    """Median seconds of runeq's pull of 200,000 points and of runeq-fn's (keyed ``prefetch=N``).
+    """Median seconds of runeq's pull of 200,000 points and of runeq-fn's (keyed ``prefetch=N``, ``shards=N``).
 
     With ``floor``, also runeq-fn's bare requests for the same pages, unparsed (keyed ``requests``),
-    and the same pages through http.client alone (keyed ``http.client``).
+    the same pages through http.client alone (keyed ``http.client``) and each sharded pull
+    unparsed (keyed ``shards=N unparsed``).
 
     One emulator process, one worker process per library. Also the most connections
     runeq-fn's pool had opened after a pull.
@@ -166,9 +180,13 @@ def pull_race(
     ) as rq, worker("runeq_fn") as fn:
         pulls = {"runeq": puller(rq, emulator, PULL_POINTS)}
         pulls.update({f"prefetch={n}": puller(fn, emulator, PULL_POINTS, n) for n in prefetches})
+        pulls.update({f"shards={n}": puller(fn, emulator, PULL_POINTS, shards=n) for n in shards})
         if floor:
             pulls["requests"] = puller(fn, emulator, PULL_POINTS, parse=False)
             pulls["http.client"] = puller(fn, emulator, PULL_POINTS, bare=True)
+            pulls.update(
+                {f"shards={n} unparsed": puller(fn, emulator, PULL_POINTS, parse=False, shards=n) for n in shards}
+            )
         if warm_up:
             for pull in pulls.values():
                 pull()
@@ -330,6 +348,28 @@ def latency(rounds: int) -> Result:
     return rows, notes
 
 
+def sharding(rounds: int, slow_rounds: int) -> Result:
+    """Time-sharded pulls against runeq: 20 ms a request by page number and by token, 200 ms by token."""
+    rows = []
+    cases = (("page", 0.02, 4, rounds), ("token", 0.02, 4, rounds), ("token", 0.2, 6, slow_rounds))
+    for pagination, delay, target, count in cases:
+        best = pull_race(count, (), shards=(SHARDS,), floor=True, pagination=pagination, warm=True, delay=delay)
+        label = f"shards {delay * 1000:.0f} ms"
+        what = "40 pages by " + ("page number" if pagination == "page" else "token")
+        rows += [
+            timed(label, f"{what}, runeq-fn shards={SHARDS}", best["runeq"], best[f"shards={SHARDS}"], target),
+            timed(label, f"{what}, floor: shards={SHARDS}, the same pages, nothing parsed", best["runeq"],
+                  best[f"shards={SHARDS} unparsed"], None),
+            timed(label, f"{what}, floor: one by one, nothing parsed", best["runeq"], best["requests"], None),
+        ]
+    notes = [
+        f"shards: stream.V1Client(cfg, shards={SHARDS}); the time range is split into {SHARDS} windows planned "
+        "from one availability request, pulled at once, points yielded in order; pages served from memory "
+        "after Emulator(delay=...). Each window ends on an empty page of its own, as CSV pagination does.",
+    ]
+    return rows, notes
+
+
 BENCHMARKS: dict[str, Callable[[], Result]] = {
     "parse": lambda: parse(rounds=9),
     "e2e": lambda: end_to_end(rounds=7, cold_rounds=3),
@@ -337,4 +377,5 @@ BENCHMARKS: dict[str, Callable[[], Result]] = {
     "import": lambda: imports(rounds=9),
     "memory": memory,
     "latency": lambda: latency(rounds=5),
+    "shards": lambda: sharding(rounds=5, slow_rounds=3),
 }

@@ -186,23 +186,35 @@ def connections(lib: str, url: str) -> int | None:
     return manager(route(url, Policy())).connection_from_url(url).num_connections
 
 
+def sharded_texts(config: dict, defaults: dict, params: dict, shards: int) -> Iterator[str]:
+    """runeq-fn's sharded pull of the same query, as CSV texts (nothing parsed)."""
+    from runeq_fn import Config, build_request, csv_pages
+    from runeq_fn.shards import sharded_pages
+
+    request = build_request(Config(**config), "accel", "csv", params, defaults=defaults)
+    return csv_pages(sharded_pages(request, shards))
+
+
 def pull(
-    lib: str, config: dict, defaults: dict, params: dict, prefetch: int = 0, parse: bool = True
+    lib: str, config: dict, defaults: dict, params: dict, prefetch: int = 0, parse: bool = True, shards: int = 1
 ) -> dict[str, Any]:
     """Time ``Accel(**defaults).points(**params)`` from the server, counting the points (none kept).
 
     With ``parse=False`` it times ``iter_csv_text`` instead and counts lines: the
-    requests alone, a floor for any client of the same server.
+    requests alone, a floor for any client of the same server (with ``shards``,
+    runeq-fn's sharded pages, unparsed).
     """
     module = importlib.import_module(lib)
-    client = module.stream.V1Client(module.Config(**config), **({"prefetch": prefetch} if prefetch else {}))
+    options = {**({"prefetch": prefetch} if prefetch else {}), **({"shards": shards} if shards > 1 else {})}
+    client = module.stream.V1Client(module.Config(**config), **options)
     accessor = client.Accel(**defaults)
     gc.collect()
     start = time.perf_counter()
     if parse:
         count = sum(1 for _ in accessor.points(**params))
     else:
-        count = sum(text.count("\n") - 1 for text in accessor.iter_csv_text(**params))
+        texts = sharded_texts(config, defaults, params, shards) if shards > 1 else accessor.iter_csv_text(**params)
+        count = sum(text.count("\n") - 1 for text in texts)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "count": count, "connections": connections(lib, config["stream_url"])}
 
