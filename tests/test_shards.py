@@ -363,3 +363,26 @@ def test_the_shim_pulls_a_query_that_starts_at_a_page_unsharded(servers) -> None
     rest = list(stream.V1Client(cfg, shards=4).Accel(**query).points(page=2))
     assert rest == list(stream.V1Client(cfg).Accel(**query).points())[100:]
     assert {dict(r.params)["start_time"] for r in emu.requests} == {str(WEAR_START)}
+
+
+def test_sharded_points_still_fetch_through_the_accessors_own_get_methods(servers) -> None:
+    emu = servers["page"]
+    emu.page_size, emu.inclusive_end = 50, False
+    asked: list[tuple[str, dict]] = []
+
+    class Logged(stream.v1.Accel):
+        def get_csv_response(self, **params):
+            asked.append(("csv", params))
+            return super().get_csv_response(**params)
+
+        def get_json_response(self, **params):
+            asked.append(("json", params))
+            return super().get_json_response(**params)
+
+    cfg = Config(**emu.config_values())
+    query = {**DEVICE, "start_time": WEAR_START, "end_time": WEAR_START + 4}
+    accel = Logged(cfg, **query)
+    accel.shards = 4
+    assert list(accel.points()) == list(stream.V1Client(cfg).Accel(**query).points())
+    assert [kind for kind, _ in asked].count("json") == 1  # the plan
+    assert len({params["start_time"] for kind, params in asked if kind == "csv"}) == 4
