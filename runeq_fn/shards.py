@@ -16,7 +16,7 @@ CSV time series shard: an event or span has no time column to cut on (a span can
 straddle an edge), so those are pulled unsharded, as are availability queries.
 
 Bounds: every request takes a slot of the process's limit (``flight.LIMITER``),
-and at most ``buffer`` pages (by default four per window) are held, fetched and
+and at most ``buffer`` pages (by default eight per window) are held, fetched and
 not yet handed on, plus one for the window being read.
 """
 
@@ -48,7 +48,7 @@ TIME_COLUMNS = {"lfp": "timestamp", "band_power": "timestamp"}
 
 PLANS = ("availability", "even")
 PAGING_PARAMS = ("page", "next_page_token")
-PAGES_PER_WINDOW = 4
+PAGES_PER_WINDOW = 8
 """Pages held per window by default (``buffer``)."""
 MIN_RESOLUTION = 300
 BINS_PER_SHARD = 32
@@ -441,7 +441,7 @@ def window_pages_with_next(
     for a resumed window its ``page`` or ``next_page_token``), in time order.
     The remaining windows after a page are where a pull interrupted there goes
     on (``runeq fetch --shards N --resume`` saves them). Windows run at once in
-    threads; at most ``buffer`` pages (default 4 per window) are held, plus one.
+    threads; at most ``buffer`` pages (default 8 per window) are held, plus one.
 
     The first error in any window stops them all: no request is left running
     when it is raised. It carries ``window`` (the failed window's parameters),
@@ -528,7 +528,7 @@ def sharded_pages(
     The points read from it equal the unsharded pull's, in order (see the
     module's docstring for the rule). ``shards=1`` is ``pages`` itself, with
     exactly its requests. Lazy: nothing is fetched before the first page is
-    asked for. At most ``buffer`` pages (default 4 per window) are held at once,
+    asked for. At most ``buffer`` pages (default 8 per window) are held at once,
     plus one. ``stats`` (a ``Stats``) is filled in as the pull goes.
 
     >>> from runeq_fn import Config, build_request, csv_points

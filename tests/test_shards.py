@@ -291,7 +291,7 @@ def test_fetch_with_shards_writes_the_bytes_of_an_unsharded_fetch(tmp_path, caps
 
 
 def test_fetch_shards_resumes_every_window_after_an_error(tmp_path) -> None:
-    with Emulator(pagination="token", page_size=10) as emu:  # 60 pages: more than the 16 a pull holds
+    with Emulator(pagination="token", page_size=10) as emu:  # 60 pages: more than the 32 a pull holds
         cfg = Config(**emu.config_values(), retries=0)
         clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
         export_query(cfg, "accel", FETCH_QUERY, "csv", clean)
