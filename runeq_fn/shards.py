@@ -27,21 +27,23 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
 from .build import Request, start_index, with_params
 from .errors import RuneError, UsageError
-from .pages import Fetch, pages, pages_with_next, resume_params
+from .pages import Fetch, pages, pages_with_next, parsed_pages, resume_params
 from .parse import json_pages
 from .resources import resource
 from .stats import Stats, counting
 from .transport import fetch as http_fetch
 
 Window = tuple[Fraction, Fraction]
+Parse = Callable[[Any], Iterable[Any]]
 
 TIME_COLUMNS = {"lfp": "timestamp", "band_power": "timestamp"}
 """Resources whose time column is not ``time``."""
@@ -398,8 +400,12 @@ class Board:
                 self.changed.wait()
 
 
-def pull_window(board: Board, i: int, request: Request, fetch: Fetch, stats: Stats | None) -> None:
-    """One window's thread: its pages in order onto the board, as long as the pull goes on."""
+def pull_window(board: Board, i: int, request: Request, fetch: Fetch, cut: Callable, parse: Parse | None,
+                stats: Stats | None) -> None:
+    """One window's thread: its pages in order onto the board, cut at the window's edges (and parsed).
+
+    Parsing here, while the other windows wait on the network, takes it off the reader's path.
+    """
     began = time.perf_counter()
     try:
         walk = pages_with_next(request, fetch)
@@ -409,7 +415,16 @@ def pull_window(board: Board, i: int, request: Request, fetch: Fetch, stats: Sta
                 board.unreserve()
                 board.finish(i)
                 break
-            board.put(i, item)
+            response, following = item
+            response = cut(response)
+            try:
+                items = None if parse is None else list(parse(response))
+            except RuneError as exc:
+                if exc.resume is None:
+                    exc.resume = resume_params(request)
+                raise
+            board.put(i, (response, following, items))
+            request = following if following is not None else request
     except BaseException as exc:  # handed to the reader, who raises it
         board.fail(i, exc)
     finally:
@@ -435,13 +450,32 @@ def window_pages_with_next(
     buffer: int | None = None,
     stats: Stats | None = None,
 ) -> Iterator[tuple[Any, list[dict]]]:
-    """Each page of the windows in time order, paired with the windows that remain after it.
+    """Each page of the windows in time order, paired with the windows that remain after it (see ``window_stream``).
+
+    The remaining windows after a page are where a pull interrupted there goes
+    on (``runeq fetch --shards N --resume`` saves them).
+    """
+    return ((response, rest) for response, _, rest in window_stream(request, windows, fetch, None, buffer, stats))
+
+
+def window_stream(
+    request: Request,
+    windows: Sequence[Mapping[str, Any]],
+    fetch: Fetch = http_fetch,
+    parse: Parse | None = None,
+    buffer: int | None = None,
+    stats: Stats | None = None,
+) -> Iterator[tuple[Any, list | None, list[dict]]]:
+    """Each page of the windows in time order: (response, its parsed items, the windows that remain).
 
     ``windows`` hold each window's parameters (``start_time``, ``end_time``, and
     for a resumed window its ``page`` or ``next_page_token``), in time order.
-    The remaining windows after a page are where a pull interrupted there goes
-    on (``runeq fetch --shards N --resume`` saves them). Windows run at once in
-    threads; at most ``buffer`` pages (default 8 per window) are held, plus one.
+    Windows run at once in threads; at most ``buffer`` pages (default 8 per
+    window) are held, plus one. ``parse`` (a function from one response to its
+    items, e.g. ``lambda r: csv_points([r])``) runs in the window's thread as
+    each page arrives, so parsing overlaps the wait for other windows; the items
+    are None without it. A page that does not parse raises before any of it is
+    yielded, with ``resume`` set to that page.
 
     The first error in any window stops them all: no request is left running
     when it is raised. It carries ``window`` (the failed window's parameters),
@@ -457,8 +491,14 @@ def window_pages_with_next(
     bounds = [(exact_time("start_time", r.param("start_time")), exact_time("end_time", r.param("end_time"))) for r in requests]
     last = len(queries) - 1
     board = Board(len(queries), max(1, buffer if buffer is not None else PAGES_PER_WINDOW * len(queries)))
+    cuts = [
+        partial(cut_page, column=column, lo=lo if i else None, hi=hi if i < last else None)
+        for i, (lo, hi) in enumerate(bounds)
+    ]
     threads = [
-        threading.Thread(target=pull_window, args=(board, i, r, fetch, stats), name=f"runeq-shard-{i}", daemon=True)
+        threading.Thread(
+            target=pull_window, args=(board, i, r, fetch, cuts[i], parse, stats), name=f"runeq-shard-{i}", daemon=True
+        )
         for i, r in enumerate(requests)
     ]
     began = time.perf_counter()
@@ -476,13 +516,11 @@ def window_pages_with_next(
                 raise with_windows(exc, queries, head, following) from None
             if item is None:
                 break
-            head, response, following = item
-            lo, hi = bounds[head]
-            response = cut_page(response, column, lo if head else None, hi if head < last else None)
+            head, response, following, items = item
             if stats is not None:
                 stats.record(response)
             if response.content or head == last:  # an inner window's empty end is no end of the pull
-                yield response, remaining(queries, head, following)
+                yield response, items, remaining(queries, head, following)
     finally:
         board.stop()
         if stats is not None:
@@ -512,7 +550,44 @@ def window_pages(
     stats: Stats | None = None,
 ) -> Iterator[Any]:
     """The pages of the given windows, pulled at once and yielded in time order (see ``window_pages_with_next``)."""
-    return (response for response, _ in window_pages_with_next(request, windows, fetch, buffer, stats))
+    return (response for response, _, _ in window_stream(request, windows, fetch, None, buffer, stats))
+
+
+def sharded_items(
+    request: Request,
+    parse: Parse,
+    shards: int = 8,
+    fetch: Fetch = http_fetch,
+    plan: str = "availability",
+    buffer: int | None = None,
+    stats: Stats | None = None,
+) -> Iterator[Any]:
+    """The items of every page of a sharded pull, in order, each page parsed in its window's thread.
+
+    ``parse`` turns one response into its items, as for ``parsed_pages``; the
+    items equal ``parse`` applied to ``sharded_pages``'s responses in order.
+
+    >>> from runeq_fn import Config, build_request, csv_points
+    >>> from runeq_fn.emulator import Emulator
+    >>> with Emulator(page_size=100) as emu:
+    ...     query = {"patient_id": "p", "device_id": "d", "start_time": 1609491600, "end_time": 1609491610}
+    ...     request = build_request(Config(**emu.config_values()), "accel", "csv", query)
+    ...     points = list(sharded_items(request, lambda r: csv_points([r]), shards=4))
+    ...     whole = list(csv_points(pages(request)))
+    >>> len(points), points == whole
+    (500, True)
+    """
+    if shards == 1:
+        return parsed_pages(request, parse, fetch if stats is None else counting(fetch, stats))
+    return _sharded_items(request, parse, shards, fetch, plan, buffer, stats)
+
+
+def _sharded_items(
+    request: Request, parse: Parse, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None
+) -> Iterator[Any]:
+    windows = plan_windows(request, shards, fetch, plan)
+    for _, items, _ in window_stream(request, windows, fetch, parse, buffer, stats):
+        yield from items or ()
 
 
 def sharded_pages(

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from runeq_fn import Config, build_request, cli, csv_points, pages, stream
 from runeq_fn.cohort import cohort_points
 from runeq_fn.emulator import Emulator, Fault
-from runeq_fn.errors import APIError, UsageError
+from runeq_fn.errors import APIError, ParseError, UsageError
 from runeq_fn.export import Pull, export_query, part_paths
 from runeq_fn.flight import CONNECTIONS_PER_HOST, LIMITER, Limiter
 from runeq_fn.policy import Policy
@@ -27,6 +27,7 @@ from runeq_fn.shards import (
     edge_param,
     even_windows,
     plan_windows,
+    sharded_items,
     sharded_pages,
     window_pages,
     window_queries,
@@ -386,3 +387,22 @@ def test_sharded_points_still_fetch_through_the_accessors_own_get_methods(server
     assert list(accel.points()) == list(stream.V1Client(cfg).Accel(**query).points())
     assert [kind for kind, _ in asked].count("json") == 1  # the plan
     assert len({params["start_time"] for kind, params in asked if kind == "csv"}) == 4
+
+
+def test_a_page_that_does_not_parse_in_its_window_stops_the_pull_with_its_resume(servers) -> None:
+    emu = servers["token"]
+    emu.page_size, emu.inclusive_end = 50, False
+    request = request_for(emu, "accel", WEAR_START, WEAR_START + 8)
+    windows = plan_windows(request, 4, plan="even")
+
+    def picky(response):
+        points = list(csv_points([response]))
+        if points and WEAR_START + 5 <= points[0]["time"] < WEAR_START + 6:
+            raise ParseError("not this page")
+        return points
+
+    with pytest.raises(ParseError) as caught:
+        list(sharded_items(request, picky, 4, plan="even"))
+    err = caught.value
+    assert err.window == {"start_time": windows[2]["start_time"], "end_time": windows[2]["end_time"]}
+    assert "next_page_token" in err.resume  # the window's second page: 50 rows after 09:45:04

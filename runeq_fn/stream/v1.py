@@ -198,15 +198,14 @@ class StreamV1CSVBase(StreamV1Base):
         request = self._request("csv", params)
         fetch_csv = through(self.get_csv_response)
         if self.shards > 1 and request.param("page") is None and request.param("next_page_token") is None:
-            from ..shards import sharded_pages
+            from ..shards import sharded_items
 
             fetch_json = through(self.get_json_response)
 
             def fetch_page(asked: Request) -> Response:
                 return (fetch_json if asked.paging == "json" else fetch_csv)(asked)
 
-            for response in sharded_pages(request, self.shards, fetch_page):
-                yield from list(one_csv_page(response))
+            yield from sharded_items(request, one_csv_page, self.shards, fetch_page)
             return
         yield from parsed_pages(request, one_csv_page, fetch_csv, self.prefetch)
 
