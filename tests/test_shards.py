@@ -406,3 +406,11 @@ def test_a_page_that_does_not_parse_in_its_window_stops_the_pull_with_its_resume
     err = caught.value
     assert err.window == {"start_time": windows[2]["start_time"], "end_time": windows[2]["end_time"]}
     assert "next_page_token" in err.resume  # the window's second page: 50 rows after 09:45:04
+
+
+def test_fetch_refuses_a_mistyped_shards_flag(tmp_path, capsys) -> None:
+    with Emulator() as emu:
+        with pytest.raises(SystemExit):
+            cli.main(["fetch", "accel", *FETCH_FLAGS, "--shard", "4", "--config", str(config_file(emu, tmp_path))])
+        assert emu.requests == []
+    assert "did you mean --shards?" in capsys.readouterr().err
