@@ -103,10 +103,12 @@ def test_an_unknown_parameter_is_sent_with_a_one_line_warning(tmp_path: Path, ca
                   "--severty", "*", "--output", str(out), "--config", str(config)])  # fmt: skip
         sent = dict(emu.requests[0].params)
     assert (sent["colour"], sent["severty"], sent["symptom"]) == ("blue", "*", "tremor")
-    assert capsys.readouterr().err.splitlines() == [
+    *warnings, summary = capsys.readouterr().err.splitlines()
+    assert warnings == [
         "runeq: --colour is not a Stream API V1 parameter: sent as typed",
         "runeq: --severty is not a Stream API V1 parameter: sent as typed (did you mean --severity?)",
     ]
+    assert summary.startswith("runeq fetch: 1 pages, ")  # the pull's one-line summary
     assert out.exists()
 
 
