@@ -17,8 +17,11 @@ is read with those types:
   in another order are put back in the first page's order;
 - a page with a header and no rows, or with blank lines only, adds no rows (the
   empty body that ends a query never reaches the parser);
-- a row of another width than its header, or bytes that are not UTF-8, raise
-  ``ParseError`` (``points()`` pads short rows and replaces such bytes).
+- a row of another width than its header raises ``ParseError`` (``points()``
+  pads a short row with None);
+- a page is read in the charset its response declares (UTF-8 when none), as
+  ``Response.text`` reads it: bytes not valid in that charset raise
+  ``ParseError``, as they do from ``points()`` and ``csv_points``.
 
 Numbers are what pyarrow reads as numbers: a cell ``float()`` accepts but
 pyarrow does not (``" 7 "``, ``"1_0"``) makes its column text on the first page
@@ -27,28 +30,51 @@ and is an error on a later one.
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .errors import ParseError
 from .frames import time_column
+from .parse import page_text, resume_at
 
 BOM = b"\xef\xbb\xbf"
+
+
+def is_utf8(name: str) -> bool:
+    """True when a charset name is UTF-8 under any spelling Python knows.
+
+    >>> is_utf8("UTF8"), is_utf8("iso-8859-1"), is_utf8("no-such-charset")
+    (True, False, False)
+    """
+    try:
+        return codecs.lookup(name).name == "utf-8"
+    except LookupError:
+        return False
 
 
 def page_bytes(page: Any) -> bytes:
     """A page's body as UTF-8 bytes, without a byte-order mark: a response's content, or text encoded.
 
+    A response in UTF-8 (declared, or no charset) gives its bytes as they came,
+    which pyarrow checks; one in another charset is decoded by ``Response.text``
+    (undecodable bytes raise ``ParseError``) and encoded as UTF-8.
+
     >>> page_bytes("time,x\\n1,2\\n"), page_bytes(b"\\xef\\xbb\\xbftime\\n")
     (b'time,x\\n1,2\\n', b'time\\n')
+    >>> from runeq_fn.response import Headers, Response
+    >>> page_bytes(Response(200, Headers({"Content-Type": "text/csv; charset=latin-1"}), b"note\\ncaf\\xe9\\n"))
+    b'note\\ncaf\\xc3\\xa9\\n'
     """
     if isinstance(page, str):
         data = page.encode("utf-8", "surrogatepass")
     elif isinstance(page, (bytes, bytearray)):
         data = bytes(page)
-    else:
+    elif is_utf8(getattr(page, "encoding", None) or "utf-8"):
         data = page.content
+    else:
+        data = page.text.encode("utf-8")
     return data[len(BOM):] if data.startswith(BOM) else data
 
 
@@ -63,7 +89,10 @@ def header_names(data: bytes) -> list[str]:
         end = data.find(b"\n", start)
         line = data[start:] if end < 0 else data[start:end]
         if line.strip():
-            return next(csv.reader([line.decode("utf-8", "replace").rstrip("\r")]))
+            try:
+                return next(csv.reader([line.decode("utf-8").rstrip("\r")]))
+            except UnicodeDecodeError as exc:
+                raise ParseError(f"a CSV header is not valid UTF-8: byte {start + exc.start} is {line[exc.start:exc.end]!r}") from None
         start = len(data) if end < 0 else end + 1
     return []
 
@@ -159,7 +188,8 @@ def page_table(data: bytes, names: list[str], types: dict[str, Any], number: int
 def read_table(page: Any, types: dict[str, Any] | None, number: int) -> tuple[Any, dict[str, Any] | None]:
     """One page as (its Table, or None when it has no rows; the column types fixed once it is read).
 
-    ``types`` is None until a page with rows has fixed them; ``number`` names the page in errors.
+    ``types`` is None until a page with rows has fixed them; ``number`` names the page in errors,
+    which carry the page's ``resume`` (as ``parse.resume_at`` gives them).
 
     >>> table, types = read_table("time,note\\n1,on\\n", None, 1)
     >>> table.num_rows, types
@@ -167,7 +197,17 @@ def read_table(page: Any, types: dict[str, Any] | None, number: int) -> tuple[An
     >>> read_table("time,note\\n", types, 2)
     (None, {'time': DataType(double), 'note': DataType(string)})
     """
-    data = page_bytes(page)
+    with resume_at(page):
+        data = page_bytes(page)
+        try:
+            return typed_table(data, types, number)
+        except ParseError:
+            page_text(page)  # bytes not valid in the page's charset: say that, as every other route does
+            raise
+
+
+def typed_table(data: bytes, types: dict[str, Any] | None, number: int) -> tuple[Any, dict[str, Any] | None]:
+    """``read_table`` of a page's UTF-8 bytes."""
     names = header_names(data)
     if not names:
         return None, types

@@ -399,13 +399,39 @@ def sharded_start(config: Any, pull: Pull, shards: int) -> Pull:
 # -- sinks: a stream, or a file written atomically -----------------------------------------------
 
 
-def part_paths(path: str | os.PathLike) -> tuple[str, str]:
-    """The partial file and the state file of an output path.
+def output_path(output: str | os.PathLike) -> str:
+    """An ``--output`` as one normal path: ``DIR/`` names the folder ``DIR``, so its temporary files are its siblings.
 
-    >>> part_paths("out/accel.csv")
-    ('out/accel.csv.part', 'out/accel.csv.part.state')
+    >>> output_path("accel/"), output_path("out//cohort/"), output_path("accel.csv")
+    ('accel', 'out/cohort', 'accel.csv')
     """
-    return os.fspath(path) + PART_SUFFIX, os.fspath(path) + STATE_SUFFIX
+    return os.path.normpath(os.fspath(output))
+
+
+def file_output(output: str | os.PathLike) -> str:
+    """An ``--output`` that must name a file: one that ends in a separator names a folder, and is refused.
+
+    >>> file_output("out/accel.csv")
+    'out/accel.csv'
+    >>> file_output("accel/")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: --output accel/ names a folder (it ends in /): give a file name, e.g. accel/accel.csv
+    """
+    path = os.fspath(output)
+    if path.endswith(tuple(filter(None, (os.sep, os.altsep)))):
+        example = os.path.join(output_path(path), "accel.csv")
+        raise UsageError(f"--output {path} names a folder (it ends in {path[-1]}): give a file name, e.g. {example}")
+    return path
+
+
+def part_paths(path: str | os.PathLike) -> tuple[str, str]:
+    """The partial file and the state file of an output path (beside it, for a folder's ``DIR/`` too).
+
+    >>> part_paths("out/accel.csv"), part_paths("accel/")
+    (('out/accel.csv.part', 'out/accel.csv.part.state'), ('accel.part', 'accel.part.state'))
+    """
+    return output_path(path) + PART_SUFFIX, output_path(path) + STATE_SUFFIX
 
 
 def write_problem(name: str, exc: OSError) -> str:
@@ -539,7 +565,7 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
     """
     import fcntl
 
-    lock = os.fspath(path) + LOCK_SUFFIX
+    lock = output_path(path) + LOCK_SUFFIX
     busy = UsageError(
         f"another runeq fetch is writing {os.fspath(path)} (it holds {lock}): "
         "wait for it to finish, or choose another --output"
@@ -666,6 +692,7 @@ def export_query(
         report(pull)
         stream = sys.stdout.buffer if output is None else output
         return write_steps(pull, stream, steps(config, pull, prefetch, stats), report)
+    output = file_output(output)
     with output_lock(output):
         pull = saved_pull(output, pull) if resume else sharded_start(config, pull, shards)
         report(pull)

@@ -39,7 +39,17 @@ from .arrow import read_table, with_timestamps
 from .build import build_request
 from .cohort import Outcome, fetch_many
 from .errors import RuneError, UsageError
-from .export import PRIVATE, Progress, Pull, output_lock, part_paths, save_state, saved_pull, writing
+from .export import (
+    PRIVATE,
+    Progress,
+    Pull,
+    output_lock,
+    output_path,
+    part_paths,
+    save_state,
+    saved_pull,
+    writing,
+)
 from .pages import pages_with_next, resume_params
 
 PAGES_PER_FILE = 64
@@ -287,7 +297,7 @@ def export_parquet(
     >>> done.pages, done.rows, table.num_rows, table.schema.names
     (2, 100, 100, ['time', 'x', 'y', 'z'])
     """
-    output = os.fspath(output)
+    output = output_path(output)
     pull = Pull.start(name, "parquet", query)
     part, state = part_paths(output)
     report = progress or (lambda _: None)
@@ -377,7 +387,7 @@ def export_cohort(
     ``CohortError`` names the failed ones; ``resume=True`` then pulls only what
     is missing. Returns ``{patient: Outcome}``, each holding its finished ``Pull``.
     """
-    output = os.fspath(output)
+    output = output_path(output)
     if is_single_file(output):
         raise UsageError(f"a cohort is written as a dataset folder: give --output a name without .parquet, not {output}")
     check_output(output)

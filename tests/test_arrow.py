@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import nullcontext
+from typing import Any
 
 import pytest
 from extras import need
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 
 from runeq_fn import Config, build_request, pages
 from runeq_fn.columns import python_columns
-from runeq_fn.emulator import Emulator
+from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import ParseError
 from runeq_fn.frames import to_arrow, to_dataframe
 from runeq_fn.response import Response
@@ -115,8 +117,58 @@ def test_a_page_with_other_columns_is_an_error_and_reordered_columns_are_put_bac
 def test_a_short_row_or_bytes_not_utf8_are_errors() -> None:
     with pytest.raises(ParseError, match=r"CSV page 1 cannot be read .*Expected 2 columns, got 1"):
         list(arrow_tables(["time,x\n1,2\n3\n"]))
-    with pytest.raises(ParseError, match="UTF8"):
+    with pytest.raises(ParseError, match=r"not valid utf-8 .*byte 9 is b'\\xff'"):
         list(arrow_tables([Response(200, content=b"time,x\n1,\xff\n")]))
+    for undecodable in (b"time,x\n1,2\n3,\xff\n", b"time,caf\xe9\n1,2\n", b"time,x\n1,a\xff\n"):
+        with pytest.raises(ParseError, match="not valid utf-8"):
+            list(arrow_tables([undecodable]))
+
+
+LATIN = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": 1609491600, "end_time": 1609491602}
+
+
+def test_a_page_in_a_declared_charset_is_read_in_it_on_every_arrow_route() -> None:
+    need("pandas")
+    from runeq_fn.dask import Part, read_part
+    from runeq_fn.parse import csv_points
+
+    with Emulator(page_size=1000) as emu:  # one page: the fault changes every page it serves
+        request = build_request(Config(**emu.config_values()), "accel", "csv", LATIN)
+        reads = {
+            "points": lambda: [point["note"] for point in csv_points(pages(request))],
+            "to_arrow": lambda: to_arrow(pages(request)).column("note").to_pylist(),
+            "to_dataframe": lambda: list(to_dataframe(pages(request))["note"]),
+            "dask": lambda: list(read_part(Part(LATIN, 0, 0, True), Config(**emu.config_values()), "accel",
+                                           {"time": pa.float64(), "x": pa.float64(), "y": pa.float64(),
+                                            "z": pa.float64(), "note": pa.string()}, False)["note"]),
+        }
+        for route, read in reads.items():
+            emu.inject(Fault("non_utf8", charset="iso-8859-1", times=9))
+            assert set(read()) == {"café"}, route
+            emu.clear()
+            emu.inject(Fault("non_utf8", times=9))  # Latin-1 bytes under a Content-Type declaring UTF-8
+            with pytest.raises(ParseError, match=r"not valid utf-8 \(as declared\): byte \d+ is b'\\xe9'"):
+                read()
+            emu.clear()
+
+
+def test_an_arrow_read_error_carries_the_page_resume() -> None:
+    with Emulator(page_size=50) as emu:
+        request = build_request(Config(**emu.config_values()), "accel", "csv", LATIN)
+        second = [response.resume for response in pages(request)][1]
+        # a note column (page 2 has one more), and Latin-1 bytes under a UTF-8 Content-Type
+        for fault in (Fault("non_utf8", charset="iso-8859-1"), Fault("non_utf8")):
+
+            def fault_on_the_second_page(fault: Fault = fault) -> Iterator[Any]:
+                for number, response in enumerate(pages(request)):
+                    yield response
+                    if number == 0:
+                        emu.inject(fault)
+
+            with pytest.raises(ParseError) as raised:
+                list(arrow_tables(fault_on_the_second_page()))
+            emu.clear()
+            assert raised.value.resume == second and second["page"] == 1
 
 
 def test_responses_with_a_byte_order_mark_and_quotes_are_read() -> None:

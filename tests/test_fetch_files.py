@@ -353,6 +353,26 @@ def test_a_read_only_folder_is_one_clear_line_and_no_file(tmp_path: Path) -> Non
     assert list(folder.iterdir()) == []
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_output_ending_in_a_slash_names_a_folder_and_is_refused_for_a_file_format(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, fmt: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = config_file(emu, tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["fetch", "accel", *FLAGS, "--format", fmt, "--output", "accel/", "--config", str(config)])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        "runeq: error: --output accel/ names a folder (it ends in /): give a file name, e.g. accel/accel.csv\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["config.yml"]
+    Path("data").mkdir()
+    with pytest.raises(SystemExit):
+        cli.main(["fetch", "accel", *FLAGS, "--format", fmt, "--output", "data", "--config", str(config)])
+    assert capsys.readouterr().err == "runeq: error: --output data is a folder: give a file name\n"
+    assert list(Path("data").iterdir()) == []
+
+
 # -- strict JSON -------------------------------------------------------------------------------
 
 

@@ -74,6 +74,50 @@ def test_a_dataset_folder_holds_the_pull_typed_and_readable_without_options(emu:
     assert not Path(part_paths(out)[0]).exists() and not Path(part_paths(out)[1]).exists()
 
 
+@pytest.mark.parametrize("empty_folders", [False, True])
+def test_an_output_ending_in_a_slash_is_that_folder_new_or_empty(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_folders: bool
+) -> None:
+    monkeypatch.chdir(tmp_path)  # as the README's examples: --output accel/, --output cohort/
+    if empty_folders:
+        Path("accel").mkdir()
+        Path("cohort").mkdir()
+    config = config_file(emu, tmp_path)
+    fetch(config, "accel", "--patient-id", "p1", *FLAGS, "--format", "parquet", "--output", "accel/")
+    fetch(config, "accel", "--patient-id", "p1,p2", *FLAGS, "--format", "parquet", "--output", "cohort/")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["accel", "access_token.yml", "cohort"]
+    assert sorted(path.name for path in Path("accel").iterdir()) == [
+        "part-000000.parquet", "part-000002.parquet", "part-000004.parquet"
+    ]
+    assert ds.dataset("accel").to_table().equals(pulled(emu))
+    assert sorted(path.name for path in Path("cohort").iterdir()) == ["patient_id=p1", "patient_id=p2"]
+    assert len(pd.read_parquet("cohort")) == 1000
+
+
+def test_an_interrupted_pull_into_dir_slash_is_kept_beside_it_and_resumes(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("accel").mkdir()
+    emu.inject(Fault("status", status=500, path="/v1/accel", times=99))
+    args = ["accel", "--patient-id", "p1", *FLAGS, "--format", "parquet", "--output", "accel/"]
+    with pytest.raises(SystemExit):
+        fetch(config_file(emu, tmp_path), *args)
+    assert "kept in accel.part: run the same command with --resume" in capsys.readouterr().err
+    assert list(Path("accel").iterdir()) == [] and Path("accel.part.state").exists()
+    emu.clear()
+    fetch(config_file(emu, tmp_path), *args, "--resume")
+    assert ds.dataset("accel").to_table().equals(pulled(emu))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["accel", "access_token.yml"]
+
+
+def test_a_page_in_a_declared_charset_is_written_as_its_text(emu: Emulator, tmp_path: Path) -> None:
+    emu.inject(Fault("non_utf8", charset="iso-8859-1", times=99))
+    out = tmp_path / "latin.parquet"
+    parquet.export_parquet(Config(**emu.config_values()), "accel", QUERY, out)
+    assert set(pq.read_table(out).column("note").to_pylist()) == {"café"}
+
+
 def test_one_parquet_file_with_timestamps(emu: Emulator, tmp_path: Path) -> None:
     out = tmp_path / "accel.parquet"
     fetch(config_file(emu, tmp_path), "accel", "--patient-id", "p1", *FLAGS, "--format", "parquet",
