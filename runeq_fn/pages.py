@@ -6,6 +6,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +18,7 @@ from .errors import APIError, PaginationError, RuneError
 from .flight import LIMITER
 from .paging import predict, step_for
 from .response import Response
-from .transport import error_details, on_sent
+from .transport import error_details, on_sent, pull_deadline
 from .transport import fetch as http_fetch
 
 Fetch = Callable[[Request], Any]
@@ -106,7 +107,9 @@ def fetch_checked(request: Request, fetch: Fetch) -> tuple:
     """
     response = LIMITER.call(fetch, request)
     if response.status_code == 401 and request.refresh is not None:
-        request = replace(request, headers=request.refresh(request.headers))
+        # the refresh (a POST to Cognito) ends by the pull's deadline too
+        with pull_deadline(request.deadline) if request.deadline is not None else nullcontext():
+            request = replace(request, headers=request.refresh(request.headers))
         response = LIMITER.call(fetch, request)
     return request, check(request, response)
 

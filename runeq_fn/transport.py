@@ -773,11 +773,16 @@ def post_json(
 ) -> Any:
     """POST a JSON body (no retries: it is not idempotent) and return the parsed answer.
 
-    It goes the way ``policy`` routes it (proxy, CA bundle), as the GETs do.
+    It goes the way ``policy`` routes it (proxy, CA bundle), as the GETs do, and
+    its answer is read as a page's is: within ``page_deadline`` and the thread's
+    pull deadline (``pull_deadline``), at most ``max_page_bytes``, whole.
     """
     from urllib3 import exceptions as e
 
     policy = policy or Policy()
+    # the POST keeps a page's bounds: the same deadlines and size limit, checked by the same reader
+    bounds = Request(url, policy=policy, deadline=_pull_deadline.get())
+    deadline = try_deadline(bounds)
     way = route(url, policy)
     try:
         answer = manager(way).request(
@@ -786,15 +791,19 @@ def post_json(
             body=json.dumps(body).encode(),
             headers=dict(headers),
             retries=False,
-            timeout=timeout_policy(policy),
+            timeout=timeout_policy(policy, check_deadline(bounds, deadline)),
+            preload_content=False,
+            decode_content=False,
         )
-    except e.HTTPError as exc:
+        if answer.status == 407 and way.proxy:
+            discard(answer)
+            raise proxy_refused(url, way)
+        content, _ = read_body(bounds, answer, deadline)
+    except (Broken, Refused, e.HTTPError) as exc:
         raise transport_error(exc, url, way) from None
-    if answer.status == 407 and way.proxy:
-        raise proxy_refused(url, way)
     if answer.status >= 400:
-        raise APIError(answer.status, error_details(answer.status, answer.data))
+        raise APIError(answer.status, error_details(answer.status, content))
     try:
-        return json.loads(answer.data)
+        return json.loads(content)
     except ValueError:
-        raise APIError(answer.status, error_details(answer.status, answer.data)) from None
+        raise APIError(answer.status, error_details(answer.status, content)) from None

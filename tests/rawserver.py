@@ -2,13 +2,15 @@
 
 ``RawServer(answers)`` answers the n-th request with ``answers[n]`` (once they run
 out, with an empty CSV page, which ends a pull), then closes the connection. ``answer(...)`` builds the
-bytes of an ordinary HTTP/1.1 answer to start from.
+bytes of an ordinary HTTP/1.1 answer to start from. An answer given as a list of byte strings is sent
+one piece at a time, ``gap`` seconds apart (a body that trickles in), until the server stops.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Sequence
 
 
@@ -28,8 +30,9 @@ def answer(
 class RawServer:
     """Serves scripted answers on 127.0.0.1, one per request, each on a connection of its own."""
 
-    def __init__(self, answers: Sequence[bytes]) -> None:
+    def __init__(self, answers: Sequence[bytes | list[bytes]], gap: float = 0.3) -> None:
         self.answers = list(answers)
+        self.gap = gap
         self.heads: list[bytes] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)
@@ -66,11 +69,29 @@ class RawServer:
                     head += data
                 if not head:
                     continue
+                self._drain_body(connection, head)
                 self.heads.append(head)
                 n = len(self.heads) - 1
                 reply = self.answers[n] if n < len(self.answers) else answer()
                 try:
-                    connection.sendall(reply)
+                    for piece in reply if isinstance(reply, list) else [reply]:
+                        if self._stopped.is_set():
+                            break
+                        connection.sendall(piece)
+                        if isinstance(reply, list):
+                            time.sleep(self.gap)
                     connection.shutdown(socket.SHUT_WR)
                 except OSError:
                     pass
+
+    @staticmethod
+    def _drain_body(connection: socket.socket, head: bytes) -> None:
+        """Read a request's body (a POST's), so that closing the connection does not reset it."""
+        fields = head.partition(b"\r\n\r\n")[0].lower().split(b"\r\n")
+        length = next((int(f.split(b":", 1)[1]) for f in fields if f.startswith(b"content-length:")), 0)
+        received = len(head.partition(b"\r\n\r\n")[2])
+        while received < length:
+            data = connection.recv(65536)
+            if not data:
+                return
+            received += len(data)
