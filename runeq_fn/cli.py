@@ -286,7 +286,9 @@ def unknown_parameters(flags: Iterable[str], options: Iterable[str]) -> list[str
     """One warning per flag that is not a V1 query parameter; a flag like one of ``options`` is refused.
 
     A mistyped option must not quietly become a query parameter (``--resum``
-    would pull from the start into the file being resumed).
+    would pull from the start into the file being resumed), and neither must a
+    config key: a secret in the query string ends up in server and proxy logs.
+    The value is never shown.
 
     >>> unknown_parameters(["patient_id", "colour", "patient"], ["output", "resume"])
     ['--colour is not a Stream API V1 parameter: sent as typed', '--patient is not a Stream API V1 parameter: sent as typed (did you mean --patient-id?)']
@@ -294,6 +296,10 @@ def unknown_parameters(flags: Iterable[str], options: Iterable[str]) -> list[str
     Traceback (most recent call last):
     ...
     runeq_fn.errors.UsageError: --resum is not an option of runeq fetch: did you mean --resume?
+    >>> unknown_parameters(["access_token_secret"], ["output"])
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: --access-token-secret is a config key, not a query parameter: put credentials and settings in the config (runeq configure setup) or pass --config FILE
     """
     import difflib
 
@@ -305,6 +311,11 @@ def unknown_parameters(flags: Iterable[str], options: Iterable[str]) -> list[str
         if name in V1_PARAMETERS:
             continue
         shown = "--" + name.replace("_", "-")
+        if name in KNOWN_KEYS:
+            raise UsageError(
+                f"{shown} is a config key, not a query parameter: put credentials and settings in the config "
+                "(runeq configure setup) or pass --config FILE"
+            )
         option = difflib.get_close_matches(name, options, n=1, cutoff=0.75) or [
             o for o in options if len(name) >= 3 and (o.startswith(name) or name.startswith(o))
         ]

@@ -186,3 +186,26 @@ def test_a_config_file_others_can_read_is_used_with_a_warning_naming_chmod_600(
     done = run(tmp_path, "configure", "setup", "--access-token-id", "ID", "--access-token-secret", S)
     assert done.returncode == 0 and done.stderr == warning + "\n"
     assert run(tmp_path, "configure", "get", "jwt").stderr == ""  # setup wrote it back private (0600)
+
+
+@pytest.mark.parametrize("key", ["access-token-secret", "jwt", "cognito_refresh_token", "client-access-key", "retries"])
+@pytest.mark.parametrize("source", ["config", "emulator"])
+def test_a_config_key_given_to_fetch_is_refused_never_sent_nor_shown(tmp_path: Path, capsys, monkeypatch, key,
+                                                                      source) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    secret = "SEKRETY123456"
+    with Emulator() as emu:
+        config = tmp_path / "config.yml"
+        config.write_text(yaml.safe_dump(emu.config_values()))
+        config.chmod(0o600)
+        where = ["--config", str(config)] if source == "config" else ["--emulator"]
+        with pytest.raises(SystemExit) as stop:
+            cli.main(["fetch", "accel", *FLAGS, f"--{key}", secret, "--output", "a.csv", *where])
+        assert emu.requests == []  # refused before any request
+    assert stop.value.code == 2
+    out, err = capsys.readouterr()
+    shown = "--" + key.replace("_", "-")
+    assert err == f"runeq: error: {shown} is a config key, not a query parameter: put credentials and settings " \
+                  "in the config (runeq configure setup) or pass --config FILE\n"  # fmt: skip
+    assert secret not in out + err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yml"]
