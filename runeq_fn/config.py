@@ -225,9 +225,9 @@ def policy_value(key: str, value: Any, source: str) -> int | float:
 
 
 def network_value(key: str, value: str, source: str) -> str:
-    """A ``proxy`` URL or ``ca_bundle`` path, checked; the path comes back with ``~`` expanded.
+    """A ``proxy`` URL or ``ca_bundle`` path, checked; the proxy comes back with its scheme, the path with ``~`` expanded.
 
-    >>> network_value("proxy", "http://proxy.example:3128", "f")
+    >>> network_value("proxy", "proxy.example:3128", "f")
     'http://proxy.example:3128'
     >>> network_value("ca_bundle", "/no/such/ca.pem", "f")
     Traceback (most recent call last):
@@ -235,13 +235,59 @@ def network_value(key: str, value: str, source: str) -> str:
     runeq_fn.errors.ConfigError: ca_bundle in f names /no/such/ca.pem, which does not exist: give the path of a PEM file of the CA certificates to trust
     """
     if key == "proxy":
+        value = with_scheme(value)
         check_proxy(key, value, source)
         return value
     return check_ca_bundle(key, value, source)
 
 
+def with_scheme(proxy: str) -> str:
+    """A proxy URL with its scheme: one without is taken as http://, as curl and requests do.
+
+    >>> with_scheme("me:pw@proxy.example:3128"), with_scheme("https://proxy.example")
+    ('http://me:pw@proxy.example:3128', 'https://proxy.example')
+    """
+    return proxy if "://" in proxy else "http://" + proxy
+
+
+def proxy_problem(value: str) -> str | None:
+    """What is wrong with a proxy URL (never quoting it: it may hold a password), or None.
+
+    >>> proxy_problem("http://me:pw@proxy.example:3128") is None
+    True
+    >>> proxy_problem("socks5://me:pw@proxy.example:1080")
+    'is a SOCKS proxy (socks5://), which is not supported: use an http:// or https:// proxy'
+    >>> proxy_problem("http://me:pw@[::1")
+    'has a host that is not a valid name or address (an IPv6 address needs both brackets: [::1])'
+    >>> proxy_problem("http://me:pw@proxy.example:99999")
+    'has a port that is not a number from 1 to 65535'
+    """
+    from urllib.parse import urlsplit
+
+    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "has spaces or control characters"
+    scheme = value.partition("://")[0].lower()
+    if scheme.startswith("socks"):
+        return f"is a SOCKS proxy ({scheme}://), which is not supported: use an http:// or https:// proxy"
+    if scheme not in ("http", "https"):
+        return f"has the scheme {scheme[:20]!r}: only http:// and https:// proxies are supported"
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or not parts.hostname:
+        return "has a host that is not a valid name or address (an IPv6 address needs both brackets: [::1])"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "has a port that is not a number from 1 to 65535"
+    return None
+
+
 def check_proxy(key: str, value: str, source: str) -> None:
-    """Refuse a proxy URL that is not ``http(s)://[user:password@]host[:port]``, without showing it.
+    """Refuse a proxy URL that is not ``http(s)://[user:password@]host[:port]``, saying what is wrong, not showing it.
 
     SOCKS proxies are not supported (urllib3 needs PySocks for them).
 
@@ -249,21 +295,11 @@ def check_proxy(key: str, value: str, source: str) -> None:
     >>> check_proxy("proxy", "socks5://me:pw@proxy.example:1080", "f")
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.ConfigError: proxy in f must be an http:// or https:// proxy URL such as http://proxy.example:3128 (SOCKS proxies are not supported)
+    runeq_fn.errors.ConfigError: proxy in f is a SOCKS proxy (socks5://), which is not supported: use an http:// or https:// proxy (such as http://user:password@proxy.example:3128)
     """
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 -- raises ValueError for a port out of range
-    except ValueError:
-        parts = None
-    bad_text = value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value)
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or bad_text:
-        raise ConfigError(
-            f"{key} in {source} must be an http:// or https:// proxy URL such as "
-            "http://proxy.example:3128 (SOCKS proxies are not supported)"
-        )
+    problem = proxy_problem(value)
+    if problem is not None:
+        raise ConfigError(f"{key} in {source} {problem} (such as http://user:password@proxy.example:3128)")
 
 
 def check_ca_bundle(key: str, value: str, source: str) -> str:

@@ -26,7 +26,7 @@ from urllib.parse import urljoin, urlsplit
 
 from .body import Broken, Decoder, Refused, compressed, not_data, too_large, whole_by_shape
 from .build import Request
-from .config import AUTH_HEADER_NAMES, check_ca_bundle, check_proxy, hide_password
+from .config import AUTH_HEADER_NAMES, check_ca_bundle, check_proxy, hide_password, with_scheme
 from .errors import APIError, TransportError
 from .flight import CONNECTIONS_PER_HOST
 from .policy import Policy, backoff_wait, retry_after_seconds
@@ -139,7 +139,7 @@ def environment_proxy(scheme: str, environ: Mapping[str, str]) -> tuple[str, str
         value = environment_value(environ, name)
         if value is not None:
             spelled = name.lower() if environ.get(name.lower(), "").strip() else name.upper()
-            return (value if "://" in value else "http://" + value), spelled
+            return with_scheme(value), spelled
     return None
 
 
@@ -213,7 +213,7 @@ def route(url: str, policy: Policy, environ: Mapping[str, str] | None = None) ->
     environ = os.environ if environ is None else environ
     proxy: tuple[str, str] | None = None
     if policy.proxy:
-        proxy = (policy.proxy, "proxy")
+        proxy = (with_scheme(policy.proxy), "proxy")
     else:
         proxy = environment_proxy(urlsplit(url).scheme, environ)
     if proxy is not None and bypasses_proxy(url, environment_value(environ, "no_proxy")):

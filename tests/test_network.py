@@ -354,23 +354,41 @@ def test_requests_through_a_proxy_say_when_they_are_sent(
 
 
 @pytest.mark.parametrize(
-    "proxy",
-    [f"socks5://me:{PASSWORD}@127.0.0.1:1080", f"me:{PASSWORD}@proxy:3128", "http://", f"ftp://me:{PASSWORD}@p"],
-)
-def test_a_proxy_that_is_not_an_http_url_is_refused_without_showing_it(proxy: str) -> None:
+    ("proxy", "problem"),
+    [
+        (f"socks5://me:{PASSWORD}@127.0.0.1:1080", "is a SOCKS proxy (socks5://), which is not supported: "
+         "use an http:// or https:// proxy"),
+        (f"ftp://me:{PASSWORD}@p", "has the scheme 'ftp': only http:// and https:// proxies are supported"),
+        ("http://", "has a host that is not a valid name or address (an IPv6 address needs both brackets: [::1])"),
+        (f"http://me:{PASSWORD}@[::1", "has a host that is not a valid name or address (an IPv6 address needs both "
+         "brackets: [::1])"),
+        (f"me:{PASSWORD}@[::1", "has a host that is not a valid name or address (an IPv6 address needs both "
+         "brackets: [::1])"),
+        (f"http://me:{PASSWORD}@proxy:99999", "has a port that is not a number from 1 to 65535"),
+        (f"http://me:{PASSWORD}@proxy:3128 ", "has spaces or control characters"),
+    ],
+)  # fmt: skip
+def test_a_proxy_that_is_not_an_http_url_is_refused_saying_what_is_wrong_without_showing_it(
+    proxy: str, problem: str
+) -> None:
     with pytest.raises(ConfigError) as err:
         Config(jwt="j", proxy=proxy)
-    assert str(err.value) == (
-        "proxy in keywords must be an http:// or https:// proxy URL such as "
-        "http://proxy.example:3128 (SOCKS proxies are not supported)"
-    )
+    assert str(err.value) == f"proxy in keywords {problem} (such as http://user:password@proxy.example:3128)"
+
+
+def test_a_config_proxy_without_a_scheme_is_taken_as_http_like_the_environments(emu: Emulator) -> None:
+    with Proxy(auth=("me", PASSWORD)) as proxy:
+        address = proxy.url().partition("://")[2]
+        assert len(pull(emu, proxy=f"me:{PASSWORD}@{address}")) == 100
+    expected = "Basic " + base64.b64encode(f"me:{PASSWORD}".encode()).decode()
+    assert len(proxy.seen) == 5 and all(s.headers["proxy-authorization"] == expected for s in proxy.seen)
 
 
 def test_a_socks_proxy_in_the_environment_is_refused_naming_the_variable(
     emu: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ALL_PROXY", f"socks5://me:{PASSWORD}@127.0.0.1:1080")
-    with pytest.raises(ConfigError, match="ALL_PROXY in the environment must be an http:// or https:// proxy") as err:
+    with pytest.raises(ConfigError, match=r"ALL_PROXY in the environment is a SOCKS proxy \(socks5://\)") as err:
         pull(emu)
     assert PASSWORD not in str(err.value)
 
