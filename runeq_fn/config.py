@@ -225,7 +225,7 @@ def policy_value(key: str, value: Any, source: str) -> int | float:
 
 
 def network_value(key: str, value: str, source: str) -> str:
-    """A ``proxy`` URL or ``ca_bundle`` path, checked; the proxy comes back with its scheme, the path with ``~`` expanded.
+    """A ``proxy`` URL, ``ca_bundle`` path or ``no_proxy`` list, checked; the proxy comes back with its scheme, the path with ``~`` expanded.
 
     >>> network_value("proxy", "proxy.example:3128", "f")
     'http://proxy.example:3128'
@@ -238,6 +238,10 @@ def network_value(key: str, value: str, source: str) -> str:
         value = with_scheme(value)
         check_proxy(key, value, source)
         return value
+    if key == "no_proxy":
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ConfigError(f"{key} in {source} has control characters: give hosts separated by commas")
+        return value.strip()
     return check_ca_bundle(key, value, source)
 
 

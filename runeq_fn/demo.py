@@ -170,7 +170,9 @@ def symptom_lines(client: stream.V1Client) -> Iterator[str]:
 
 def walkthrough(emu: Emulator) -> Iterator[str]:
     """The demo's summary lines, each yielded as soon as its queries have run."""
-    cfg = Config(**emu.config_values())
+    from .export import emulator_config
+
+    cfg = emulator_config(emu)
     client = stream.V1Client(cfg)
     yield line("emulator", f"{emu.url}, {emu.page_size:,} rows per page")
     yield line("patient / device", f"{PATIENT_ID} / {DEVICE_ID}")

@@ -725,7 +725,23 @@ def connect(path: str | None = None, emulator: bool | str = False) -> Iterator[C
     from .emulator import Emulator
 
     with Emulator() as emu:
-        yield Config(**emu.config_values())
+        yield emulator_config(emu)
+
+
+def emulator_config(emu: Any) -> Config:
+    """The config of an in-process emulator, reached directly whatever proxy the environment names.
+
+    A proxy elsewhere cannot reach this machine's loopback, so ``no_proxy``
+    names the emulator's host.
+
+    >>> from runeq_fn.emulator import Emulator
+    >>> with Emulator() as emu:
+    ...     emulator_config(emu).policy.no_proxy
+    '127.0.0.1'
+    """
+    from urllib.parse import urlsplit
+
+    return Config(**emu.config_values(), no_proxy=urlsplit(emu.url).hostname)
 
 
 # -- progress on a terminal ---------------------------------------------------------------------

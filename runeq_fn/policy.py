@@ -24,7 +24,8 @@ class Policy:
     ``proxy`` and ``ca_bundle`` say how the network is reached: None (the
     default) takes them from the environment when each request is sent, as
     requests and curl do (``transport.route``). The proxy URL may hold a
-    password, so it stays out of the repr.
+    password, so it stays out of the repr. ``no_proxy`` names hosts reached
+    directly, as ``NO_PROXY`` does, in addition to it.
 
     >>> Policy.from_values({"retries": 2, "read_timeout": 5.0, "jwt": "ignored"}).retries
     2
@@ -45,6 +46,7 @@ class Policy:
     max_page_bytes: int = 256 * 2**20
     proxy: str | None = field(default=None, repr=False)
     ca_bundle: str | None = None
+    no_proxy: str | None = None
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> Policy:
@@ -69,11 +71,16 @@ def with_network_of(base: Policy, policy: Policy | None) -> Policy:
     """
     if policy is None:
         return base
-    return replace(policy, proxy=policy.proxy or base.proxy, ca_bundle=policy.ca_bundle or base.ca_bundle)
+    return replace(
+        policy,
+        proxy=policy.proxy or base.proxy,
+        ca_bundle=policy.ca_bundle or base.ca_bundle,
+        no_proxy=policy.no_proxy or base.no_proxy,
+    )
 
 
 POLICY_KEYS = tuple(f.name for f in fields(Policy))
-NETWORK_KEYS = ("proxy", "ca_bundle")
+NETWORK_KEYS = ("proxy", "ca_bundle", "no_proxy")
 """The policy keys that are text (a URL, a path), not numbers."""
 
 

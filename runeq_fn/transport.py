@@ -200,12 +200,15 @@ def route(url: str, policy: Policy, environ: Mapping[str, str] | None = None) ->
 
     The config's ``proxy`` replaces the ``*_PROXY`` variables, and its
     ``ca_bundle`` replaces ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` and
-    ``SSL_CERT_FILE``; ``NO_PROXY`` applies to either proxy.
+    ``SSL_CERT_FILE``; ``NO_PROXY`` applies to either proxy, and so does the
+    config's ``no_proxy``, which adds to it.
 
     >>> env = {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "localhost"}
     >>> route("https://stream.runelabs.io/v1/accel.csv", Policy(), env)
     Route(proxy='http://proxy:3128', proxy_from='HTTPS_PROXY', ca_bundle=None, ca_from='')
     >>> route("https://localhost:8443/v1/accel.csv", Policy(), env).proxy is None
+    True
+    >>> route("https://127.0.0.1:8443/v1/accel.csv", Policy(no_proxy="127.0.0.1"), env).proxy is None
     True
     >>> route("https://h", Policy(), {"SSL_CERT_FILE": "/b.pem", "REQUESTS_CA_BUNDLE": "/a.pem"}).ca_bundle
     '/a.pem'
@@ -216,7 +219,8 @@ def route(url: str, policy: Policy, environ: Mapping[str, str] | None = None) ->
         proxy = (with_scheme(policy.proxy), "proxy")
     else:
         proxy = environment_proxy(urlsplit(url).scheme, environ)
-    if proxy is not None and bypasses_proxy(url, environment_value(environ, "no_proxy")):
+    no_proxy = ",".join(filter(None, (policy.no_proxy, environment_value(environ, "no_proxy"))))
+    if proxy is not None and bypasses_proxy(url, no_proxy):
         proxy = None
     bundle: tuple[str, str] | None = (policy.ca_bundle, "ca_bundle") if policy.ca_bundle else None
     for name in CA_BUNDLE_VARIABLES:
