@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,6 +56,16 @@ def pulled(emu: Emulator, patient: str = "p1", name: str = "accel", **params) ->
     """The query read straight into Arrow, to compare the files with."""
     request = build_request(Config(**emu.config_values()), name, "csv", {**QUERY, "patient_id": patient, **params})
     return to_arrow(pages(request))
+
+
+def server_fails_after(emu: Emulator, pages: int) -> Callable[[Pull], None]:
+    """A progress callback that makes the emulator fail every request once ``pages`` pages are written."""
+
+    def progress(pull: Pull) -> None:
+        if pull.pages == pages:
+            emu.inject(Fault("status", status=500, times=99))
+
+    return progress
 
 
 def test_a_dataset_folder_holds_the_pull_typed_and_readable_without_options(emu: Emulator, tmp_path: Path) -> None:
@@ -144,9 +154,7 @@ def test_an_interrupted_pull_resumes_exactly(emu: Emulator, tmp_path: Path) -> N
     out = tmp_path / "accel"
     cfg = Config(**emu.config_values(), retries=0)
 
-    def fail_after_three_pages(pull: Pull) -> None:
-        if pull.pages == 3:
-            emu.inject(Fault("status", status=500, times=99))
+    fail_after_three_pages = server_fails_after(emu, 3)
 
     with pytest.raises(APIError):
         export_query(cfg, "accel", QUERY, "parquet", out, progress=fail_after_three_pages)
@@ -170,9 +178,7 @@ def test_resume_keeps_the_time_type_it_started_with(emu: Emulator, tmp_path: Pat
     out = tmp_path / "accel"
     cfg = Config(**emu.config_values(), retries=0)
 
-    def fail_after_three_pages(pull: Pull) -> None:
-        if pull.pages == 3:
-            emu.inject(Fault("status", status=500, times=99))
+    fail_after_three_pages = server_fails_after(emu, 3)
 
     with pytest.raises(APIError):
         parquet.export_parquet(cfg, "accel", QUERY, out, progress=fail_after_three_pages, timestamps=True)
