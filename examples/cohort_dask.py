@@ -9,6 +9,7 @@ partition per patient and six hours, and the workers pull them when the summary
 is computed; only the summary comes back.
 """
 
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -31,7 +32,10 @@ def computing(scheduler: str) -> Iterator[Callable[[Any], Any]]:
     where = (
         nullcontext(scheduler)
         if "://" in scheduler
-        else LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        # a worker's last heartbeat may race the scheduler's close and log a traceback: not an error of ours
+        else LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.CRITICAL
+        )
     )
     with where as cluster, Client(cluster) as client:
         yield lambda collection: client.compute(collection).result()
