@@ -32,7 +32,7 @@ demo: $(STAMP)
 test: $(STAMP) $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/pytest
+	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/pytest -n auto
 
 bench: $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/python -m bench

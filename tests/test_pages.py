@@ -119,6 +119,9 @@ emu = Emulator(pagination="page", page_size=10).start()
 points = stream.V1Client(Config(**emu.config_values()), prefetch=3).Accel(
     patient_id="p", device_id="d", start_time=1609491600, end_time=1609491606).points()
 next(points)
+import time
+while len(emu.requests) < 4:  # the first page and the 3 ahead are past the fault queue: only later pages are slow
+    time.sleep(0.01)
 emu.inject(Fault("slow", seconds=60, times=99))
 for _ in range(15):
     next(points)  # the prefetched pages ahead now hang on the slow server
