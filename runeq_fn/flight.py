@@ -7,10 +7,14 @@ prefetch threads run at once, the pool never has to open a connection it cannot
 keep (no "Connection pool is full" warnings). A 429 from the server halves the
 slots for ``COOLDOWN`` seconds (halving again on each further 429), so that a
 throttled server sees fewer requests rather than all of them retried at once.
+
+After a fork the child starts with a limiter of its own, all slots free: the
+parent's threads, and the slots they held, did not come along.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -54,10 +58,20 @@ class Limiter:
         self.limit = limit
         self.cooldown = cooldown
         self.clock = clock
+        self.renew()
+
+    def renew(self) -> None:
+        """Start afresh: every slot free, no cooldown, a new lock (what a forked child needs).
+
+        >>> limiter = Limiter(limit=2)
+        >>> limiter.acquire(); limiter.throttle(); limiter.renew()
+        >>> limiter.in_flight, limiter.capacity()
+        (0, 2)
+        """
         self.in_flight = 0
         self.peak = 0
         """The most calls seen in flight at once (for tests and stats)."""
-        self._lowered = limit
+        self._lowered = self.limit
         self._until = float("-inf")
         self._changed = threading.Condition()
 
@@ -106,3 +120,6 @@ class Limiter:
 
 LIMITER = Limiter()
 """The process's limiter: every page request of runeq-fn goes through it."""
+
+# a fork copies the limiter's lock as it was, perhaps held by a thread that the child does not have
+os.register_at_fork(after_in_child=LIMITER.renew)

@@ -7,7 +7,9 @@ kind of failure; redirects, waits, deadlines and size limits are handled here,
 explicitly, with urllib3 doing single requests (``retries=False``).
 
 Requests go out through one pool manager per network route (proxy and CA
-bundle), so that every query on the same network shares its connections.
+bundle), so that every query on the same network shares its connections. A
+forked child starts with no pools: a keep-alive connection shared with the
+parent would hand each process the other's answers.
 """
 
 from __future__ import annotations
@@ -47,6 +49,21 @@ CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 _pool_lock = threading.Lock()
 _pools: dict[tuple[str | None, str | None], Any] = {}
 _thread = threading.local()
+
+
+def forget_pools() -> None:
+    """Drop every pool manager (and so every kept connection) without touching it, for a forked child.
+
+    Nothing of the parent's pools is called: a lock in them may have been held
+    by a thread the child does not have. Their sockets close when collected;
+    the parent's copies stay open for the parent.
+    """
+    global _pool_lock, _pools
+    _pool_lock = threading.Lock()
+    _pools = {}
+
+
+os.register_at_fork(after_in_child=forget_pools)
 _pull_deadline: ContextVar[float | None] = ContextVar("runeq_fn_pull_deadline", default=None)
 
 
