@@ -30,7 +30,7 @@ from .body import Broken, Decoder, Refused, compressed, not_data, too_large, who
 from .build import Request
 from .config import AUTH_HEADER_NAMES, check_ca_bundle, check_proxy, hide_password, with_scheme
 from .errors import APIError, TransportError
-from .flight import CONNECTIONS_PER_HOST
+from .flight import CONNECTIONS_PER_HOST, check_stop, current_stop, stoppable_sleep
 from .policy import Policy, backoff_wait, retry_after_seconds
 from .response import Headers, Response
 
@@ -89,12 +89,27 @@ def on_sent(callback: Callable[[], None] | None) -> None:
     _thread.on_sent = callback
 
 
+def watch_socket(sock: Any | None) -> None:
+    """Make ``sock`` the one this thread's request is on (None: none), hung up if its pull is stopped.
+
+    The previous socket is forgotten: its connection may serve other requests.
+    """
+    previous = getattr(_thread, "watched", None)
+    stop = current_stop()
+    if previous is not None and stop is not None:
+        stop.forget(previous)
+    _thread.watched = sock
+    if sock is not None and stop is not None:
+        stop.watch(sock)
+
+
 def signalling(connection_class: type) -> type:
-    """A urllib3 connection class whose ``request`` calls the thread's ``on_sent`` callback once sent."""
+    """A urllib3 connection class whose ``request``, once sent, watches its socket and calls ``on_sent``."""
 
     class Signalling(connection_class):  # type: ignore[misc, valid-type]
         def request(self, *args: Any, **kwargs: Any) -> None:
             super().request(*args, **kwargs)
+            watch_socket(self.sock)
             callback = getattr(_thread, "on_sent", None)
             if callback is not None:
                 callback()
@@ -697,9 +712,12 @@ def close_delimited(answer: Any) -> bool:
 def attempt(request: Request, url: str) -> Response:
     """One try of a page: its whole answer, or ``Broken``/``Refused``/a urllib3 error."""
     deadline = try_deadline(request)
-    answer = send(request, url, deadline)
-    unframed = close_delimited(answer)
-    content, wire = read_body(request, answer, deadline)
+    try:
+        answer = send(request, url, deadline)
+        unframed = close_delimited(answer)
+        content, wire = read_body(request, answer, deadline)
+    finally:
+        watch_socket(None)
     response = Response(answer.status, Headers(answer.headers), content, url, wire_bytes=wire)
     if 200 <= answer.status < 300:
         kind = route_kind(url)
@@ -768,6 +786,7 @@ def fetch(request: Request) -> Response:
     way = route(url, request.policy)
     tries, waited, throttled = 0, 0.0, 0
     while True:
+        check_stop()  # a try hung up by a stop is not tried again
         tries += 1
         response: Response | None = None
         try:
@@ -785,7 +804,7 @@ def fetch(request: Request) -> Response:
                 return replace(response, attempts=tries, retry_wait=waited, throttled=throttled)
             raise transport_error(failure, url, way, tries) from None
         wait = pause(request, response, tries)
-        time.sleep(wait)
+        stoppable_sleep(wait)
         waited += wait
 
 
