@@ -157,16 +157,35 @@ def environment_value(environ: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def without_httpoxy(environ: Mapping[str, str]) -> Mapping[str, str]:
+    """The environment less ``HTTP_PROXY`` when running as a CGI script (``REQUEST_METHOD`` set).
+
+    There a client's ``Proxy:`` request header arrives as ``HTTP_PROXY`` ("httpoxy",
+    CVE-2016-1000110); as urllib and requests do, only that upper-case spelling
+    is dropped: ``http_proxy`` cannot come from a header.
+
+    >>> without_httpoxy({"REQUEST_METHOD": "GET", "HTTP_PROXY": "http://evil:1", "http_proxy": "http://ok:2"})
+    {'REQUEST_METHOD': 'GET', 'http_proxy': 'http://ok:2'}
+    """
+    if "REQUEST_METHOD" not in environ:
+        return environ
+    return {name: value for name, value in environ.items() if name != "HTTP_PROXY"}
+
+
 def environment_proxy(scheme: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
     """The proxy the environment names for a URL scheme, and the variable it came from.
 
     ``<scheme>_proxy`` first, then ``all_proxy``; a proxy without a scheme is taken as http://.
+    Under CGI, ``HTTP_PROXY`` is not read (see ``without_httpoxy``).
 
     >>> environment_proxy("https", {"ALL_PROXY": "proxy.example:3128"})
     ('http://proxy.example:3128', 'ALL_PROXY')
     >>> environment_proxy("http", {"HTTPS_PROXY": "http://proxy.example:3128"}) is None
     True
+    >>> environment_proxy("http", {"HTTP_PROXY": "http://proxy.example:3128", "REQUEST_METHOD": "GET"}) is None
+    True
     """
+    environ = without_httpoxy(environ)
     for name in (f"{scheme}_proxy", "all_proxy"):
         value = environment_value(environ, name)
         if value is not None:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from commands import COMMAND
+from proxyserver import Proxy
 
 from runeq_fn import Config, build_request, csv_points, pages
 from runeq_fn.build import Request
@@ -191,3 +192,36 @@ def test_ctrl_c_does_not_wait_for_requests_hanging_on_a_slow_server(kind: str) -
     done = subprocess.run([sys.executable, "-c", SLOW_SERVER, kind], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "interrupted []\n"
+
+
+# -- httpoxy: under CGI a client's Proxy: header must not choose the proxy ---------------------------
+
+
+@pytest.mark.parametrize("cgi", [False, True])
+def test_http_proxy_is_not_read_under_cgi(cgi: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = reference_pull("p1")
+    with Emulator(page_size=50) as emu, Proxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url())
+        if cgi:
+            monkeypatch.setenv("REQUEST_METHOD", "GET")
+        rows = pull(emu.config_values(), "p1")
+        sent = [f"{emu.url}{r.path}" for r in emu.requests]
+    assert rows == reference
+    assert [s.target.partition("?")[0] for s in proxy.seen] == ([] if cgi else sent)
+
+
+def test_a_lower_case_http_proxy_is_still_read_under_cgi(monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = reference_pull("p1")
+    with Emulator(page_size=50) as emu, Proxy() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url())
+        monkeypatch.setenv("REQUEST_METHOD", "GET")
+        rows = pull(emu.config_values(), "p1")
+        sent = [f"{emu.url}{r.path}" for r in emu.requests]
+    assert rows == reference
+    assert [s.target.partition("?")[0] for s in proxy.seen] == sent
+
+
+def reference_pull(patient: str) -> bytes:
+    """A patient's rows pulled from an emulator of its own, directly."""
+    with Emulator(page_size=50) as emu:
+        return pull(emu.config_values(), patient)
