@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from .build import build_request
 from .errors import UsageError
-from .flight import CONNECTIONS_PER_HOST
+from .flight import CONNECTIONS_PER_HOST, Stop, stops_on
 from .pages import pages
 from .parse import Point, csv_points
 
@@ -84,22 +84,40 @@ def worker_count(max_workers: int, queries: int) -> int:
     return min(max_workers, queries, MAX_WORKERS)
 
 
+def attempt_until(stop: Stop, run: Callable[[Q], T], query: Q) -> Outcome[T]:
+    """``attempt``, its requests raising ``Stopped`` (kept as the outcome) once ``stop`` is set.
+
+    >>> from runeq_fn.flight import LIMITER
+    >>> stop = Stop(); stop.set()
+    >>> attempt_until(stop, lambda q: LIMITER.call(len, q), "abc").error
+    Stopped('the pull was stopped before this request went out')
+    """
+    with stops_on(stop):
+        return attempt(run, query)
+
+
 def fetch_many(queries: Mapping[K, Q], run: Callable[[Q], T], max_workers: int = 8) -> dict[K, Outcome[T]]:
     """``run(query)`` for every query, ``max_workers`` at a time; ``{key: Outcome}`` in the mapping's order.
 
     Errors (``Exception``, not ``KeyboardInterrupt``) are kept per query. On an
-    interrupt, the queries not yet started are cancelled.
+    interrupt, the queries not yet started are cancelled, those running are
+    stopped (their requests in flight hung up), and every worker thread has
+    ended when it is raised.
     """
     outcomes: dict[K, Outcome[T]] = {}
     if not queries:
         return outcomes
+    stop = Stop.within_current()
     executor = ThreadPoolExecutor(worker_count(max_workers, len(queries)), thread_name_prefix="runeq-cohort")
     try:
-        futures = {key: executor.submit(attempt, run, query) for key, query in queries.items()}
+        futures = {key: executor.submit(attempt_until, stop, run, query) for key, query in queries.items()}
         for key, future in futures.items():
             outcomes[key] = future.result()
+    except BaseException:
+        stop.set()
+        raise
     finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+        executor.shutdown(wait=True, cancel_futures=True)  # stop, then join
     return outcomes
 
 

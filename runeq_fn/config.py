@@ -11,6 +11,7 @@ import logging
 import os
 import stat
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -578,6 +579,19 @@ class BaseConfig:
         return False
 
 
+_configs: weakref.WeakSet = weakref.WeakSet()
+"""Every live ``Config``, to give each a new refresh lock in a forked child."""
+
+
+def renew_refresh_locks() -> None:
+    """In a forked child: a new refresh lock for every config (the parent's may be held by a thread gone)."""
+    for config in list(_configs):
+        object.__setattr__(config, "_refresh_lock", threading.Lock())
+
+
+os.register_at_fork(after_in_child=renew_refresh_locks)
+
+
 class Config(BaseConfig):
     """Holds credentials, URLs and HTTP policy, as runeq 0.15.0's ``Config`` did.
 
@@ -603,6 +617,7 @@ class Config(BaseConfig):
         if len(args) > 1:
             raise TypeError(f"Config() takes at most 1 path, but {len(args)} were given")
         self._refresh_lock = threading.Lock()
+        _configs.add(self)
         if kwargs:
             self._apply(check_values(kwargs))
         else:
@@ -649,6 +664,7 @@ class Config(BaseConfig):
     def __setstate__(self, state: dict[str, Any]) -> None:
         vars(self).update(state)
         super().__setattr__("_refresh_lock", threading.Lock())
+        _configs.add(self)
 
     def __repr__(self) -> str:
         return f"Config(auth_method={self.auth_method!r}, stream_url={self.stream_url!r})"

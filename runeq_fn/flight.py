@@ -7,13 +7,29 @@ prefetch threads run at once, the pool never has to open a connection it cannot
 keep (no "Connection pool is full" warnings). A 429 from the server halves the
 slots for ``COOLDOWN`` seconds (halving again on each further 429), so that a
 throttled server sees fewer requests rather than all of them retried at once.
+
+After a fork the child starts with a limiter of its own, all slots free: the
+parent's threads, and the slots they held, did not come along.
+
+A pull can be told to stop from another thread (a ``Stop``): its next request
+raises ``Stopped`` instead of going out, a retry's wait ends at once, and a
+request in flight is hung up (its socket shut down), so that a thread blocked on
+a slow server returns now. The threads runeq-fn starts for a pull
+(``start_thread``) carry the stop along, and a stop made within another
+(``Stop.within_current``) is set with it: stopping a cohort's query stops its
+prefetch and shard threads too.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, copy_context
 from typing import Any
 
 CONNECTIONS_PER_HOST = 16
@@ -21,6 +37,143 @@ CONNECTIONS_PER_HOST = 16
 
 COOLDOWN = 10.0
 """Seconds a 429 keeps the slots lowered."""
+
+
+class Stopped(Exception):
+    """The pull was told to stop (``Stop.set``): raised instead of its next request, or by the one it hung up."""
+
+
+class Stop:
+    """A pull's signal to stop, set once from any thread; see ``stops_on``.
+
+    >>> outer = Stop(); inner = outer.within()
+    >>> outer.set(); inner.is_set(), inner.wait(60)
+    (True, True)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._event = threading.Event()
+        self._sockets: set[Any] = set()
+        self._inner: weakref.WeakSet[Stop] = weakref.WeakSet()
+
+    @classmethod
+    def within_current(cls) -> Stop:
+        """A new stop, set too when this thread's stop (if any) is."""
+        current = _stop.get()
+        return cls() if current is None else current.within()
+
+    def within(self) -> Stop:
+        """A new stop, set too when this one is."""
+        inner = Stop()
+        with self._lock:
+            if not self._event.is_set():
+                self._inner.add(inner)
+                return inner
+        inner.set()
+        return inner
+
+    def is_set(self) -> bool:
+        """Whether the pull was told to stop."""
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` or until the stop is set; whether it is."""
+        return self._event.wait(seconds)
+
+    def set(self) -> None:
+        """Stop: hang up the requests in flight, then every stop made within this one."""
+        with self._lock:
+            self._event.set()
+            sockets, self._sockets = self._sockets, set()
+            inner = list(self._inner)
+        for sock in sockets:
+            hang_up(sock)
+        for stop in inner:
+            stop.set()
+
+    def watch(self, sock: Any) -> None:
+        """A request of the pull is on ``sock``: hang it up on ``set`` (at once if set already)."""
+        with self._lock:
+            if not self._event.is_set():
+                self._sockets.add(sock)
+                return
+        hang_up(sock)
+
+    def forget(self, sock: Any) -> None:
+        """The request on ``sock`` is over: its connection may serve others now."""
+        with self._lock:
+            self._sockets.discard(sock)
+
+
+def hang_up(sock: Any) -> None:
+    """Shut a socket down both ways, so that a thread blocked reading it returns (an error, or the end)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, AttributeError):  # closed already, or a TLS-in-TLS transport without shutdown
+        pass
+
+
+_stop: ContextVar[Stop | None] = ContextVar("runeq_fn_stop", default=None)
+
+
+def current_stop() -> Stop | None:
+    """This thread's stop (``stops_on``), if any."""
+    return _stop.get()
+
+
+@contextmanager
+def stops_on(stop: Stop) -> Iterator[None]:
+    """Within this block, this thread's requests (and those of threads it starts) obey ``stop``.
+
+    >>> stop = Stop()
+    >>> with stops_on(stop):
+    ...     stop.set()
+    ...     LIMITER.call(lambda request: "sent", "a request")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.flight.Stopped: the pull was stopped before this request went out
+    """
+    token = _stop.set(stop)
+    try:
+        yield
+    finally:
+        _stop.reset(token)
+
+
+def check_stop() -> None:
+    """Raise ``Stopped`` if this thread's pull was told to stop."""
+    stop = _stop.get()
+    if stop is not None and stop.is_set():
+        raise Stopped("the pull was stopped before this request went out")
+
+
+def stoppable_sleep(seconds: float) -> None:
+    """Sleep ``seconds`` (a retry's wait); ``Stopped`` as soon as this thread's pull is told to stop."""
+    stop = _stop.get()
+    if stop is None:
+        time.sleep(seconds)
+    elif stop.wait(seconds):
+        raise Stopped("the pull was stopped while waiting to try again")
+
+
+def start_thread(target: Callable[..., Any], *args: Any, name: str, stop: Stop | None = None) -> threading.Thread:
+    """Start a daemon thread running ``target(*args)`` in a copy of this thread's context, obeying ``stop`` if given.
+
+    >>> start_thread(print, "ran", name="runeq-example").join()
+    ran
+    """
+
+    def run() -> None:
+        if stop is None:
+            target(*args)
+            return
+        with stops_on(stop):
+            target(*args)
+
+    thread = threading.Thread(target=copy_context().run, args=(run,), name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def throttled(response: Any) -> bool:
@@ -54,10 +207,20 @@ class Limiter:
         self.limit = limit
         self.cooldown = cooldown
         self.clock = clock
+        self.renew()
+
+    def renew(self) -> None:
+        """Start afresh: every slot free, no cooldown, a new lock (what a forked child needs).
+
+        >>> limiter = Limiter(limit=2)
+        >>> limiter.acquire(); limiter.throttle(); limiter.renew()
+        >>> limiter.in_flight, limiter.capacity()
+        (0, 2)
+        """
         self.in_flight = 0
         self.peak = 0
         """The most calls seen in flight at once (for tests and stats)."""
-        self._lowered = limit
+        self._lowered = self.limit
         self._until = float("-inf")
         self._changed = threading.Condition()
 
@@ -93,9 +256,13 @@ class Limiter:
             self._changed.notify()
 
     def call(self, fetch: Callable[[Any], Any], request: Any) -> Any:
-        """``fetch(request)`` in a slot; a throttled answer lowers the slots for a while."""
+        """``fetch(request)`` in a slot; a throttled answer lowers the slots for a while.
+
+        A pull told to stop (``stops_on``) raises ``Stopped`` instead, once it has its slot.
+        """
         self.acquire()
         try:
+            check_stop()
             response = fetch(request)
         finally:
             self.release()
@@ -106,3 +273,6 @@ class Limiter:
 
 LIMITER = Limiter()
 """The process's limiter: every page request of runeq-fn goes through it."""
+
+# a fork copies the limiter's lock as it was, perhaps held by a thread that the child does not have
+os.register_at_fork(after_in_child=LIMITER.renew)

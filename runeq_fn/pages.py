@@ -15,7 +15,7 @@ from toolz import curry
 from .build import Request
 from .config import SECRET_HEADER_NAMES
 from .errors import APIError, PaginationError, RuneError
-from .flight import LIMITER
+from .flight import LIMITER, Stop, start_thread
 from .paging import predict, step_for
 from .response import Response
 from .transport import error_details, on_sent, pull_deadline
@@ -213,6 +213,9 @@ def _pages(request: Request | None, ahead: Ahead) -> Iterator[tuple]:
             ahead.expect(following, after=response)
             yield with_resume(response, request), following
             request = following
+    except BaseException:  # closed early, Ctrl-C, an error: what is in flight is not wanted
+        ahead.stop.set()
+        raise
     finally:
         ahead.close()
 
@@ -220,10 +223,12 @@ def _pages(request: Request | None, ahead: Ahead) -> Iterator[tuple]:
 class Ahead:
     """The requests in flight ahead of the consumer (none when ``depth`` is 0).
 
-    At most ``depth`` requests are in flight, each in a daemon thread (so that
-    a pull abandoned early never holds up the end of the program); a page is
-    used only if its request is the one pagination really asks for next, so
-    guesses never change the results.
+    At most ``depth`` requests are in flight, each in a thread of its own; a
+    page is used only if its request is the one pagination really asks for
+    next, so guesses never change the results. ``close`` waits for their
+    threads: none outlives its pull. A pull abandoned (closed early, Ctrl-C, an
+    error) sets ``stop`` first, which hangs up its requests in flight
+    (``flight.Stop``), so that a slow server never holds up its end.
     """
 
     def __init__(self, fetch: Fetch, depth: int) -> None:
@@ -232,6 +237,8 @@ class Ahead:
         self.pending: deque = deque()
         self.slots = threading.BoundedSemaphore(max(1, self.depth))
         self.tokens_seen = False
+        self.threads: list[threading.Thread] = []
+        self.stop = Stop.within_current()
 
     def submit(self, request: Request) -> None:
         """Start fetching a page in a prefetch thread, and wait until its request is sent.
@@ -255,7 +262,8 @@ class Ahead:
 
         self.slots.acquire()
         future.set_running_or_notify_cancel()
-        threading.Thread(target=run, name="runeq-prefetch", daemon=True).start()
+        self.threads = [thread for thread in self.threads if thread.is_alive()]
+        self.threads.append(start_thread(run, name="runeq-prefetch", stop=self.stop))
         self.pending.append((request, future))
         sent.wait(SEND_WAIT)
 
@@ -286,5 +294,9 @@ class Ahead:
         return fetch_checked(request, self.fetch)
 
     def close(self) -> None:
-        """Forget the requests in flight: their daemon threads end on their own."""
+        """Wait for the threads of the requests in flight to end (hung up at once if ``stop`` is set)."""
         self.pending.clear()
+        for thread in self.threads:
+            if thread is not threading.current_thread():  # the collector may close a pull in any thread
+                thread.join()
+        self.threads.clear()

@@ -36,6 +36,7 @@ from typing import Any
 
 from .build import Request, start_index, with_params
 from .errors import RuneError, UsageError
+from .flight import Stop, start_thread
 from .pages import Fetch, pages, pages_with_next, parsed_pages, resume_params
 from .parse import json_pages
 from .resources import resource
@@ -495,24 +496,19 @@ def window_stream(
         partial(cut_page, column=column, lo=lo if i else None, hi=hi if i < last else None)
         for i, (lo, hi) in enumerate(bounds)
     ]
-    threads = [
-        threading.Thread(
-            target=pull_window, args=(board, i, r, fetch, cuts[i], parse, stats), name=f"runeq-shard-{i}", daemon=True
-        )
-        for i, r in enumerate(requests)
-    ]
     began = time.perf_counter()
     following: Request | None = requests[0]
     head = 0
-    for thread in threads:
-        thread.start()
+    stop = Stop.within_current()
+    threads = [
+        start_thread(pull_window, board, i, r, fetch, cuts[i], parse, stats, name=f"runeq-shard-{i}", stop=stop)
+        for i, r in enumerate(requests)
+    ]
     try:
         while True:
             try:
                 item = board.take()
-            except BaseException as exc:
-                for thread in threads:
-                    thread.join()  # no request outlives the report of the error
+            except BaseException as exc:  # a window's error, or Ctrl-C while waiting for a page
                 raise with_windows(exc, queries, head, following) from None
             if item is None:
                 break
@@ -522,7 +518,13 @@ def window_stream(
             if response.content or head == last:  # an inner window's empty end is no end of the pull
                 yield response, items, remaining(queries, head, following)
     finally:
+        # stop, then join: a window waiting for room on the board would wait for a reader gone.
+        # However the pull ends (an error, Ctrl-C, closed early), no thread outlives it.
         board.stop()
+        if board.error is None:  # the reader went away: hang up what is in flight, it is not wanted
+            stop.set()
+        for thread in threads:
+            thread.join()
         if stats is not None:
             stats.seconds += time.perf_counter() - began
 

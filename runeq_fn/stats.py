@@ -8,12 +8,22 @@ one line ``runeq fetch`` prints on stderr at the end.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 _lock = threading.Lock()  # one for every Stats: updates are tiny, and a Stats stays picklable
+
+
+def renew_lock() -> None:
+    """In a forked child: a new lock for the counters (the parent's may be held by a thread gone)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=renew_lock)
 
 
 def response_rows(response: Any) -> int:

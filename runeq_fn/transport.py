@@ -7,7 +7,9 @@ kind of failure; redirects, waits, deadlines and size limits are handled here,
 explicitly, with urllib3 doing single requests (``retries=False``).
 
 Requests go out through one pool manager per network route (proxy and CA
-bundle), so that every query on the same network shares its connections.
+bundle), so that every query on the same network shares its connections. A
+forked child starts with no pools: a keep-alive connection shared with the
+parent would hand each process the other's answers.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .body import Broken, Decoder, Refused, compressed, not_data, too_large, who
 from .build import Request
 from .config import AUTH_HEADER_NAMES, check_ca_bundle, check_proxy, hide_password, with_scheme
 from .errors import APIError, TransportError
-from .flight import CONNECTIONS_PER_HOST
+from .flight import CONNECTIONS_PER_HOST, check_stop, current_stop, stoppable_sleep
 from .policy import Policy, backoff_wait, retry_after_seconds
 from .response import Headers, Response
 
@@ -47,6 +49,21 @@ CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 _pool_lock = threading.Lock()
 _pools: dict[tuple[str | None, str | None], Any] = {}
 _thread = threading.local()
+
+
+def forget_pools() -> None:
+    """Drop every pool manager (and so every kept connection) without touching it, for a forked child.
+
+    Nothing of the parent's pools is called: a lock in them may have been held
+    by a thread the child does not have. Their sockets close when collected;
+    the parent's copies stay open for the parent.
+    """
+    global _pool_lock, _pools
+    _pool_lock = threading.Lock()
+    _pools = {}
+
+
+os.register_at_fork(after_in_child=forget_pools)
 _pull_deadline: ContextVar[float | None] = ContextVar("runeq_fn_pull_deadline", default=None)
 
 
@@ -72,12 +89,27 @@ def on_sent(callback: Callable[[], None] | None) -> None:
     _thread.on_sent = callback
 
 
+def watch_socket(sock: Any | None) -> None:
+    """Make ``sock`` the one this thread's request is on (None: none), hung up if its pull is stopped.
+
+    The previous socket is forgotten: its connection may serve other requests.
+    """
+    previous = getattr(_thread, "watched", None)
+    stop = current_stop()
+    if previous is not None and stop is not None:
+        stop.forget(previous)
+    _thread.watched = sock
+    if sock is not None and stop is not None:
+        stop.watch(sock)
+
+
 def signalling(connection_class: type) -> type:
-    """A urllib3 connection class whose ``request`` calls the thread's ``on_sent`` callback once sent."""
+    """A urllib3 connection class whose ``request``, once sent, watches its socket and calls ``on_sent``."""
 
     class Signalling(connection_class):  # type: ignore[misc, valid-type]
         def request(self, *args: Any, **kwargs: Any) -> None:
             super().request(*args, **kwargs)
+            watch_socket(self.sock)
             callback = getattr(_thread, "on_sent", None)
             if callback is not None:
                 callback()
@@ -125,16 +157,35 @@ def environment_value(environ: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def without_httpoxy(environ: Mapping[str, str]) -> Mapping[str, str]:
+    """The environment less ``HTTP_PROXY`` when running as a CGI script (``REQUEST_METHOD`` set).
+
+    There a client's ``Proxy:`` request header arrives as ``HTTP_PROXY`` ("httpoxy",
+    CVE-2016-1000110); as urllib and requests do, only that upper-case spelling
+    is dropped: ``http_proxy`` cannot come from a header.
+
+    >>> without_httpoxy({"REQUEST_METHOD": "GET", "HTTP_PROXY": "http://evil:1", "http_proxy": "http://ok:2"})
+    {'REQUEST_METHOD': 'GET', 'http_proxy': 'http://ok:2'}
+    """
+    if "REQUEST_METHOD" not in environ:
+        return environ
+    return {name: value for name, value in environ.items() if name != "HTTP_PROXY"}
+
+
 def environment_proxy(scheme: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
     """The proxy the environment names for a URL scheme, and the variable it came from.
 
     ``<scheme>_proxy`` first, then ``all_proxy``; a proxy without a scheme is taken as http://.
+    Under CGI, ``HTTP_PROXY`` is not read (see ``without_httpoxy``).
 
     >>> environment_proxy("https", {"ALL_PROXY": "proxy.example:3128"})
     ('http://proxy.example:3128', 'ALL_PROXY')
     >>> environment_proxy("http", {"HTTPS_PROXY": "http://proxy.example:3128"}) is None
     True
+    >>> environment_proxy("http", {"HTTP_PROXY": "http://proxy.example:3128", "REQUEST_METHOD": "GET"}) is None
+    True
     """
+    environ = without_httpoxy(environ)
     for name in (f"{scheme}_proxy", "all_proxy"):
         value = environment_value(environ, name)
         if value is not None:
@@ -680,9 +731,12 @@ def close_delimited(answer: Any) -> bool:
 def attempt(request: Request, url: str) -> Response:
     """One try of a page: its whole answer, or ``Broken``/``Refused``/a urllib3 error."""
     deadline = try_deadline(request)
-    answer = send(request, url, deadline)
-    unframed = close_delimited(answer)
-    content, wire = read_body(request, answer, deadline)
+    try:
+        answer = send(request, url, deadline)
+        unframed = close_delimited(answer)
+        content, wire = read_body(request, answer, deadline)
+    finally:
+        watch_socket(None)
     response = Response(answer.status, Headers(answer.headers), content, url, wire_bytes=wire)
     if 200 <= answer.status < 300:
         kind = route_kind(url)
@@ -751,6 +805,7 @@ def fetch(request: Request) -> Response:
     way = route(url, request.policy)
     tries, waited, throttled = 0, 0.0, 0
     while True:
+        check_stop()  # a try hung up by a stop is not tried again
         tries += 1
         response: Response | None = None
         try:
@@ -768,7 +823,7 @@ def fetch(request: Request) -> Response:
                 return replace(response, attempts=tries, retry_wait=waited, throttled=throttled)
             raise transport_error(failure, url, way, tries) from None
         wait = pause(request, response, tries)
-        time.sleep(wait)
+        stoppable_sleep(wait)
         waited += wait
 
 

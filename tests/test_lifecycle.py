@@ -1,0 +1,227 @@
+"""A pull's life: what a forked child shares with its parent, what Ctrl-C and an early close leave running.
+
+Everything is real: children of every multiprocessing start method, threads
+counted with ``threading.enumerate()``, a ``runeq fetch`` process sent SIGINT.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from commands import COMMAND
+from proxyserver import Proxy
+
+from runeq_fn import Config, build_request, csv_points, pages
+from runeq_fn.build import Request
+from runeq_fn.cohort import fetch_many, query_points
+from runeq_fn.emulator import Emulator
+from runeq_fn.shards import sharded_items, sharded_pages
+
+START = 1609491600  # 2021-01-01 09:00 UTC, inside a wear window
+QUERY = {"device_id": "watch-1", "start_time": START, "end_time": START + 4}
+PATIENTS = [f"p{n}" for n in range(6)]
+ROUNDS = 4
+
+
+def pull(values: dict, patient: str) -> bytes:
+    """Every page of one patient's accel, as bytes (the emulator's data depend on the patient alone)."""
+    request = build_request(Config(**values), "accel", "csv", {**QUERY, "patient_id": patient})
+    return b"".join(response.content for response in pages(request))
+
+
+def pulls(values: dict, patient: str) -> list[bytes]:
+    """One patient's pull, ``ROUNDS`` times over the same pools."""
+    return [pull(values, patient) for _ in range(ROUNDS)]
+
+
+# -- after fork, nothing is shared with the parent -------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_children_pull_their_own_patients_while_the_parent_pulls(method: str) -> None:
+    with Emulator(page_size=20) as emu:
+        values = {**emu.config_values(), "retries": 0}
+        # the parent's pull leaves its keep-alive connections in the pool, as a notebook's would
+        reference = {patient: pull(values, patient) for patient in PATIENTS}
+        assert len(set(reference.values())) == len(PATIENTS)
+        context = multiprocessing.get_context(method)
+        with context.Pool(3) as pool:
+            children = pool.starmap_async(pulls, [(values, patient) for patient in PATIENTS[1:]])
+            parent = []
+            while not children.ready():
+                parent.append(pull(values, PATIENTS[0]))
+            results = children.get(timeout=120)
+        for patient, rows in zip(PATIENTS[1:], results, strict=True):
+            assert rows == [reference[patient]] * ROUNDS, f"a child pulling {patient} read other rows"
+        assert parent and set(parent) == {reference[PATIENTS[0]]}
+
+
+# -- stop, then join: no thread outlives its pull ----------------------------------------------------
+
+PULL_THREADS = ("runeq-prefetch", "runeq-shard-", "runeq-cohort")
+LONG = {"patient_id": "p1", "device_id": "watch-1", "start_time": START, "end_time": START + 60}  # 3000 rows
+
+
+def pull_threads(before: set[threading.Thread]) -> list[str]:
+    """The names of the threads runeq-fn started for a pull since ``before``, still there."""
+    return [t.name for t in threading.enumerate() if t not in before and t.name.startswith(PULL_THREADS)]
+
+
+def slow_request(emu: Emulator) -> Request:
+    """The long query against ``emu``, which the tests make slow, so that requests are in flight when stopped."""
+    return build_request(Config(**emu.config_values(), retries=0), "accel", "csv", LONG)
+
+
+PULLS: dict[str, Callable[[Request], Iterator[Any]]] = {
+    "prefetch": lambda request: csv_points(pages(request, prefetch=4)),
+    "shards": lambda request: csv_points(sharded_pages(request, shards=4, plan="even")),
+    "shards parsing": lambda request: sharded_items(request, lambda r: csv_points([r]), shards=4, plan="even"),
+}
+
+
+@pytest.mark.parametrize("kind", list(PULLS))
+def test_closing_a_pull_after_its_first_point_leaves_no_thread(kind: str) -> None:
+    with Emulator(page_size=50, delay=0.05) as emu:
+        before = set(threading.enumerate())
+        points = PULLS[kind](slow_request(emu))
+        next(points)
+        assert pull_threads(before), "the pull is not mid-way: the test would prove nothing"
+        points.close()
+        assert pull_threads(before) == []
+
+
+@pytest.mark.parametrize("kind", list(PULLS))
+def test_ctrl_c_in_the_consumer_propagates_and_leaves_no_thread(kind: str) -> None:
+    with Emulator(page_size=50, delay=0.05) as emu:
+        before = set(threading.enumerate())
+        with pytest.raises(KeyboardInterrupt):
+            for n, _ in enumerate(PULLS[kind](slow_request(emu))):
+                if n == 120:  # into the third page
+                    assert pull_threads(before)
+                    raise KeyboardInterrupt
+        assert pull_threads(before) == []
+
+
+def test_ctrl_c_in_a_cohort_stops_the_running_queries_and_leaves_no_thread() -> None:
+    with Emulator(page_size=50, delay=0.05) as emu:
+        config = Config(**emu.config_values(), retries=0)
+
+        def run(query: str) -> list:
+            if query == "interrupt":
+                raise KeyboardInterrupt
+            return query_points(config, "accel", {**LONG, "patient_id": query}, prefetch=2)
+
+        before = set(threading.enumerate())
+        with pytest.raises(KeyboardInterrupt):
+            fetch_many({"interrupt": "interrupt", **{p: p for p in PATIENTS}}, run, max_workers=4)
+        assert pull_threads(before) == []
+        # the three queries running stopped before their next request, long before their 61 pages each
+        assert len(emu.requests) < 61
+
+
+def test_ctrl_c_stops_a_sharded_runeq_fetch_with_status_130(tmp_path: Path) -> None:
+    with Emulator(page_size=100, delay=0.05) as emu:
+        config = tmp_path / "config.yml"
+        config.write_text(yaml.safe_dump({**emu.config_values(), "retries": 0}))
+        config.chmod(0o600)
+        query = ["--patient-id", "p1", "--device-id", "d1", "--start-time", str(START), "--end-time", str(START + 400)]
+        fetch = subprocess.Popen(
+            [*COMMAND, "fetch", "accel", *query, "--shards", "4", "--output", str(tmp_path / "x.csv"),
+             "--config", str(config)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        try:
+            for _ in range(3000):  # mid-pull: every window has asked for pages (no timing is asserted)
+                if len(emu.requests) >= 12 or fetch.poll() is not None:
+                    break
+                time.sleep(0.01)
+            assert fetch.poll() is None, fetch.communicate()
+            fetch.send_signal(signal.SIGINT)
+            _, stderr = fetch.communicate(timeout=30)
+        finally:
+            if fetch.poll() is None:
+                fetch.kill()
+                fetch.wait()
+        assert fetch.returncode == 130, stderr
+        assert "runeq: interrupted" in stderr and "Traceback" not in stderr
+
+
+SLOW_SERVER = """
+import os, signal, sys, threading, time
+from runeq_fn import Config, build_request, csv_points
+from runeq_fn.cohort import cohort_points
+from runeq_fn.emulator import Emulator, Fault
+from runeq_fn.shards import sharded_pages
+
+emu = Emulator(page_size=50).start()
+emu.inject(Fault("slow", seconds=600, times=999))  # every request hangs: Ctrl-C must not wait for them
+config = Config(**emu.config_values())
+query = {"patient_id": "p1", "device_id": "watch-1", "start_time": 1609491600, "end_time": 1609491660}
+
+def ctrl_c_once_asked(requests):
+    while emu.connections < requests:
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=ctrl_c_once_asked, args=(4,), daemon=True).start()
+try:
+    if sys.argv[1] == "shards":
+        list(csv_points(sharded_pages(build_request(config, "accel", "csv", query), shards=4, plan="even")))
+    else:
+        cohort_points(config, "accel", {p: {"patient_id": p} for p in "abcdef"}, defaults=query, max_workers=4)
+except KeyboardInterrupt:
+    names = [t.name for t in threading.enumerate() if t.name.startswith(("runeq-shard", "runeq-cohort"))]
+    print("interrupted", names, flush=True)
+"""
+
+
+@pytest.mark.parametrize("kind", ["shards", "cohort"])
+def test_ctrl_c_does_not_wait_for_requests_hanging_on_a_slow_server(kind: str) -> None:
+    # the generous timeout only keeps a hang from stalling the suite: a pull that waited would take 600 s
+    done = subprocess.run([sys.executable, "-c", SLOW_SERVER, kind], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "interrupted []\n"
+
+
+# -- httpoxy: under CGI a client's Proxy: header must not choose the proxy ---------------------------
+
+
+@pytest.mark.parametrize("cgi", [False, True])
+def test_http_proxy_is_not_read_under_cgi(cgi: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = reference_pull("p1")
+    with Emulator(page_size=50) as emu, Proxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url())
+        if cgi:
+            monkeypatch.setenv("REQUEST_METHOD", "GET")
+        rows = pull(emu.config_values(), "p1")
+        sent = [f"{emu.url}{r.path}" for r in emu.requests]
+    assert rows == reference
+    assert [s.target.partition("?")[0] for s in proxy.seen] == ([] if cgi else sent)
+
+
+def test_a_lower_case_http_proxy_is_still_read_under_cgi(monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = reference_pull("p1")
+    with Emulator(page_size=50) as emu, Proxy() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url())
+        monkeypatch.setenv("REQUEST_METHOD", "GET")
+        rows = pull(emu.config_values(), "p1")
+        sent = [f"{emu.url}{r.path}" for r in emu.requests]
+    assert rows == reference
+    assert [s.target.partition("?")[0] for s in proxy.seen] == sent
+
+
+def reference_pull(patient: str) -> bytes:
+    """A patient's rows pulled from an emulator of its own, directly."""
+    with Emulator(page_size=50) as emu:
+        return pull(emu.config_values(), patient)
