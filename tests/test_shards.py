@@ -181,7 +181,7 @@ def test_the_first_error_stops_every_window_and_says_where_to_go_on() -> None:
         err = caught.value
         assert err.status_code == 400
         assert err.window in [{"start_time": w["start_time"], "end_time": w["end_time"]} for w in windows]
-        assert err.resume["start_time"] == err.window["start_time"]
+        assert err.resume["shard_windows"] == err.resume_windows  # the rest of the pull, from the first window not read whole
         assert "shard window" in "".join(getattr(err, "__notes__", []))
         rest = list(csv_points(window_pages(request, err.resume_windows)))
     assert got + rest == whole
@@ -205,7 +205,9 @@ def test_stats_count_every_page_row_and_shard(servers) -> None:
     stats = Stats()
     points = list(csv_points(sharded_pages(request, 3, plan="even", stats=stats)))
     assert stats.rows == len(points) == 300
-    assert stats.pages == 12 and stats.requests == 15  # 10 pages of rows... and an empty end per window
+    # the windows, asked 1 s past their inner edges, hold 500 rows: 17 pages, 5 of them cut to nothing; and an
+    # empty end per window
+    assert stats.pages == 12 and stats.requests == 20
     assert len(stats.shard_seconds) == 3 and stats.seconds > 0
     assert stats.wire_bytes > 0
     assert "300 rows" in stats.summary()
@@ -313,7 +315,7 @@ def test_fetch_shards_resumes_every_window_after_an_error(tmp_path) -> None:
         done = export_query(cfg, "accel", FETCH_QUERY, "csv", out, resume=True, progress=seen.append, stats=stats)
         asked = [dict(r.params) for r in emu.requests]
     assert out.read_bytes() == clean.read_bytes()
-    assert {k: str(v) for k, v in saved["windows"][0].items() if k != "page"} in [  # each window went on from its next page
+    assert {k: str(v) for k, v in saved["windows"][0].items() if k not in ("page", "cut")} in [  # each window went on from its next page
         {k: v for k, v in params.items() if k != "page"} for params in asked
     ]
     assert done.pages == seen[-1].pages == 60 and done.rows == 600  # progress counts every window's pages
@@ -386,7 +388,7 @@ def test_sharded_points_still_fetch_through_the_accessors_own_get_methods(server
     accel.shards = 4
     assert list(accel.points()) == list(stream.V1Client(cfg).Accel(**query).points())
     assert [kind for kind, _ in asked].count("json") == 1  # the plan
-    assert len({params["start_time"] for kind, params in asked if kind == "csv"}) == 4
+    assert len({(params["start_time"], params["end_time"]) for kind, params in asked if kind == "csv"}) == 4
 
 
 def test_a_page_that_does_not_parse_in_its_window_stops_the_pull_with_its_resume(servers) -> None:
@@ -405,7 +407,8 @@ def test_a_page_that_does_not_parse_in_its_window_stops_the_pull_with_its_resume
         list(sharded_items(request, picky, 4, plan="even"))
     err = caught.value
     assert err.window == {"start_time": windows[2]["start_time"], "end_time": windows[2]["end_time"]}
-    assert "next_page_token" in err.resume  # the window's second page: 50 rows after 09:45:04
+    assert err.resume_windows[-1] == windows[3]  # the failed window and the one after it are left
+    assert err.resume_windows[-2]["cut"] == windows[2]["cut"]
 
 
 def test_fetch_refuses_a_mistyped_shards_flag(tmp_path, capsys) -> None:
