@@ -569,7 +569,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         if emulator.delay > 0:
             time.sleep(emulator.delay)
-        fault = emulator._faults.take(split.path)
+        fault = emulator._faults.take(split.path, pairs)
         kind = fault.kind if fault is not None else ""
         if fault is not None and kind == "slow":
             time.sleep(fault.seconds)
