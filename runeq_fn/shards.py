@@ -53,6 +53,7 @@ from .errors import ParseError, RuneError, UsageError
 from .pages import SHARD_WINDOWS, Fetch, pages, pages_with_next, parsed_pages, resume_params
 from .parse import json_pages
 from .resources import resource
+from .response import Response
 from .stats import Stats, counting
 from .transport import fetch as http_fetch
 
@@ -298,6 +299,33 @@ def window_request(request: Request, window: Mapping[str, Any]) -> Request:
     """
     sent = {k: v for k, v in window.items() if k != "cut"}
     return with_params(request, drop=(*PAGING_PARAMS, SHARD_WINDOWS), index=start_index(sent), **sent)
+
+
+def with_cuts(windows: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """The windows, each with its ``cut`` said (``window_cut``), so that any part of the list resumes alike.
+
+    >>> with_cuts([{"start_time": 0, "end_time": 5}, {"start_time": 5, "end_time": 9}])
+    [{'start_time': 0, 'end_time': 5, 'cut': [None, 5]}, {'start_time': 5, 'end_time': 9, 'cut': [5, None]}]
+    """
+    last = len(windows) - 1
+    return [
+        {**w, "cut": [None if e is None else edge_param(e) for e in window_cut(w, (i == 0, i == last))]}
+        for i, w in enumerate(windows)
+    ]
+
+
+def with_pull_resume(response: Any, queries: Sequence[dict], head: int) -> Any:
+    """A window's page, its ``resume`` the rest of the pull from this page on (for the parsers' errors).
+
+    >>> from runeq_fn.response import Response
+    >>> page = Response(200, resume={"start_time": 4, "end_time": 9, "page": 1})
+    >>> with_pull_resume(page, [{"start_time": 4, "end_time": 9, "cut": [5, None]}], 0).resume["shard_windows"]
+    [{'start_time': 4, 'end_time': 9, 'page': 1, 'cut': [5, None]}]
+    """
+    if not isinstance(response, Response) or response.resume is None:
+        return response
+    rest = [{**response.resume, "cut": queries[head]["cut"]}, *(dict(q) for q in queries[head + 1 :])]
+    return replace(response, resume=sharded_resume(rest))
 
 
 def resumed_windows(request: Request) -> list[dict] | None:
@@ -598,15 +626,14 @@ def window_stream(
     from its next page) and ``resume`` (``sharded_resume`` of them: a request
     built with it goes on from there, see the module's docstring).
     """
-    queries = [dict(w) for w in windows]
+    queries = with_cuts(windows)
     if not queries:
         return
     column = TIME_COLUMNS.get(request.url.rsplit("/", 1)[-1].partition(".")[0], "time")
     requests = [window_request(request, q) for q in queries]
     last = len(queries) - 1
     board = Board(len(queries), max(1, buffer if buffer is not None else PAGES_PER_WINDOW * len(queries)))
-    edges = [window_cut(q, (i == 0, i == last)) for i, q in enumerate(queries)]
-    cuts = [partial(cut_page, column=column, lo=lo, hi=hi) for lo, hi in edges]
+    cuts = [partial(cut_page, column=column, lo=lo, hi=hi) for lo, hi in map(window_cut, queries)]
     threads = [
         threading.Thread(
             target=pull_window, args=(board, i, r, fetch, cuts[i], parse, stats), name=f"runeq-shard-{i}", daemon=True
@@ -632,7 +659,7 @@ def window_stream(
             if stats is not None:
                 stats.record(response)
             if response.content or head == last:  # an inner window's empty end is no end of the pull
-                yield response, items, remaining(queries, head, following)
+                yield with_pull_resume(response, queries, head), items, remaining(queries, head, following)
     finally:
         board.stop()
         if stats is not None:

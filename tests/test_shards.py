@@ -576,3 +576,22 @@ def test_fetch_shards_resume_after_an_error_in_the_middle_window_is_byte_identic
         cli.main([*args, "--resume"])
     assert out.read_bytes() == clean.read_bytes()
     assert b"2021-01-01T08:45:00Z" in clean.read_bytes()
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+def test_a_page_that_does_not_parse_downstream_resumes_the_rest_of_the_pull(shards) -> None:
+    # csv_points reads sharded_pages: the page's own resume (Response.resume) is the rest of the sharded pull
+    query = {**DEVICE, "start_time": WEAR_START, "end_time": WEAR_START + 12}
+    with Emulator(pagination="token", page_size=37, inclusive_end=True) as emu:
+        cfg = Config(**emu.config_values())
+        clean = list(csv_points(pages(build_request(cfg, "accel", "csv", query))))
+        windows = plan_windows(build_request(cfg, "accel", "csv", query), shards)
+        middle = windows[len(windows) // 2]
+        times = {"start_time": middle["start_time"], "end_time": middle["end_time"]}
+        emu.inject(Fault("non_utf8", path="/v1/accel.csv", params=times, after=2))
+        got = []
+        with pytest.raises(ParseError) as caught:
+            for point in csv_points(sharded_pages(build_request(cfg, "accel", "csv", query), shards)):
+                got.append(point)
+        rest = list(csv_points(pages(build_request(cfg, "accel", "csv", {**query, **caught.value.resume}))))
+    assert got + rest == clean
