@@ -14,7 +14,7 @@ from toolz import curry
 
 from .build import Request
 from .config import SECRET_HEADER_NAMES
-from .errors import APIError, PaginationError, RuneError
+from .errors import APIError, PaginationError, RuneError, UsageError
 from .flight import LIMITER, Stop, start_thread
 from .paging import predict, step_for
 from .response import Response
@@ -23,6 +23,8 @@ from .transport import fetch as http_fetch
 
 Fetch = Callable[[Request], Any]
 
+SHARD_WINDOWS = "shard_windows"
+"""The key of a sharded pull's ``resume`` that lists the windows left (``runeq_fn.shards``); never sent."""
 SEND_WAIT = 0.05
 """Seconds a prefetch waits for its request to be sent (a fetch that is not HTTP never says so)."""
 
@@ -136,7 +138,14 @@ def pages(request: Request, fetch: Fetch = http_fetch, prefetch: int = 0) -> Ite
     A page whose next-page marker names a page already read raises
     ``PaginationError`` (a server loop) instead of being yielded, with ``resume``
     set to that page, so that resuming reads every page once.
+
+    A request built with a sharded pull's ``err.resume`` (it holds ``shard_windows``)
+    pulls the windows left at once, as ``runeq_fn.shards.sharded_pages`` would.
     """
+    if request.param(SHARD_WINDOWS) is not None:
+        from .shards import sharded_pages
+
+        return sharded_pages(request, fetch=fetch)
     return (response for response, _ in pages_with_next(request, fetch, prefetch))
 
 
@@ -148,6 +157,8 @@ def pages_with_next(request: Request, fetch: Fetch = http_fetch, prefetch: int =
     where a pull interrupted after this page goes on (``runeq fetch --resume``).
     The pull's deadline (``policy.pull_deadline``) starts with the first page asked for.
     """
+    if request.param(SHARD_WINDOWS) is not None:
+        raise UsageError(f"a request with {SHARD_WINDOWS} (a sharded pull's err.resume) is read with pages or sharded_pages")
     return _pages(request, Ahead(fetch, prefetch))
 
 

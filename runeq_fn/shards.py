@@ -8,12 +8,24 @@ its longest window. One pull, top to bottom::
     Request --plan_windows--> windows --window_pages--> Responses, in time order --> csv_points, ...
 
 Exactness: the rows of a sharded pull are the unsharded pull's, in the same
-order, once each. Each window is its own query (paginated from its first page),
-and at every inner edge the rows are cut on the time column (``time``, or
-``timestamp`` for lfp and band_power) to ``start <= t < end``, so that a server
-which includes a row exactly at ``end_time`` gives it once all the same. Only
-CSV time series shard: an event or span has no time column to cut on (a span can
-straddle an edge), so those are pulled unsharded, as are availability queries.
+order, once each, whatever the server's arithmetic on its bounds. Inner edges sit
+on whole seconds; each window is its own query (paginated from its first page),
+asked ``MARGIN`` (1 s) beyond each inner edge, and its rows are cut locally on the
+time column (``time``, or ``timestamp`` for lfp and band_power; unix seconds or
+ISO 8601 text) to ``edge_lo <= t < edge_hi``. So a row at an edge comes once
+whether the server's ``end_time`` is inclusive or exclusive, its ``start_time``
+exclusive or inclusive, and whether it rounds the bounds to the millisecond or
+second (whole seconds are sent at inner edges, and the outer edges are the
+caller's, as typed). Only CSV time series shard: an event or span has no time
+column to cut on (a span can straddle an edge), so those are pulled unsharded,
+as are availability queries.
+
+Resuming: an error of a sharded pull carries ``resume``, the windows not yet
+read whole under the key ``shard_windows`` (plain data: each window's
+parameters and its ``cut``), beside the first such window's parameters.
+``accessor.points(**err.resume)``, ``pages``, ``sharded_pages`` and
+``sharded_items`` of a request built with them pull exactly the rest; the key is
+never sent to the server.
 
 Bounds: every request takes a slot of the process's limit (``flight.LIMITER``),
 and at most ``buffer`` pages (by default eight per window) are held, fetched and
@@ -22,8 +34,10 @@ not yet handed on, plus one for the window being read.
 
 from __future__ import annotations
 
+import calendar
 import csv
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -35,11 +49,12 @@ from functools import partial
 from typing import Any
 
 from .build import Request, start_index, with_params
-from .errors import RuneError, UsageError
+from .errors import ParseError, RuneError, UsageError
 from .flight import Stop, start_thread
-from .pages import Fetch, pages, pages_with_next, parsed_pages, resume_params
+from .pages import SHARD_WINDOWS, Fetch, pages, pages_with_next, parsed_pages, resume_params
 from .parse import json_pages
 from .resources import resource
+from .response import Response
 from .stats import Stats, counting
 from .transport import fetch as http_fetch
 
@@ -51,6 +66,11 @@ TIME_COLUMNS = {"lfp": "timestamp", "band_power": "timestamp"}
 
 PLANS = ("availability", "even")
 PAGING_PARAMS = ("page", "next_page_token")
+TIMESTAMPS = (None, "unix", "iso")
+"""``timestamp`` values whose time column the cut reads (unix seconds, ISO 8601 text)."""
+MARGIN = Fraction(1)
+"""Seconds a window's query reaches past each inner edge, so that the server's rounding or end rule loses nothing."""
+ISO_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?(Z|[+-]\d\d:?\d\d)?", re.I)
 PAGES_PER_WINDOW = 8
 """Pages held per window by default (``buffer``)."""
 MIN_RESOLUTION = 300
@@ -79,12 +99,38 @@ def exact_time(name: str, value: Any) -> Fraction:
 
 
 def on_grid(value: Fraction) -> Fraction:
-    """The nearest microsecond: inner edges sit there, so that they are sent exactly as decimals.
+    """The nearest whole second: inner edges sit there, so that no server's rounding (to ms or s) moves them.
 
-    >>> on_grid(Fraction(1, 3))
-    Fraction(333333, 1000000)
+    >>> on_grid(Fraction(7, 3)), on_grid(Fraction(8, 3))
+    (Fraction(2, 1), Fraction(3, 1))
     """
-    return Fraction(round(value * 1_000_000), 1_000_000)
+    return Fraction(round(value))
+
+
+def cell_time(text: str) -> Fraction | None:
+    """A time cell as exact unix seconds: a number, or ISO 8601 text (UTC unless it names an offset); None otherwise.
+
+    >>> cell_time("1609491600.02"), cell_time("2021-01-01T09:00:00.020000Z"), cell_time("2021-01-01T10:00:00+01:00")
+    (Fraction(80474580001, 50), Fraction(80474580001, 50), Fraction(1609491600, 1))
+    >>> cell_time(""), cell_time("n/a")
+    (None, None)
+    """
+    text = text.strip()
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        pass
+    match = ISO_TIME.fullmatch(text)
+    if match is None:
+        return None
+    *fields, fraction, zone = match.groups()
+    exact = Fraction(calendar.timegm(tuple(int(f) for f in fields)))
+    if fraction:
+        exact += Fraction(int(fraction), 10 ** len(fraction))
+    if zone and zone.upper() != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        exact -= sign * (int(zone[1:3]) * 3600 + int(zone[-2:]) * 60)
+    return exact
 
 
 def edge_param(edge: Fraction) -> int | str:
@@ -110,14 +156,14 @@ def edges_to_windows(start: Fraction, end: Fraction, inner: Sequence[Fraction]) 
 
 
 def even_windows(start: Fraction, end: Fraction, shards: int) -> list[Window]:
-    """``shards`` windows of equal length covering [start, end), edges on the microsecond grid.
+    """``shards`` windows of equal length covering [start, end), edges on whole seconds.
 
-    Fewer windows when the range holds fewer microseconds; one when it is empty.
+    Fewer windows when the range holds fewer whole seconds; one when it is empty.
 
     >>> even_windows(Fraction(0), Fraction(9), 3)
     [(Fraction(0, 1), Fraction(3, 1)), (Fraction(3, 1), Fraction(6, 1)), (Fraction(6, 1), Fraction(9, 1))]
-    >>> len(even_windows(Fraction(0), Fraction(1, 10**6), 8)), even_windows(Fraction(5), Fraction(5), 4)
-    (1, [(Fraction(5, 1), Fraction(5, 1))])
+    >>> len(even_windows(Fraction(0), Fraction(3, 2), 8)), even_windows(Fraction(5), Fraction(5), 4)
+    (2, [(Fraction(5, 1), Fraction(5, 1))])
     """
     if end <= start:
         return [(start, end)]
@@ -204,25 +250,109 @@ def query_range(request: Request) -> Window:
     for key in ("start_time", "end_time"):
         if request.param(key) is None:
             raise UsageError(f"a sharded pull needs {key}: add it to the query, or use shards=1")
+    if request.param("timestamp") not in TIMESTAMPS:
+        raise UsageError("a sharded pull reads times as unix seconds or ISO 8601: use timestamp=unix or iso, or shards=1")
     return exact_time("start_time", request.param("start_time")), exact_time("end_time", request.param("end_time"))
 
 
 def window_queries(request: Request, windows: Sequence[Window]) -> list[dict]:
-    """The time parameters of each window; the outer edges keep the caller's values as typed.
+    """Each window's time parameters, asked ``MARGIN`` beyond its inner edges, and its ``cut`` (None: open).
+
+    The outer edges keep the caller's values as typed, uncut: there the server's rule is the unsharded pull's.
 
     >>> r = Request("u/v1/accel.csv", (("start_time", "0"), ("end_time", 9)), paging="csv")
     >>> window_queries(r, even_windows(Fraction(0), Fraction(9), 2))
-    [{'start_time': '0', 'end_time': '4.5'}, {'start_time': '4.5', 'end_time': 9}]
+    [{'start_time': '0', 'end_time': 5, 'cut': [None, 4]}, {'start_time': 3, 'end_time': 9, 'cut': [4, None]}]
     """
-    queries = [{"start_time": edge_param(lo), "end_time": edge_param(hi)} for lo, hi in windows]
-    queries[0]["start_time"] = request.param("start_time")
-    queries[-1]["end_time"] = request.param("end_time")
-    return queries
+    last = len(windows) - 1
+    return [
+        {
+            "start_time": request.param("start_time") if i == 0 else edge_param(lo - MARGIN),
+            "end_time": request.param("end_time") if i == last else edge_param(hi + MARGIN),
+            "cut": [None if i == 0 else edge_param(lo), None if i == last else edge_param(hi)],
+        }
+        for i, (lo, hi) in enumerate(windows)
+    ]
+
+
+def window_cut(window: Mapping[str, Any], outer: tuple[bool, bool] = (False, False)) -> tuple[Fraction | None, Fraction | None]:
+    """A window's ``cut`` as exact edges (None: that side is open).
+
+    A window without ``cut`` (written by hand, or saved by an older runeq-fn) is
+    cut at its sent times, except on the ``outer`` sides of a list of windows.
+
+    >>> window_cut({"cut": [None, "4.5"]}), window_cut({"start_time": 0, "end_time": 5}, outer=(True, False))
+    ((None, Fraction(9, 2)), (None, Fraction(5, 1)))
+    """
+    cut = window.get("cut")
+    if cut is None:
+        cut = [None if outer[0] else window.get("start_time"), None if outer[1] else window.get("end_time")]
+    if not isinstance(cut, (list, tuple)) or len(cut) != 2:
+        raise UsageError("a shard window's cut is [start or None, end or None]: pass err.resume as it came")
+    lo, hi = (None if edge is None else exact_time("cut", edge) for edge in cut)
+    return lo, hi
 
 
 def window_request(request: Request, window: Mapping[str, Any]) -> Request:
-    """The request of one window: the query with the window's parameters (a resumed one's page or token too)."""
-    return with_params(request, drop=PAGING_PARAMS, index=start_index(window), **window)
+    """The request of one window: the query with the window's parameters (a resumed one's page or token too).
+
+    The ``cut`` and any ``shard_windows`` stay here: they are never sent.
+    """
+    sent = {k: v for k, v in window.items() if k != "cut"}
+    return with_params(request, drop=(*PAGING_PARAMS, SHARD_WINDOWS), index=start_index(sent), **sent)
+
+
+def with_cuts(windows: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """The windows, each with its ``cut`` said (``window_cut``), so that any part of the list resumes alike.
+
+    >>> with_cuts([{"start_time": 0, "end_time": 5}, {"start_time": 5, "end_time": 9}])
+    [{'start_time': 0, 'end_time': 5, 'cut': [None, 5]}, {'start_time': 5, 'end_time': 9, 'cut': [5, None]}]
+    """
+    last = len(windows) - 1
+    return [
+        {**w, "cut": [None if e is None else edge_param(e) for e in window_cut(w, (i == 0, i == last))]}
+        for i, w in enumerate(windows)
+    ]
+
+
+def with_pull_resume(response: Any, queries: Sequence[dict], head: int) -> Any:
+    """A window's page, its ``resume`` the rest of the pull from this page on (for the parsers' errors).
+
+    >>> from runeq_fn.response import Response
+    >>> page = Response(200, resume={"start_time": 4, "end_time": 9, "page": 1})
+    >>> with_pull_resume(page, [{"start_time": 4, "end_time": 9, "cut": [5, None]}], 0).resume["shard_windows"]
+    [{'start_time': 4, 'end_time': 9, 'page': 1, 'cut': [5, None]}]
+    """
+    if not isinstance(response, Response) or response.resume is None:
+        return response
+    rest = [{**response.resume, "cut": queries[head]["cut"]}, *(dict(q) for q in queries[head + 1 :])]
+    return replace(response, resume=sharded_resume(rest))
+
+
+def resumed_windows(request: Request) -> list[dict] | None:
+    """The windows a request resumes (its ``shard_windows``, from a sharded pull's ``err.resume``), or None.
+
+    >>> resumed_windows(Request("u", (("shard_windows", [{"start_time": 4, "end_time": 9, "cut": [5, None]}]),)))
+    [{'start_time': 4, 'end_time': 9, 'cut': [5, None]}]
+    >>> resumed_windows(Request("u", (("start_time", 4),))) is None
+    True
+    """
+    windows = request.param(SHARD_WINDOWS)
+    if windows is None:
+        return None
+    if not isinstance(windows, (list, tuple)) or not windows or not all(isinstance(w, Mapping) for w in windows):
+        raise UsageError(f"{SHARD_WINDOWS} is the list of windows a sharded pull's err.resume holds: pass it unchanged")
+    return [dict(w) for w in windows]
+
+
+def sharded_resume(windows: Sequence[Mapping[str, Any]]) -> dict:
+    """The ``resume`` of a sharded pull that stopped: the first window's parameters, and every window left.
+
+    >>> sharded_resume([{"start_time": 4, "end_time": 9, "page": 2, "cut": [5, None]}])
+    {'start_time': 4, 'end_time': 9, 'page': 2, 'shard_windows': [{'start_time': 4, 'end_time': 9, 'page': 2, 'cut': [5, None]}]}
+    """
+    first = {k: v for k, v in windows[0].items() if k != "cut"}
+    return {**first, SHARD_WINDOWS: [dict(w) for w in windows]}
 
 
 def availability_request(request: Request, resolution: int) -> Request:
@@ -235,8 +365,9 @@ def availability_request(request: Request, resolution: int) -> Request:
     base, _, name = request.url.rpartition("/")
     name = name.partition(".")[0]
     expression = resource(name).availability
+    dropped = (*PAGING_PARAMS, "timestamp")  # its bins' times in unix seconds
     return replace(
-        with_params(request, drop=PAGING_PARAMS, index=0, expression=expression, resolution=resolution),
+        with_params(request, drop=dropped, index=0, expression=expression, resolution=resolution),
         url=f"{base}/{name}.json",
         paging="json",
     )
@@ -272,45 +403,54 @@ def plan_windows(request: Request, shards: int, fetch: Fetch = http_fetch, plan:
 
 
 def line_time(line: bytes, index: int) -> Fraction | None:
-    """The time cell of one CSV line, exactly; None when it is blank or not a number.
+    """The time cell of one CSV line, exactly (``cell_time``); None when it is blank or not a time.
 
     >>> line_time(b"1609491600.02,1,2\\r\\n", 0), line_time(b'"x,y",5\\n', 1), line_time(b",1\\n", 0)
     (Fraction(80474580001, 50), Fraction(5, 1), None)
     """
     text = line.decode("utf-8", errors="replace").rstrip("\r\n")
     cells = next(csv.reader([text]), []) if '"' in text else text.split(",")
-    try:
-        return Fraction(cells[index].strip())
-    except (IndexError, ValueError, ZeroDivisionError):
-        return None
+    return cell_time(cells[index]) if index < len(cells) else None
 
 
-def inside(t: Fraction | None, lo: Fraction | None, hi: Fraction | None) -> bool:
-    """Whether a row's time is in [lo, hi) (an open side when None; a row without a time stays)."""
-    return t is None or ((lo is None or lo <= t) and (hi is None or t < hi))
+def inside(line: bytes, index: int, lo: Fraction | None, hi: Fraction | None) -> bool:
+    """Whether a row's time is in [lo, hi) (an open side when None); ``ParseError`` for a row without a time.
+
+    >>> inside(b"5,b\\n", 0, Fraction(5), None), inside(b"5,b\\n", 0, None, Fraction(5))
+    (True, False)
+    """
+    t = line_time(line, index)
+    if t is None:
+        raise ParseError("a sharded pull cuts rows on their time, and a row's time is neither unix seconds "
+                         "nor ISO 8601: pull it with shards=1")
+    return (lo is None or lo <= t) and (hi is None or t < hi)
 
 
 def cut_csv(content: bytes, column: str, lo: Fraction | None, hi: Fraction | None) -> bytes:
-    """A CSV page with only the rows whose time is in [lo, hi), other lines kept byte for byte.
+    """A CSV page with only the rows whose time is in [lo, hi), other lines kept byte for byte; empty when none is.
 
     Rows come in time order, so a page whose first and last rows are inside is
     returned as is, without reading the rows between.
 
     >>> page = b"time,x\\n4,a\\n5,b\\n6,c\\n"
-    >>> cut_csv(page, "time", Fraction(5), Fraction(6)), cut_csv(page, "time", None, None) is page
-    (b'time,x\\n5,b\\n', True)
+    >>> cut_csv(page, "time", Fraction(5), Fraction(6)), cut_csv(page, "time", Fraction(7), None)
+    (b'time,x\\n5,b\\n', b'')
+    >>> cut_csv(page, "time", None, None) is page
+    True
     """
     if not content or (lo is None and hi is None):
         return content
     lines = content.splitlines(keepends=True)
     header = next(csv.reader([lines[0].decode("utf-8-sig", errors="replace").rstrip("\r\n")]), [])
     if column not in header:
-        return content
+        raise ParseError(f"a sharded pull cuts rows on their time, and this page has no {column} column: "
+                         "pull it with shards=1")
     index = header.index(column)
     body = [line for line in lines[1:] if line.strip()]
-    if not body or (inside(line_time(body[0], index), lo, hi) and inside(line_time(body[-1], index), lo, hi)):
+    if not body or (inside(body[0], index, lo, hi) and inside(body[-1], index, lo, hi)):
         return content
-    return b"".join([lines[0], *(line for line in lines[1:] if inside(line_time(line, index), lo, hi))])
+    kept = [line for line in body if inside(line, index, lo, hi)]
+    return b"".join([lines[0], *kept]) if kept else b""
 
 
 def cut_page(response: Any, column: str, lo: Fraction | None, hi: Fraction | None) -> Any:
@@ -417,8 +557,8 @@ def pull_window(board: Board, i: int, request: Request, fetch: Fetch, cut: Calla
                 board.finish(i)
                 break
             response, following = item
-            response = cut(response)
             try:
+                response = cut(response)
                 items = None if parse is None else list(parse(response))
             except RuneError as exc:
                 if exc.resume is None:
@@ -434,14 +574,16 @@ def pull_window(board: Board, i: int, request: Request, fetch: Fetch, cut: Calla
 
 
 def remaining(queries: Sequence[dict], head: int, following: Request | None) -> list[dict]:
-    """Where a pull goes on: the window being read from its next page, then every later window whole.
+    """Where a pull goes on: the window being read from its next page (with its cut), then every later window whole.
 
-    >>> r = Request("u", (("start_time", 0), ("end_time", 5), ("page", 2)), paging="csv", index=2)
-    >>> remaining([{"start_time": 0, "end_time": 5}, {"start_time": 5, "end_time": 9}], 0, r)
-    [{'start_time': 0, 'end_time': 5, 'page': 2}, {'start_time': 5, 'end_time': 9}]
+    >>> r = Request("u", (("start_time", 0), ("end_time", 6), ("page", 2)), paging="csv", index=2)
+    >>> remaining([{"start_time": 0, "end_time": 6, "cut": [None, 5]}, {"start_time": 4, "end_time": 9, "cut": [5, None]}], 0, r)
+    [{'start_time': 0, 'end_time': 6, 'page': 2, 'cut': [None, 5]}, {'start_time': 4, 'end_time': 9, 'cut': [5, None]}]
     """
     later = [dict(q) for q in queries[head + 1 :]]
-    return later if following is None else [resume_params(following), *later]
+    if following is None:
+        return later
+    return [{**resume_params(following), "cut": queries[head].get("cut", [None, None])}, *later]
 
 
 def window_pages_with_next(
@@ -470,7 +612,8 @@ def window_stream(
     """Each page of the windows in time order: (response, its parsed items, the windows that remain).
 
     ``windows`` hold each window's parameters (``start_time``, ``end_time``, and
-    for a resumed window its ``page`` or ``next_page_token``), in time order.
+    for a resumed window its ``page`` or ``next_page_token``) and its ``cut``
+    (``window_queries``), in time order.
     Windows run at once in threads; at most ``buffer`` pages (default 8 per
     window) are held, plus one. ``parse`` (a function from one response to its
     items, e.g. ``lambda r: csv_points([r])``) runs in the window's thread as
@@ -480,22 +623,18 @@ def window_stream(
 
     The first error in any window stops them all: no request is left running
     when it is raised. It carries ``window`` (the failed window's parameters),
-    ``resume`` (the failed page's, as always) and ``resume_windows`` (every
-    window from the first not yet read whole: ``window_pages(request, err.resume_windows)``
-    goes on from there).
+    ``resume_windows`` (every window from the first not yet read whole, that one
+    from its next page) and ``resume`` (``sharded_resume`` of them: a request
+    built with it goes on from there, see the module's docstring).
     """
-    queries = [dict(w) for w in windows]
+    queries = with_cuts(windows)
     if not queries:
         return
     column = TIME_COLUMNS.get(request.url.rsplit("/", 1)[-1].partition(".")[0], "time")
     requests = [window_request(request, q) for q in queries]
-    bounds = [(exact_time("start_time", r.param("start_time")), exact_time("end_time", r.param("end_time"))) for r in requests]
     last = len(queries) - 1
     board = Board(len(queries), max(1, buffer if buffer is not None else PAGES_PER_WINDOW * len(queries)))
-    cuts = [
-        partial(cut_page, column=column, lo=lo if i else None, hi=hi if i < last else None)
-        for i, (lo, hi) in enumerate(bounds)
-    ]
+    cuts = [partial(cut_page, column=column, lo=lo, hi=hi) for lo, hi in map(window_cut, queries)]
     began = time.perf_counter()
     following: Request | None = requests[0]
     head = 0
@@ -516,7 +655,7 @@ def window_stream(
             if stats is not None:
                 stats.record(response)
             if response.content or head == last:  # an inner window's empty end is no end of the pull
-                yield response, items, remaining(queries, head, following)
+                yield with_pull_resume(response, queries, head), items, remaining(queries, head, following)
     finally:
         # stop, then join: a window waiting for room on the board would wait for a reader gone.
         # However the pull ends (an error, Ctrl-C, closed early), no thread outlives it.
@@ -530,16 +669,18 @@ def window_stream(
 
 
 def with_windows(exc: BaseException, queries: Sequence[dict], head: int, following: Request | None) -> BaseException:
-    """The error of a failed window, with ``window`` and ``resume_windows`` set (and said in a note)."""
+    """The error of a failed window, with ``window``, ``resume_windows`` and the pull's ``resume`` set (said in a note)."""
     if isinstance(exc, RuneError):
         failed = exc.resume or {}
         window = {k: failed[k] for k in ("start_time", "end_time") if k in failed}
+        rest = remaining(queries, head, following)
         exc.window = window  # type: ignore[attr-defined]
-        exc.resume_windows = remaining(queries, head, following)  # type: ignore[attr-defined]
+        exc.resume_windows = rest  # type: ignore[attr-defined]
+        exc.resume = sharded_resume(rest)
         if hasattr(exc, "add_note"):
             exc.add_note(
                 f"in the shard window start_time={window.get('start_time')} end_time={window.get('end_time')}; "
-                "err.resume_windows goes on from the first window not read whole"
+                "err.resume goes on from the first window not read whole"
             )
     return exc
 
@@ -579,7 +720,7 @@ def sharded_items(
     >>> len(points), points == whole
     (500, True)
     """
-    if shards == 1:
+    if shards == 1 and resumed_windows(request) is None:
         return parsed_pages(request, parse, fetch if stats is None else counting(fetch, stats))
     return _sharded_items(request, parse, shards, fetch, plan, buffer, stats)
 
@@ -587,7 +728,7 @@ def sharded_items(
 def _sharded_items(
     request: Request, parse: Parse, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None
 ) -> Iterator[Any]:
-    windows = plan_windows(request, shards, fetch, plan)
+    windows = resumed_windows(request) or plan_windows(request, shards, fetch, plan)
     for _, items, _ in window_stream(request, windows, fetch, parse, buffer, stats):
         yield from items or ()
 
@@ -618,7 +759,7 @@ def sharded_pages(
     >>> len(sharded), sharded == whole
     (500, True)
     """
-    if shards == 1:
+    if shards == 1 and resumed_windows(request) is None:
         return pages(request, fetch if stats is None else counting(fetch, stats))
     return _sharded(request, shards, fetch, plan, buffer, stats)
 
@@ -626,4 +767,5 @@ def sharded_pages(
 def _sharded(
     request: Request, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None
 ) -> Iterator[Any]:
-    yield from window_pages(request, plan_windows(request, shards, fetch, plan), fetch, buffer, stats)
+    windows = resumed_windows(request) or plan_windows(request, shards, fetch, plan)
+    yield from window_pages(request, windows, fetch, buffer, stats)

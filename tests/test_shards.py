@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,11 +19,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runeq_fn import Config, build_request, cli, csv_points, pages, stream
+from runeq_fn.build import with_params
 from runeq_fn.cohort import cohort_points
 from runeq_fn.emulator import Emulator, Fault
+from runeq_fn.emulator.resources import ROUNDINGS
 from runeq_fn.errors import APIError, ParseError, UsageError
 from runeq_fn.export import Pull, export_query, part_paths
 from runeq_fn.flight import CONNECTIONS_PER_HOST, LIMITER, Limiter
+from runeq_fn.pages import pages_with_next
 from runeq_fn.policy import Policy
 from runeq_fn.shards import (
     edge_param,
@@ -33,6 +38,7 @@ from runeq_fn.shards import (
     window_queries,
 )
 from runeq_fn.stats import Stats
+from runeq_fn.transport import fetch as http_fetch
 
 WEAR_START = 1609490700  # patient-1's watch-1 starts recording at 08:45 on 2021-01-01
 WEAR_END = 1609499100  # and stops at 11:05
@@ -181,7 +187,7 @@ def test_the_first_error_stops_every_window_and_says_where_to_go_on() -> None:
         err = caught.value
         assert err.status_code == 400
         assert err.window in [{"start_time": w["start_time"], "end_time": w["end_time"]} for w in windows]
-        assert err.resume["start_time"] == err.window["start_time"]
+        assert err.resume["shard_windows"] == err.resume_windows  # the rest of the pull, from the first window not read whole
         assert "shard window" in "".join(getattr(err, "__notes__", []))
         rest = list(csv_points(window_pages(request, err.resume_windows)))
     assert got + rest == whole
@@ -205,7 +211,9 @@ def test_stats_count_every_page_row_and_shard(servers) -> None:
     stats = Stats()
     points = list(csv_points(sharded_pages(request, 3, plan="even", stats=stats)))
     assert stats.rows == len(points) == 300
-    assert stats.pages == 12 and stats.requests == 15  # 10 pages of rows... and an empty end per window
+    # the windows, asked 1 s past their inner edges, hold 500 rows: 17 pages, 5 of them cut to nothing; and an
+    # empty end per window
+    assert stats.pages == 12 and stats.requests == 20
     assert len(stats.shard_seconds) == 3 and stats.seconds > 0
     assert stats.wire_bytes > 0
     assert "300 rows" in stats.summary()
@@ -313,7 +321,7 @@ def test_fetch_shards_resumes_every_window_after_an_error(tmp_path) -> None:
         done = export_query(cfg, "accel", FETCH_QUERY, "csv", out, resume=True, progress=seen.append, stats=stats)
         asked = [dict(r.params) for r in emu.requests]
     assert out.read_bytes() == clean.read_bytes()
-    assert {k: str(v) for k, v in saved["windows"][0].items() if k != "page"} in [  # each window went on from its next page
+    assert {k: str(v) for k, v in saved["windows"][0].items() if k not in ("page", "cut")} in [  # each window went on from its next page
         {k: v for k, v in params.items() if k != "page"} for params in asked
     ]
     assert done.pages == seen[-1].pages == 60 and done.rows == 600  # progress counts every window's pages
@@ -386,7 +394,7 @@ def test_sharded_points_still_fetch_through_the_accessors_own_get_methods(server
     accel.shards = 4
     assert list(accel.points()) == list(stream.V1Client(cfg).Accel(**query).points())
     assert [kind for kind, _ in asked].count("json") == 1  # the plan
-    assert len({params["start_time"] for kind, params in asked if kind == "csv"}) == 4
+    assert len({(params["start_time"], params["end_time"]) for kind, params in asked if kind == "csv"}) == 4
 
 
 def test_a_page_that_does_not_parse_in_its_window_stops_the_pull_with_its_resume(servers) -> None:
@@ -405,7 +413,8 @@ def test_a_page_that_does_not_parse_in_its_window_stops_the_pull_with_its_resume
         list(sharded_items(request, picky, 4, plan="even"))
     err = caught.value
     assert err.window == {"start_time": windows[2]["start_time"], "end_time": windows[2]["end_time"]}
-    assert "next_page_token" in err.resume  # the window's second page: 50 rows after 09:45:04
+    assert err.resume_windows[-1] == windows[3]  # the failed window and the one after it are left
+    assert err.resume_windows[-2]["cut"] == windows[2]["cut"]
 
 
 def test_fetch_refuses_a_mistyped_shards_flag(tmp_path, capsys) -> None:
@@ -414,3 +423,175 @@ def test_fetch_refuses_a_mistyped_shards_flag(tmp_path, capsys) -> None:
             cli.main(["fetch", "accel", *FETCH_FLAGS, "--shard", "4", "--config", str(config_file(emu, tmp_path))])
         assert emu.requests == []
     assert "did you mean --shards?" in capsys.readouterr().err
+
+
+# -- exact whatever the server's arithmetic on its bounds --------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    name=st.sampled_from(["accel", "lfp"]),
+    start_ms=st.integers(-3000, 3000),
+    length_ms=st.integers(0, 9000),
+    scheme=st.sampled_from(["page", "token", "mixed"]),
+    page_size=st.integers(7, 300),
+    shards=st.integers(1, 8),
+    plan=st.sampled_from(["even", "availability"]),
+    inclusive_end=st.booleans(),
+    round_bounds=st.sampled_from([None, *ROUNDINGS]),
+    timestamp=st.sampled_from([None, "unix", "iso"]),
+)
+def test_sharded_points_are_the_whole_pulls_whatever_the_servers_bounds_and_time_format(
+    servers, name, start_ms, length_ms, scheme, page_size, shards, plan, inclusive_end, round_bounds, timestamp
+):
+    emu = servers[scheme]
+    emu.page_size, emu.inclusive_end, emu.round_bounds = page_size, inclusive_end, round_bounds
+    try:
+        start = WEAR_START + Fraction(start_ms, 1000)
+        end = start + Fraction(length_ms if name == "accel" else length_ms // 3, 1000)
+        request = request_for(emu, name, start, end)
+        if timestamp is not None:
+            request = with_params(request, timestamp=timestamp)
+        whole = list(csv_points(pages(request)))
+        assert list(csv_points(sharded_pages(request, shards, plan=plan))) == whole
+    finally:
+        emu.round_bounds = None
+
+
+@pytest.mark.parametrize("round_bounds", ["ms-floor", "ms-ceil", "s-floor", "s-ceil"])
+def test_a_server_that_rounds_its_bounds_loses_no_row_at_an_edge(round_bounds) -> None:
+    # the audit's case: a range with fractions, cut into windows; the server keeps only ms or s of each bound
+    with Emulator(pagination="token", page_size=1000, round_bounds=round_bounds) as emu:
+        request = request_for(emu, "accel", Fraction("1609490700.0123"), Fraction("1609491420.0357"))
+        whole = list(csv_points(pages(request)))
+        sharded = list(csv_points(sharded_pages(request, 7, plan="even")))
+    assert len(whole) >= 36_000 and sharded == whole
+
+
+def test_iso_times_are_cut_on_their_value_at_an_inclusive_end() -> None:
+    with Emulator(pagination="page", page_size=50, inclusive_end=True) as emu:
+        request = with_params(request_for(emu, "lfp", WEAR_START, WEAR_START + 2), timestamp="iso")
+        whole = list(csv_points(pages(request)))
+        sharded = list(csv_points(sharded_pages(request, 2, plan="even")))
+    stamps = [p["timestamp"] for p in sharded]
+    assert stamps.count("2021-01-01T08:45:01Z") == 2  # the two channels' rows at the inner edge, once each
+    assert sharded == whole
+
+
+def test_a_row_whose_time_is_not_a_time_stops_a_sharded_pull() -> None:
+    # unix seconds and ISO 8601 are read; a row whose time is neither cannot be cut, and giving it twice would be silent
+    with Emulator(page_size=40) as emu:
+        request = request_for(emu, "accel", WEAR_START, WEAR_START + 4)
+        with pytest.raises(ParseError, match="neither unix seconds nor ISO 8601") as caught:
+            list(sharded_pages(request, 2, plan="even", fetch=worded_times))
+    assert caught.value.resume["shard_windows"]
+
+
+def worded_times(request):
+    """The emulator's answer, each CSV row's time replaced by a word."""
+    response = http_fetch(request)
+    lines = response.content.split(b"\n")
+    worded = [b"soon," + line.split(b",", 1)[1] if line and i else line for i, line in enumerate(lines)]
+    return replace(response, content=b"\n".join(worded))
+
+
+def test_a_timestamp_format_that_cannot_be_cut_is_refused_before_any_request(servers) -> None:
+    emu = servers["page"]
+    emu.clear()
+    request = with_params(request_for(emu, "accel", WEAR_START, WEAR_START + 4), timestamp="ms")
+    with pytest.raises(UsageError, match="timestamp=unix or iso"):
+        next(sharded_pages(request, 4))
+    assert emu.requests == []
+
+
+# -- resume is the rest of the pull ---------------------------------------------------------------------
+
+RESUMED = {"accel": ("Accel", 12), "lfp": ("LFP", 4)}  # accessor, seconds pulled (lfp: 500 rows a second)
+
+
+def fail_the_middle_window(emu: Emulator, cfg: Config, name: str, query: dict, shards: int) -> None:
+    """Queue a 500 for the third request of the middle window the pull will ask for."""
+    windows = plan_windows(build_request(cfg, name, "csv", query), shards)
+    middle = windows[len(windows) // 2]
+    times = {"start_time": middle["start_time"], "end_time": middle["end_time"]}
+    emu.inject(Fault("status", status=500, path=f"/v1/{name}.csv", params=times, after=2))
+
+
+def pulled_until_error(points) -> tuple[list, APIError]:
+    got = []
+    with pytest.raises(APIError) as caught:
+        for point in points:
+            got.append(point)
+    assert caught.value.status_code == 500
+    return got, caught.value
+
+
+@pytest.mark.parametrize("surface", ["shim", "sharded_pages", "pages"])
+@pytest.mark.parametrize("shards", [1, 4])
+@pytest.mark.parametrize("name", ["accel", "lfp"])
+@pytest.mark.parametrize("scheme", ["page", "token"])
+def test_points_before_an_error_and_points_of_its_resume_are_the_clean_pull(surface, shards, name, scheme) -> None:
+    accessor, seconds = RESUMED[name]
+    query = {**DEVICE, "start_time": WEAR_START, "end_time": WEAR_START + seconds}
+    with Emulator(pagination=scheme, page_size=37, round_bounds="ms-ceil", inclusive_end=True) as emu:
+        cfg = Config(**emu.config_values(), retries=0)
+        clean = list(csv_points(pages(build_request(cfg, name, "csv", query))))
+        fail_the_middle_window(emu, cfg, name, query, shards)
+        if surface == "shim":
+            reader = getattr(stream.V1Client(cfg, shards=shards), accessor)(**query)
+            got, err = pulled_until_error(reader.points())
+            rest = list(reader.points(**err.resume))
+        else:
+            read = sharded_pages if surface == "sharded_pages" else lambda request, shards: pages(request)
+            got, err = pulled_until_error(csv_points(sharded_pages(build_request(cfg, name, "csv", query), shards)))
+            rest = list(csv_points(read(build_request(cfg, name, "csv", {**query, **err.resume}), shards)))
+        asked = [dict(r.params) for r in emu.requests]
+    assert got + rest == clean
+    assert pickle.loads(pickle.dumps(err)).resume == err.resume
+    assert all("shard_windows" not in params for params in asked)  # the resume's key is never sent
+    if shards == 1:
+        assert set(err.resume) == {*query, "page"} | ({"next_page_token"} if scheme == "token" else set())
+
+
+def test_a_request_with_shard_windows_is_not_read_page_by_page(servers) -> None:
+    emu = servers["page"]
+    request = with_params(request_for(emu, "accel", WEAR_START, WEAR_START + 4), shard_windows=[{"start_time": 0}])
+    with pytest.raises(UsageError, match="read with pages or sharded_pages"):
+        next(pages_with_next(request))
+
+
+@pytest.mark.parametrize("pagination", ["page", "token"])
+def test_fetch_shards_resume_after_an_error_in_the_middle_window_is_byte_identical(tmp_path, pagination) -> None:
+    query = {**FETCH_QUERY, "timestamp": "iso"}
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in query.items()]
+    with Emulator(pagination=pagination, page_size=23, round_bounds="s-floor", inclusive_end=True) as emu:
+        cfg = config_file(emu, tmp_path)
+        clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
+        cli.main(["fetch", "accel", *flags, "--output", str(clean), "--config", str(cfg)])
+        fail_the_middle_window(emu, Config(**emu.config_values()), "accel", query, 4)
+        args = ["fetch", "accel", *flags, "--output", str(out), "--shards", "4", "--config", str(cfg)]
+        with pytest.raises(SystemExit):
+            cli.main(args)
+        assert not out.exists() and any(r.status == 500 for r in emu.requests)
+        cli.main([*args, "--resume"])
+    assert out.read_bytes() == clean.read_bytes()
+    assert b"2021-01-01T08:45:00Z" in clean.read_bytes()
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+def test_a_page_that_does_not_parse_downstream_resumes_the_rest_of_the_pull(shards) -> None:
+    # csv_points reads sharded_pages: the page's own resume (Response.resume) is the rest of the sharded pull
+    query = {**DEVICE, "start_time": WEAR_START, "end_time": WEAR_START + 12}
+    with Emulator(pagination="token", page_size=37, inclusive_end=True) as emu:
+        cfg = Config(**emu.config_values())
+        clean = list(csv_points(pages(build_request(cfg, "accel", "csv", query))))
+        windows = plan_windows(build_request(cfg, "accel", "csv", query), shards)
+        middle = windows[len(windows) // 2]
+        times = {"start_time": middle["start_time"], "end_time": middle["end_time"]}
+        emu.inject(Fault("non_utf8", path="/v1/accel.csv", params=times, after=2))
+        got = []
+        with pytest.raises(ParseError) as caught:
+            for point in csv_points(sharded_pages(build_request(cfg, "accel", "csv", query), shards)):
+                got.append(point)
+        rest = list(csv_points(pages(build_request(cfg, "accel", "csv", {**query, **caught.value.resume}))))
+    assert got + rest == clean

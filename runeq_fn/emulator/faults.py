@@ -28,9 +28,10 @@ import csv
 import io
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Any
 
 KINDS = (
     "status",
@@ -57,7 +58,11 @@ STREAMED = ("trickle", "bomb", "endless")
 
 @dataclass(frozen=True)
 class Fault:
-    """A fault for the next ``times`` requests whose path starts with ``path`` (any when None)."""
+    """A fault for the next ``times`` requests whose path starts with ``path`` (any when None).
+
+    ``params`` narrows it to requests whose query holds those parameters (compared as text: one
+    window of a sharded pull, say), and ``after`` lets that many matching requests through first.
+    """
 
     kind: str
     times: int = 1
@@ -71,6 +76,8 @@ class Fault:
     size: int = 2**30
     charset: str | None = None
     content_type: str | None = None
+    params: Mapping[str, Any] | None = None
+    after: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -83,14 +90,22 @@ class Fault:
             raise ValueError("cut must be within [0, 1): the share of the body sent before the connection closes")
         if self.encoding not in ("gzip", "deflate"):
             raise ValueError("encoding must be gzip or deflate")
+        if self.after < 0:
+            raise ValueError("after must be at least 0")
 
-    def matches(self, path: str) -> bool:
-        """Whether the fault applies to a request path.
+    def matches(self, path: str, pairs: Iterable[tuple[str, str]] = ()) -> bool:
+        """Whether the fault applies to a request's path and query.
 
         >>> Fault("drop", path="/v1/accel").matches("/v1/accel.csv"), Fault("drop").matches("/x")
         (True, True)
+        >>> window = Fault("drop", params={"start_time": 3})
+        >>> window.matches("/v1/accel.csv", [("start_time", "3")]), window.matches("/v1/accel.csv", [("start_time", "4")])
+        (True, False)
         """
-        return self.path is None or path.startswith(self.path)
+        query = dict(pairs)
+        return (self.path is None or path.startswith(self.path)) and all(
+            query.get(key) == str(value) for key, value in (self.params or {}).items()
+        )
 
 
 class FaultQueue:
@@ -103,29 +118,37 @@ class FaultQueue:
     def push(self, fault: Fault) -> None:
         """Queue a fault."""
         with self._lock:
-            self._pending.append([fault, fault.times])
+            self._pending.append([fault, fault.times, fault.after])
 
     def clear(self) -> None:
         """Forget every pending fault."""
         with self._lock:
             self._pending.clear()
 
-    def take(self, path: str) -> Fault | None:
-        """Use up one application of the first pending fault matching the path.
+    def take(self, path: str, pairs: Iterable[tuple[str, str]] = ()) -> Fault | None:
+        """Use up one application of the first pending fault matching the path and query.
 
         >>> q = FaultQueue(); q.push(Fault("drop", times=2, path="/v1"))
         >>> [q.take(p) is not None for p in ("/cognito/", "/v1/a", "/v1/a", "/v1/a")]
         [False, True, True, False]
+        >>> q.push(Fault("drop", after=1))
+        >>> [q.take("/v1/a") is not None for _ in range(3)]
+        [False, True, False]
         """
+        pairs = list(pairs)
         with self._lock:
             for entry in self._pending:
-                fault, left = entry
-                if fault.matches(path):
-                    if left <= 1:
-                        self._pending.remove(entry)
-                    else:
-                        entry[1] = left - 1
-                    return fault
+                fault, left, skip = entry
+                if not fault.matches(path, pairs):
+                    continue
+                if skip > 0:  # this request goes through, answered normally
+                    entry[2] = skip - 1
+                    return None
+                if left <= 1:
+                    self._pending.remove(entry)
+                else:
+                    entry[1] = left - 1
+                return fault
         return None
 
 

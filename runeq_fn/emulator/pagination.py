@@ -30,8 +30,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from .data import Row, seed_of, unit
@@ -111,6 +114,34 @@ def format_cell(cell: Any) -> str:
         text = repr(cell)
         return format(Decimal(text), "f") if "e" in text else text
     return str(cell)
+
+
+def iso_time(cell: Any) -> Any:
+    """A unix time cell as ISO 8601 UTC text (microseconds when not whole), as ``timestamp=iso`` serves it.
+
+    >>> iso_time(1609491600), iso_time(1609491600.004), iso_time(None)
+    ('2021-01-01T09:00:00Z', '2021-01-01T09:00:00.004000Z', None)
+    """
+    if cell is None:
+        return None
+    exact = Fraction(format_cell(cell))
+    seconds = math.floor(exact)
+    micros = round((exact - seconds) * 1_000_000)
+    fraction = f".{micros:06d}" if micros else ""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + fraction + "Z"
+
+
+def with_iso_times(listing: Listing, rows: Sequence[Row]) -> list[Row]:
+    """The rows with their time column (the first, ``time`` or ``timestamp``) as ISO 8601 text.
+
+    >>> with_iso_times(Listing(("time", "bpm"), lambda: iter(())), [(1609491600, 61)])
+    [('2021-01-01T09:00:00Z', 61)]
+    >>> with_iso_times(Listing(("span",), lambda: iter(())), [({"start_time": 1},)])
+    [({'start_time': 1},)]
+    """
+    if listing.columns[0] not in ("time", "timestamp"):
+        return list(rows)
+    return [(iso_time(row[0]), *row[1:]) for row in rows]
 
 
 ODD_ROW_KINDS = ("quoted", "quoted_text", "text", "short", "long")

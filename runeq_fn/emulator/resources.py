@@ -33,6 +33,10 @@ PERIODS = {
     "state": data.STATE_PERIOD,
 }
 MIN_RESOLUTION = Fraction(300)
+TIMESTAMPS = ("unix", "iso")
+"""Values of the ``timestamp`` parameter served: unix seconds, or ISO 8601 UTC text in the time column."""
+ROUNDINGS = tuple(f"{unit}-{way}" for unit in ("ms", "s") for way in ("floor", "ceil", "nearest"))
+"""How ``Emulator(round_bounds=...)`` rounds ``start_time`` and ``end_time`` before filtering on them."""
 STREAM_FILTERS = ("channel", "sensor", "anatomy", "algorithm", "band")
 
 
@@ -129,6 +133,24 @@ def required_number(params: Mapping[str, str], name: str) -> Fraction:
     return value
 
 
+def round_bound(value: Fraction, rule: str | None) -> Fraction:
+    """A time bound as a server that keeps only milliseconds or seconds filters on it (None: exactly).
+
+    >>> t = Fraction("1609491600.0125")
+    >>> [float(round_bound(t, rule)) for rule in ("ms-floor", "ms-ceil", "s-ceil", "s-nearest")]
+    [1609491600.012, 1609491600.013, 1609491601.0, 1609491600.0]
+    >>> round_bound(t, None) == t
+    True
+    """
+    if rule is None:
+        return value
+    unit, _, way = rule.partition("-")
+    per_second = 1000 if unit == "ms" else 1
+    scaled = value * per_second
+    whole = math.floor(scaled) if way == "floor" else math.ceil(scaled) if way == "ceil" else round(scaled)
+    return Fraction(whole, per_second)
+
+
 def parse_page(params: Mapping[str, str]) -> int:
     """The 0-based ``page`` parameter (0 when absent).
 
@@ -157,11 +179,13 @@ def compile_query(
     client_patient: str | None,
     blank_rate: float = 0.0,
     inclusive_end: bool = False,
+    round_bounds: str | None = None,
 ) -> Listing:
     """Validate the parameters of ``/v1/<resource>.<fmt>`` and describe its rows.
 
     ``client_patient`` is the patient implied by client keys, None for other credentials.
-    ``inclusive_end`` serves a row exactly at ``end_time`` too.
+    ``inclusive_end`` serves a row exactly at ``end_time`` too; ``round_bounds`` (one of
+    ``ROUNDINGS``) filters on the bounds rounded so.
     """
     if (
         resource not in RESOURCES
@@ -170,9 +194,10 @@ def compile_query(
     ):
         raise ApiError(404, "NotFoundError", f"no such resource: /v1/{resource}.{fmt}")
     start, end = required_number(params, "start_time"), required_number(params, "end_time")
+    start, end = round_bound(start, round_bounds), round_bound(end, round_bounds)
     parse_page(params)
-    if params.get("timestamp", "unix") != "unix":
-        raise bad("parameter timestamp must be 'unix'")
+    if params.get("timestamp", "unix") not in TIMESTAMPS:
+        raise bad(f"parameter timestamp must be one of {', '.join(TIMESTAMPS)}")
     patient = params.get("patient_id", "")
     if client_patient is not None:
         if patient and patient != client_patient:

@@ -44,8 +44,9 @@ from .pagination import (
     query_hash,
     render_csv,
     render_json,
+    with_iso_times,
 )
-from .resources import ApiError, compile_query, parse_page
+from .resources import ROUNDINGS, ApiError, compile_query, parse_page
 
 JSON_TYPE = "application/json"
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -145,7 +146,10 @@ class Emulator:
     Options: ``pagination`` is ``"page"``, ``"token"`` or ``"mixed"`` (span always uses tokens);
     ``page_size`` entries per page (CSV rows, JSON list entries); ``delay`` seconds slept before
     every answer; ``gzip`` compresses bodies for clients that accept it; ``inclusive_end`` also serves the rows exactly at
-    ``end_time`` (whether the real API does is not public; sharded pulls must be exact either way); ``blank_rate`` leaves that
+    ``end_time`` (whether the real API does is not public; sharded pulls must be exact either way); ``round_bounds``
+    (``"ms-floor"``, ``"s-ceil"``, ... see ``resources.ROUNDINGS``) filters on ``start_time`` and ``end_time`` rounded
+    to the millisecond or second, as a server that keeps them in those units would (a query with
+    ``timestamp=iso`` gets its time column as ISO 8601 UTC text); ``blank_rate`` leaves that
     share of numeric data cells empty (CSV) or null (JSON), chosen by hash; ``jwt_expired`` refuses
     the static JWT so that clients must refresh through Cognito; ``cache`` keeps every page (and its
     gzip body) once built, so that a page asked for again costs no generation (for benchmarks
@@ -178,6 +182,7 @@ class Emulator:
         odd_rows: Mapping[str, float] | None = None,
         idle_timeout: float | None = None,
         inclusive_end: bool = False,
+        round_bounds: str | None = None,
     ) -> None:
         if pagination not in SCHEMES:
             raise ValueError(f"pagination must be one of {', '.join(SCHEMES)}, not {pagination!r}")
@@ -185,6 +190,8 @@ class Emulator:
             raise ValueError("page_size must be at least 1")
         if not 0.0 <= blank_rate <= 1.0:
             raise ValueError("blank_rate must be within [0, 1]")
+        if round_bounds is not None and round_bounds not in ROUNDINGS:
+            raise ValueError(f"round_bounds must be one of {', '.join(ROUNDINGS)} or None, not {round_bounds!r}")
         odd = dict(odd_rows or {})
         if not set(odd) <= set(ODD_ROW_KINDS) or not all(0.0 <= rate <= 1.0 for rate in odd.values()):
             raise ValueError(f"odd_rows maps kinds ({', '.join(ODD_ROW_KINDS)}) to shares within [0, 1]")
@@ -198,6 +205,7 @@ class Emulator:
         self.blank_rate = blank_rate
         self.jwt_expired = jwt_expired
         self.inclusive_end = inclusive_end
+        self.round_bounds = round_bounds
         self.peak_in_flight = 0
         """The most requests being answered at once (since the last ``clear``)."""
         self._in_flight = 0
@@ -366,7 +374,9 @@ class Emulator:
         resource, _, fmt = path[len("/v1/") :].rpartition(".")
         params = dict(pairs)
         client_patient = auth.CLIENT_KEY_PATIENT if method == "client_keys" else None
-        listing = compile_query(resource, fmt, params, client_patient, self.blank_rate, self.inclusive_end)
+        listing = compile_query(
+            resource, fmt, params, client_patient, self.blank_rate, self.inclusive_end, self.round_bounds
+        )
         qhash = query_hash(path, pairs)
         incoming = params.get("next_page_token", "")
         if incoming:
@@ -379,6 +389,7 @@ class Emulator:
         size, page = self.page_size, offset // self.page_size
         rows = take(listing.chunks(), offset, size + 1)
         more, rows = len(rows) > size, rows[:size]
+        rows = with_iso_times(listing, rows) if params.get("timestamp") == "iso" else rows
         span = resource == "span"
         with_token, with_next = markers(self.pagination, page, more, span)
         token = encode_token(offset + size, qhash) if with_token else None
@@ -558,7 +569,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         if emulator.delay > 0:
             time.sleep(emulator.delay)
-        fault = emulator._faults.take(split.path)
+        fault = emulator._faults.take(split.path, pairs)
         kind = fault.kind if fault is not None else ""
         if fault is not None and kind == "slow":
             time.sleep(fault.seconds)

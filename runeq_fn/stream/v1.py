@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..build import Request, build_request
 from ..errors import UsageError
-from ..pages import Fetch, pages, parsed_pages
+from ..pages import SHARD_WINDOWS, Fetch, pages, parsed_pages
 from ..parse import PLAIN, Conversion, Point, csv_pages, json_pages, text_points
 from ..resources import RESOURCES, Resource
 from ..response import Headers, Response
@@ -188,7 +188,9 @@ class StreamV1CSVBase(StreamV1Base):
         once (``runeq_fn.shards``), same points, same order, every page (and the
         plan's availability request) still through ``get_csv_response`` /
         ``get_json_response``; a query that starts at a ``page`` or
-        ``next_page_token`` (an error's ``resume``) is pulled unsharded.
+        ``next_page_token`` (an unsharded error's ``resume``) is pulled unsharded,
+        and a sharded error's ``resume`` (it holds ``shard_windows``) pulls the
+        rest of that sharded pull.
         """
         conversion = point_conversion()
 
@@ -197,7 +199,8 @@ class StreamV1CSVBase(StreamV1Base):
 
         request = self._request("csv", params)
         fetch_csv = through(self.get_csv_response)
-        if self.shards > 1 and request.param("page") is None and request.param("next_page_token") is None:
+        resumed = request.param(SHARD_WINDOWS) is not None
+        if resumed or (self.shards > 1 and request.param("page") is None and request.param("next_page_token") is None):
             from ..shards import sharded_items
 
             fetch_json = through(self.get_json_response)
