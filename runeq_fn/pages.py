@@ -16,6 +16,7 @@ from .build import Request
 from .config import SECRET_HEADER_NAMES
 from .errors import APIError, PaginationError, RuneError
 from .flight import LIMITER
+from .options import count_option
 from .paging import predict, step_for
 from .response import Response
 from .transport import error_details, on_sent, pull_deadline
@@ -147,8 +148,9 @@ def pages_with_next(request: Request, fetch: Fetch = http_fetch, prefetch: int =
     The next request is None after the last page. ``resume_params`` of it is
     where a pull interrupted after this page goes on (``runeq fetch --resume``).
     The pull's deadline (``policy.pull_deadline``) starts with the first page asked for.
+    ``prefetch`` is checked at the call (``options.count_option``).
     """
-    return _pages(request, Ahead(fetch, prefetch))
+    return _pages(request, Ahead(fetch, count_option("prefetch", prefetch, 0)))
 
 
 def with_deadline(request: Request) -> Request:

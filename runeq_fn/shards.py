@@ -12,8 +12,9 @@ order, once each. Each window is its own query (paginated from its first page),
 and at every inner edge the rows are cut on the time column (``time``, or
 ``timestamp`` for lfp and band_power) to ``start <= t < end``, so that a server
 which includes a row exactly at ``end_time`` gives it once all the same. Only
-CSV time series shard: an event or span has no time column to cut on (a span can
-straddle an edge), so those are pulled unsharded, as are availability queries.
+time series shard, CSV or JSON (a JSON result's columns are cut on its time
+list): an event or span has no time column to cut on (a span can straddle an
+edge), so those are pulled unsharded, as are expression (availability) queries.
 
 Bounds: every request takes a slot of the process's limit (``flight.LIMITER``),
 and at most ``buffer`` pages (by default eight per window) are held, fetched and
@@ -23,6 +24,7 @@ not yet handed on, plus one for the window being read.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import threading
 import time
@@ -35,7 +37,8 @@ from functools import partial
 from typing import Any
 
 from .build import Request, start_index, with_params
-from .errors import RuneError, UsageError
+from .errors import ParseError, RuneError, UsageError
+from .options import count_option
 from .pages import Fetch, pages, pages_with_next, parsed_pages, resume_params
 from .parse import json_pages
 from .resources import resource
@@ -181,6 +184,35 @@ def availability_bins(result: Any, expression: str) -> list[tuple[Fraction, bool
 # -- requests of windows ------------------------------------------------------------------------
 
 
+def unshardable(request: Request) -> str | None:
+    """Why a request's query cannot be sharded, or None when it can.
+
+    Time series shard, as CSV or JSON (a JSON result's columns are cut on its
+    time list as CSV rows are). Not event or span (a span can straddle an edge),
+    not an ``expression`` query (its bins, e.g. availability's, cannot be cut at
+    an edge), and not a query that starts at a ``page`` or ``next_page_token``.
+    ``V1Client(cfg, shards=N)``, ``runeq fetch --shards N`` and the exports pull
+    these unsharded; the functional forms refuse them with this reason.
+
+    >>> unshardable(Request("u/v1/accel.json", (("start_time", 0),), paging="json")) is None
+    True
+    >>> unshardable(Request("u/v1/span.json", paging="span"))
+    'only time series shard (span is not one)'
+    """
+    name = request.url.rsplit("/", 1)[-1].partition(".")[0]
+    if request.paging not in ("csv", "json") or resource(name).availability is None:
+        return f"only time series shard ({name} is not one)"
+    if request.param("expression") is not None:
+        return "an expression query cannot be sharded (its results, e.g. availability bins, cannot be cut at an edge)"
+    for key in PAGING_PARAMS:
+        if request.param(key) is not None:
+            return (
+                f"a query that starts at a {key} cannot be sharded "
+                "(window_pages(request, err.resume_windows) resumes a sharded pull)"
+            )
+    return None
+
+
 def query_range(request: Request) -> Window:
     """A request's [start_time, end_time) as exact numbers; a clear error when it cannot shard.
 
@@ -189,17 +221,11 @@ def query_range(request: Request) -> Window:
     >>> query_range(Request("u/v1/span.json", (("start_time", 10), ("end_time", 20)), paging="span"))
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.UsageError: only CSV time series shard (span is not one): use shards=1
+    runeq_fn.errors.UsageError: only time series shard (span is not one): use shards=1
     """
-    name = request.url.rsplit("/", 1)[-1].partition(".")[0]
-    if request.paging != "csv" or resource(name).availability is None:
-        raise UsageError(f"only CSV time series shard ({name} is not one): use shards=1")
-    for key in PAGING_PARAMS:
-        if request.param(key) is not None:
-            raise UsageError(
-                f"a query that starts at a {key} cannot be sharded: use shards=1, or "
-                "window_pages(request, err.resume_windows) to resume a sharded pull"
-            )
+    why = unshardable(request)
+    if why is not None:
+        raise UsageError(f"{why}: use shards=1")
     for key in ("start_time", "end_time"):
         if request.param(key) is None:
             raise UsageError(f"a sharded pull needs {key}: add it to the query, or use shards=1")
@@ -251,8 +277,7 @@ def plan_windows(request: Request, shards: int, fetch: Fetch = http_fetch, plan:
     """
     if plan not in PLANS:
         raise UsageError(f"plan must be one of {', '.join(PLANS)}, not {plan!r}")
-    if shards < 1:
-        raise UsageError(f"shards must be at least 1, not {shards}")
+    shards = count_option("shards", shards, 1)
     start, end = query_range(request)
     windows = even_windows(start, end, shards)
     if plan == "availability" and len(windows) > 1:
@@ -312,9 +337,56 @@ def cut_csv(content: bytes, column: str, lo: Fraction | None, hi: Fraction | Non
     return b"".join([lines[0], *(line for line in lines[1:] if inside(line_time(line, index), lo, hi))])
 
 
+def json_time(value: Any) -> Fraction | None:
+    """A JSON time value exactly as written (a float by its shortest text); None when it is no number.
+
+    >>> json_time(1609491600.02), json_time(7), json_time(None)
+    (Fraction(80474580001, 50), Fraction(7, 1), None)
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+
+
+def cut_json(content: bytes, column: str, lo: Fraction | None, hi: Fraction | None) -> bytes:
+    """A JSON time series page with only the rows whose time is in [lo, hi): its result's columns cut alike.
+
+    A result is columnar (``{"time": [...], "x": [...]}``): every list as long
+    as the time list keeps the same rows. A page that is whole inside comes
+    back as is; one without a time list to cut on is refused (``ParseError``),
+    since its rows cannot be placed in a window. A body that is not JSON is
+    left for the parser to report.
+
+    >>> page = b'{"result": {"time": [4, 5, 6], "x": [1, 2, 3]}}'
+    >>> cut_json(page, "time", Fraction(5), Fraction(6)), cut_json(page, "time", Fraction(4), None) is page
+    (b'{"result": {"time": [5], "x": [2]}}', True)
+    """
+    if not content or (lo is None and hi is None):
+        return content
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return content
+    result = body.get("result") if isinstance(body, dict) else None
+    if not isinstance(result, dict) or not any(isinstance(v, list) and v for v in result.values()):
+        return content  # no rows: nothing to cut
+    times = result.get(column)
+    if not isinstance(times, list):
+        raise ParseError(f"a JSON page without a {column!r} list cannot be cut at a shard window's edge: use shards=1")
+    keep = [inside(json_time(t), lo, hi) for t in times]
+    if all(keep):
+        return content
+    cut = {
+        key: [v for v, kept in zip(value, keep) if kept] if isinstance(value, list) and len(value) == len(times) else value
+        for key, value in result.items()
+    }
+    return json.dumps({**body, "result": cut}).encode("ascii")
+
+
 def cut_page(response: Any, column: str, lo: Fraction | None, hi: Fraction | None) -> Any:
-    """The response with its rows cut to [lo, hi) (the same object when nothing is cut)."""
-    content = cut_csv(response.content, column, lo, hi)
+    """The response with its rows cut to [lo, hi) (the same object when nothing is cut), CSV or JSON."""
+    cut = cut_json if response.content[:1] == b"{" else cut_csv
+    content = cut(response.content, column, lo, hi)
     return response if content is response.content else replace(response, content=content)
 
 
@@ -401,14 +473,14 @@ class Board:
 
 
 def pull_window(board: Board, i: int, request: Request, fetch: Fetch, cut: Callable, parse: Parse | None,
-                stats: Stats | None) -> None:
+                stats: Stats | None, prefetch: int = 0) -> None:
     """One window's thread: its pages in order onto the board, cut at the window's edges (and parsed).
 
     Parsing here, while the other windows wait on the network, takes it off the reader's path.
     """
     began = time.perf_counter()
     try:
-        walk = pages_with_next(request, fetch)
+        walk = pages_with_next(request, fetch, prefetch)
         while board.reserve(i):
             item = next(walk, None)
             if item is None:
@@ -449,13 +521,15 @@ def window_pages_with_next(
     fetch: Fetch = http_fetch,
     buffer: int | None = None,
     stats: Stats | None = None,
+    prefetch: int = 0,
 ) -> Iterator[tuple[Any, list[dict]]]:
     """Each page of the windows in time order, paired with the windows that remain after it (see ``window_stream``).
 
     The remaining windows after a page are where a pull interrupted there goes
     on (``runeq fetch --shards N --resume`` saves them).
     """
-    return ((response, rest) for response, _, rest in window_stream(request, windows, fetch, None, buffer, stats))
+    stream = window_stream(request, windows, fetch, None, buffer, stats, prefetch)
+    return ((response, rest) for response, _, rest in stream)
 
 
 def window_stream(
@@ -465,6 +539,7 @@ def window_stream(
     parse: Parse | None = None,
     buffer: int | None = None,
     stats: Stats | None = None,
+    prefetch: int = 0,
 ) -> Iterator[tuple[Any, list | None, list[dict]]]:
     """Each page of the windows in time order: (response, its parsed items, the windows that remain).
 
@@ -475,7 +550,8 @@ def window_stream(
     items, e.g. ``lambda r: csv_points([r])``) runs in the window's thread as
     each page arrives, so parsing overlaps the wait for other windows; the items
     are None without it. A page that does not parse raises before any of it is
-    yielded, with ``resume`` set to that page.
+    yielded, with ``resume`` set to that page. ``prefetch`` pages are asked
+    ahead within each window, as ``pages(prefetch=)`` does.
 
     The first error in any window stops them all: no request is left running
     when it is raised. It carries ``window`` (the failed window's parameters),
@@ -497,7 +573,10 @@ def window_stream(
     ]
     threads = [
         threading.Thread(
-            target=pull_window, args=(board, i, r, fetch, cuts[i], parse, stats), name=f"runeq-shard-{i}", daemon=True
+            target=pull_window,
+            args=(board, i, r, fetch, cuts[i], parse, stats, prefetch),
+            name=f"runeq-shard-{i}",
+            daemon=True,
         )
         for i, r in enumerate(requests)
     ]
@@ -548,9 +627,10 @@ def window_pages(
     fetch: Fetch = http_fetch,
     buffer: int | None = None,
     stats: Stats | None = None,
+    prefetch: int = 0,
 ) -> Iterator[Any]:
     """The pages of the given windows, pulled at once and yielded in time order (see ``window_pages_with_next``)."""
-    return (response for response, _, _ in window_stream(request, windows, fetch, None, buffer, stats))
+    return (response for response, _, _ in window_stream(request, windows, fetch, None, buffer, stats, prefetch))
 
 
 def sharded_items(
@@ -561,11 +641,13 @@ def sharded_items(
     plan: str = "availability",
     buffer: int | None = None,
     stats: Stats | None = None,
+    prefetch: int = 0,
 ) -> Iterator[Any]:
     """The items of every page of a sharded pull, in order, each page parsed in its window's thread.
 
     ``parse`` turns one response into its items, as for ``parsed_pages``; the
     items equal ``parse`` applied to ``sharded_pages``'s responses in order.
+    ``shards=1`` is ``parsed_pages`` itself; ``prefetch`` and ``stats`` as for ``sharded_pages``.
 
     >>> from runeq_fn import Config, build_request, csv_points
     >>> from runeq_fn.emulator import Emulator
@@ -577,16 +659,18 @@ def sharded_items(
     >>> len(points), points == whole
     (500, True)
     """
+    shards, prefetch = count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
     if shards == 1:
-        return parsed_pages(request, parse, fetch if stats is None else counting(fetch, stats))
-    return _sharded_items(request, parse, shards, fetch, plan, buffer, stats)
+        return parsed_pages(request, parse, fetch if stats is None else counting(fetch, stats), prefetch)
+    return _sharded_items(request, parse, shards, fetch, plan, buffer, stats, prefetch)
 
 
 def _sharded_items(
-    request: Request, parse: Parse, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None
+    request: Request, parse: Parse, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None,
+    prefetch: int,
 ) -> Iterator[Any]:
     windows = plan_windows(request, shards, fetch, plan)
-    for _, items, _ in window_stream(request, windows, fetch, parse, buffer, stats):
+    for _, items, _ in window_stream(request, windows, fetch, parse, buffer, stats, prefetch):
         yield from items or ()
 
 
@@ -597,6 +681,7 @@ def sharded_pages(
     plan: str = "availability",
     buffer: int | None = None,
     stats: Stats | None = None,
+    prefetch: int = 0,
 ) -> Iterator[Any]:
     """``pages``, with the time range split into up to ``shards`` windows pulled at once.
 
@@ -604,7 +689,9 @@ def sharded_pages(
     module's docstring for the rule). ``shards=1`` is ``pages`` itself, with
     exactly its requests. Lazy: nothing is fetched before the first page is
     asked for. At most ``buffer`` pages (default 8 per window) are held at once,
-    plus one. ``stats`` (a ``Stats``) is filled in as the pull goes.
+    plus one. ``stats`` (a ``Stats``) is filled in as the pull goes; ``prefetch``
+    pages are asked ahead within each window, as ``pages(prefetch=)`` does.
+    ``shards`` and ``prefetch`` are checked at the call (``options.count_option``).
 
     >>> from runeq_fn import Config, build_request, csv_points
     >>> from runeq_fn.emulator import Emulator
@@ -616,12 +703,13 @@ def sharded_pages(
     >>> len(sharded), sharded == whole
     (500, True)
     """
+    shards, prefetch = count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
     if shards == 1:
-        return pages(request, fetch if stats is None else counting(fetch, stats))
-    return _sharded(request, shards, fetch, plan, buffer, stats)
+        return pages(request, fetch if stats is None else counting(fetch, stats), prefetch)
+    return _sharded(request, shards, fetch, plan, buffer, stats, prefetch)
 
 
 def _sharded(
-    request: Request, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None
+    request: Request, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None, prefetch: int
 ) -> Iterator[Any]:
-    yield from window_pages(request, plan_windows(request, shards, fetch, plan), fetch, buffer, stats)
+    yield from window_pages(request, plan_windows(request, shards, fetch, plan), fetch, buffer, stats, prefetch)

@@ -1,0 +1,53 @@
+"""The options every surface passes through to the engine, checked once, here.
+
+``shards`` (time windows pulled at once) and ``prefetch`` (pages requested
+ahead) reach ``runeq_fn.shards`` from the shim (``V1Client``), the functional
+pipelines (``pages``, ``sharded_pages``, ...), ``cohort_points``, the exports
+and ``runeq fetch``; each of them checks its value with ``count_option``, so a
+bad one is refused the same way everywhere, before any request is sent.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from .errors import UsageError
+
+EXAMPLES = {"shards": 8, "prefetch": 4}
+"""A sensible value of each option, shown in its error."""
+
+
+def count_option(name: str, value: Any, minimum: int) -> int:
+    """A whole-number option (``shards``, ``prefetch``), or a ``UsageError`` naming it and what it takes.
+
+    Only a whole number (an ``int``, or numpy's; not a bool) counts: ``"8"`` or ``2.5`` is a mistake that
+    would otherwise fail deep inside, or be rounded. The error names the
+    option, what it accepts and the kind of value it got, never the value
+    itself (the command line's ``--shards`` uses it too, and shows no typed value).
+
+    >>> count_option("shards", 8, 1), count_option("prefetch", 0, 0)
+    (8, 0)
+    >>> count_option("shards", 0, 1)
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: shards must be a whole number of at least 1 (e.g. shards=8): it is below 1
+    >>> count_option("shards", "8", 1)
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: shards must be a whole number of at least 1 (e.g. shards=8), not a str
+    >>> count_option("prefetch", True, 0)
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: prefetch must be a whole number of at least 0 (e.g. prefetch=4), not a bool
+    """
+    wanted = f"{name} must be a whole number of at least {minimum} (e.g. {name}={EXAMPLES.get(name, minimum)})"
+    try:
+        number = operator.index(value)  # int, numpy's ints; not float, str
+    except TypeError:
+        number = None
+    if number is None or isinstance(value, bool):
+        raise UsageError(f"{wanted}, not a {type(value).__name__}")
+    if number < minimum:
+        raise UsageError(f"{wanted}: it is below {minimum}")
+    return number
