@@ -18,6 +18,35 @@ EXAMPLES = {"shards": 8, "prefetch": 4}
 """A sensible value of each option, shown in its error."""
 
 
+def rule(name: str, minimum: int) -> str:
+    """What an option accepts, with an example in the form it is given (``--shards 8`` on the command line).
+
+    >>> rule("shards", 1), rule("--prefetch", 0)
+    ('shards must be a whole number of at least 1 (e.g. shards=8)', '--prefetch must be a whole number of at least 0 (e.g. --prefetch 4)')
+    """
+    example = EXAMPLES.get(name.lstrip("-"), minimum)
+    given = f"{name} {example}" if name.startswith("--") else f"{name}={example}"
+    return f"{name} must be a whole number of at least {minimum} (e.g. {given})"
+
+
+def count_flag(name: str, text: Any, minimum: int) -> int:
+    """A command-line count (``--shards``, ``--prefetch``): its text as a whole number, checked as the
+    Python option is; the error never shows what was typed.
+
+    >>> count_flag("--shards", " 4 ", 1)
+    4
+    >>> count_flag("--shards", "4.5", 1)
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: --shards must be a whole number of at least 1 (e.g. --shards 8): it is not one
+    """
+    try:
+        number = int(str(text).strip())
+    except ValueError:
+        raise UsageError(f"{rule(name, minimum)}: it is not one") from None
+    return count_option(name, number, minimum)
+
+
 def count_option(name: str, value: Any, minimum: int) -> int:
     """A whole-number option (``shards``, ``prefetch``), or a ``UsageError`` naming it and what it takes.
 
@@ -41,7 +70,7 @@ def count_option(name: str, value: Any, minimum: int) -> int:
     ...
     runeq_fn.errors.UsageError: prefetch must be a whole number of at least 0 (e.g. prefetch=4), not a bool
     """
-    wanted = f"{name} must be a whole number of at least {minimum} (e.g. {name}={EXAMPLES.get(name, minimum)})"
+    wanted = rule(name, minimum)
     try:
         number = operator.index(value)  # int, numpy's ints; not float, str
     except TypeError:
