@@ -113,11 +113,17 @@ def query_points(
     shards: int = 1,
     stats: Stats | None = None,
 ) -> list[Point]:
-    """Every point of one query, as a list: the CSV pipeline, run to its end (``shards.sharded_items``)."""
-    from .shards import sharded_items
+    """Every point of one query, as a list: the CSV pipeline, run to its end (``shards.pull_items``).
 
-    request = build_request(config, name, "csv", query, defaults=defaults)
-    return list(sharded_items(request, one_page_points, shards, stats=stats, prefetch=prefetch))
+    A query that cannot shard is pulled unsharded; a sharded query's error has
+    ``resume = {"resume_windows": [...]}``, a query that goes on in every window.
+    """
+    from .shards import pull_items
+
+    def build(params: dict[str, Any]) -> Any:
+        return build_request(config, name, "csv", params, defaults=defaults)
+
+    return list(pull_items(build, query, one_page_points, shards, stats=stats, prefetch=prefetch))
 
 
 def one_page_points(response: Any) -> Iterator[Point]:

@@ -713,3 +713,44 @@ def _sharded(
     request: Request, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None, prefetch: int
 ) -> Iterator[Any]:
     yield from window_pages(request, plan_windows(request, shards, fetch, plan), fetch, buffer, stats, prefetch)
+
+
+RESUME_WINDOWS = "resume_windows"
+"""The one parameter of a sharded pull's ``err.resume`` from ``pull_items``: the windows to go on in."""
+
+
+def pull_items(
+    build: Callable[[dict], Request],
+    params: Mapping[str, Any],
+    parse: Parse,
+    shards: int = 1,
+    fetch: Fetch = http_fetch,
+    stats: Stats | None = None,
+    prefetch: int = 0,
+) -> Iterator[Any]:
+    """The items of a query's pages, with every option: the one pull of the shim and ``cohort_points``.
+
+    ``build`` makes the request of the query's ``params``. A query that cannot
+    shard (``unshardable``: event, span, an expression, one that starts at a
+    page) is pulled unsharded. A sharded pull that fails sets the error's
+    ``resume`` to the query's other parameters and ``resume_windows`` (every
+    window from the first not read whole); given back as ``params``, it goes
+    on in every window not read whole, so no row is lost or read twice
+    (``accessor.points(**err.resume)`` as for an unsharded pull).
+    """
+    params = dict(params)
+    windows = params.pop(RESUME_WINDOWS, None)
+    request = build(params)
+    if windows is not None:
+        stream = window_stream(request, windows, fetch, parse, None, stats, count_option("prefetch", prefetch, 0))
+        items: Iterator[Any] = (item for _, page, _ in stream for item in page or ())
+    else:
+        shards = shards if unshardable(request) is None else 1
+        items = sharded_items(request, parse, shards, fetch, stats=stats, prefetch=prefetch)
+    try:
+        yield from items
+    except RuneError as exc:
+        if getattr(exc, RESUME_WINDOWS, None) is not None:
+            query = {k: v for k, v in params.items() if k not in ("start_time", "end_time", *PAGING_PARAMS)}
+            exc.resume = {**query, RESUME_WINDOWS: getattr(exc, RESUME_WINDOWS)}
+        raise

@@ -57,7 +57,10 @@ STREAMED = ("trickle", "bomb", "endless")
 
 @dataclass(frozen=True)
 class Fault:
-    """A fault for the next ``times`` requests whose path starts with ``path`` (any when None)."""
+    """A fault for the next ``times`` requests whose path starts with ``path`` (any when None).
+
+    ``after=N`` lets the first N matching requests through untouched: a fault on a middle page.
+    """
 
     kind: str
     times: int = 1
@@ -71,12 +74,15 @@ class Fault:
     size: int = 2**30
     charset: str | None = None
     content_type: str | None = None
+    after: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS)}")
         if self.times < 1:
             raise ValueError("times must be at least 1")
+        if self.after < 0:
+            raise ValueError("after must be at least 0")
         if self.kind == "redirect" and not self.location:
             raise ValueError("a redirect fault needs a location")
         if self.cut is not None and not 0.0 <= self.cut < 1.0:
@@ -103,7 +109,7 @@ class FaultQueue:
     def push(self, fault: Fault) -> None:
         """Queue a fault."""
         with self._lock:
-            self._pending.append([fault, fault.times])
+            self._pending.append([fault, fault.times, fault.after])
 
     def clear(self) -> None:
         """Forget every pending fault."""
@@ -116,10 +122,15 @@ class FaultQueue:
         >>> q = FaultQueue(); q.push(Fault("drop", times=2, path="/v1"))
         >>> [q.take(p) is not None for p in ("/cognito/", "/v1/a", "/v1/a", "/v1/a")]
         [False, True, True, False]
+        >>> q.push(Fault("drop", after=1)); [q.take("/v1/a") is not None for _ in range(3)]
+        [False, True, False]
         """
         with self._lock:
             for entry in self._pending:
-                fault, left = entry
+                fault, left, skip = entry
+                if fault.matches(path) and skip > 0:
+                    entry[2] = skip - 1
+                    return None
                 if fault.matches(path):
                     if left <= 1:
                         self._pending.remove(entry)

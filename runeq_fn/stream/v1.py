@@ -125,10 +125,11 @@ class StreamV1Base:
     ``next()``, not at the call. They fetch every page through the accessor's
     own ``get_json_response`` / ``get_csv_response``, so subclasses can override those.
 
-    Every method pulls through one engine call (``shards.sharded_items``) with the
+    Every method pulls through one engine call (``shards.pull_items``) with the
     client's ``shards``, ``prefetch`` and ``stats``; a query that cannot shard
     (event, span, an availability expression, one that starts at a ``page`` or
-    ``next_page_token``) is pulled unsharded.
+    ``next_page_token``) is pulled unsharded. A sharded pull's error has
+    ``resume = {"resume_windows": [...]}``: ``points(**err.resume)`` goes on in every window.
 
     A subclass names its resource as runeq's did, ``_resource = "accel"`` (and
     ``_availability = "availability(accel)"`` for the availability queries).
@@ -161,12 +162,14 @@ class StreamV1Base:
         """One page through the accessor's own ``get_json_response``."""
         return through(self.get_json_response)(asked)
 
-    def _items(self, request: Request, parse: Callable[[Response], Iterator[Any]]) -> Iterator[Any]:
-        """Every page's items, parsed page by page, pulled with the client's options (the one engine call)."""
-        from ..shards import sharded_items, unshardable
+    def _items(self, fmt: str, params: dict[str, Any], parse: Callable[[Response], Iterator[Any]]) -> Iterator[Any]:
+        """Every page's items, parsed page by page, pulled with the client's options (``shards.pull_items``)."""
+        from ..shards import pull_items
 
-        shards = self.shards if unshardable(request) is None else 1
-        return sharded_items(request, parse, shards, self._fetch_page, stats=self.stats, prefetch=self.prefetch)
+        def build(query: dict[str, Any]) -> Request:
+            return self._request(fmt, query)
+
+        return pull_items(build, params, parse, self.shards, self._fetch_page, self.stats, self.prefetch)
 
     def iter_json_data(self, **params: Any) -> Iterator[Any]:
         """Each page's ``result``, following pagination from the caller's ``page``.
@@ -175,7 +178,7 @@ class StreamV1Base:
         once: the results are the windows' pages, each result's columns cut to
         its window, so that the columns put end to end equal the unsharded pull's.
         """
-        yield from self._items(self._request("json", params), one_json_page)
+        yield from self._items("json", params, one_json_page)
 
     @property
     def expr_availability(self) -> str:
@@ -207,7 +210,7 @@ class StreamV1CSVBase(StreamV1Base):
         With ``V1Client(cfg, shards=N)``: the windows' pages, each cut to its
         window (rows as ``points()`` gives them, page boundaries the windows').
         """
-        yield from self._items(self._request("csv", params), one_csv_text)
+        yield from self._items("csv", params, one_csv_text)
 
     def iter_csv_availability(self, **params: Any) -> Iterator[str]:
         """``iter_csv_text`` with ``expression`` set to the availability expression."""
@@ -231,7 +234,7 @@ class StreamV1CSVBase(StreamV1Base):
         def one_csv_page(response: Response) -> Iterator[Point]:
             return text_points(response.text, conversion)  # the engine holds the page whole
 
-        yield from self._items(self._request("csv", params), one_csv_page)
+        yield from self._items("csv", params, one_csv_page)
 
     def __iter__(self) -> Iterator[Point]:
         return self.points()
