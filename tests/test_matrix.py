@@ -11,7 +11,6 @@ keeps the two the same, so that every cell of the table is one of the tests here
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from extras import need
 from runeq_fn import Config, build_request, cli, csv_points, stream
 from runeq_fn.cohort import cohort_points
 from runeq_fn.emulator import Emulator, Fault
-from runeq_fn.errors import APIError, RuneError, TransportError, UsageError
+from runeq_fn.errors import RuneError, TransportError, UsageError
 from runeq_fn.export import export_query
 from runeq_fn.options import rule
 from runeq_fn.pages import pages
@@ -338,7 +337,7 @@ def data_windows(emu: Emulator) -> set:
     return {
         (dict(r.params).get("start_time"), dict(r.params).get("end_time"))
         for r in emu.requests
-        if r.path.startswith("/v1/accel") and "expression" not in dict(r.params)
+        if r.path.startswith(("/v1/accel", "/v1/lfp")) and "expression" not in dict(r.params)
     }
 
 
@@ -430,3 +429,36 @@ def test_the_readme_table_is_the_matrix() -> None:
     lines = [f"| surface | {' | '.join(OPTIONS)} |", "|---" * (len(OPTIONS) + 1) + "|"]
     lines += [f"| `{name}` | {' | '.join(row[o] for o in OPTIONS)} |" for name, row in MATRIX.items()]
     assert "\n".join(lines) in README.read_text()
+
+
+def json_columns(results: Iterable[dict]) -> dict[str, list]:
+    """JSON results' columns put end to end."""
+    columns: dict[str, list] = {}
+    for result in results:
+        for key, values in result.items():
+            columns.setdefault(key, []).extend(values)
+    return columns
+
+
+@pytest.mark.parametrize("pagination", ["page", "token", "mixed"])
+@pytest.mark.parametrize("inclusive_end", [False, True])
+@pytest.mark.parametrize(("accessor", "seconds"), [("Accel", 6), ("LFP", 1)])
+def test_sharded_json_results_put_end_to_end_are_the_unsharded_pull(pagination, inclusive_end, accessor, seconds) -> None:
+    with Emulator(pagination=pagination, page_size=70, inclusive_end=inclusive_end) as emu:
+        cfg = Config(**emu.config_values())
+        query = {**QUERY, "start_time": WEAR_START - 1, "end_time": WEAR_START + seconds}  # a window with no data
+        whole = json_columns(getattr(stream.V1Client(cfg), accessor)(**query).iter_json_data())
+        emu.clear()
+        sharded = json_columns(getattr(stream.V1Client(cfg, shards=SHARDS), accessor)(**query).iter_json_data())
+        assert len(data_windows(emu)) > 1
+    assert sharded == whole and whole
+
+
+def test_a_json_page_without_its_time_list_cannot_be_cut_and_says_so() -> None:
+    from fractions import Fraction
+
+    from runeq_fn.errors import ParseError
+    from runeq_fn.shards import cut_json
+
+    with pytest.raises(ParseError, match="without a 'time' list .* use shards=1"):
+        cut_json(b'{"result": {"x": [1, 2]}}', "time", Fraction(0), Fraction(1))
