@@ -28,9 +28,11 @@ from .config import (
     write_config_file,
 )
 from .errors import ConfigError, RuneError, UsageError, WriteError
+from .options import count_flag
 
 if TYPE_CHECKING:
     from .emulator import Emulator
+    from .stats import Stats
 
 TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
@@ -453,8 +455,8 @@ class Runeq:
             note(warning)
         query = query_from_flags(params)
         resuming = as_flag("resume", resume)
-        ahead = whole_number("prefetch", prefetch, 0)
-        windows = whole_number("shards", shards, 1)
+        ahead = count_flag("--prefetch", prefetch, 0)
+        windows = count_flag("--shards", shards, 1)
         stats = Stats()
         target = file_flag("output", output, "accel.csv")
         source = file_flag("config", config, "~/.rune/config")
@@ -469,7 +471,7 @@ class Runeq:
             ) as progress:
                 if parquet:
                     fetch_parquet(cfg, str(resource), query, target, resuming, ahead, progress,
-                                  as_flag("timestamps", timestamps))
+                                  as_flag("timestamps", timestamps), windows, stats)
                 else:
                     export_query(
                         cfg, str(resource), query, str(format), target, resuming, ahead, progress, windows, stats
@@ -487,13 +489,12 @@ class Runeq:
             # the reader (e.g. `| head`) has gone: stop quietly, as command-line tools do
             discard_stdout()
             raise SystemExit(141) from None
-        if not parquet:  # the parquet writer keeps no Stats
-            print(f"runeq fetch: {stats.summary()}", file=sys.stderr)
+        print(f"runeq fetch: {stats.summary()}", file=sys.stderr)
 
 
 def fetch_parquet(
     cfg: Any, name: str, query: dict[str, Any], target: str | None, resume: bool, prefetch: int,
-    progress: Any, timestamps: bool,
+    progress: Any, timestamps: bool, shards: int = 1, stats: Stats | None = None,
 ) -> None:
     """``runeq fetch --format parquet``: one pull, or a cohort when --patient-id lists several patients."""
     from .export import check_format
@@ -505,9 +506,10 @@ def fetch_parquet(
     patients = patient_list(query.get("patient_id", ""))
     if len(patients) > 1:
         rest = {key: value for key, value in query.items() if key != "patient_id"}
-        export_cohort(cfg, name, rest, patients, target, resume, prefetch, progress, timestamps)
+        export_cohort(cfg, name, rest, patients, target, resume, prefetch, progress, timestamps, shards=shards,
+                      stats=stats)
     else:
-        export_parquet(cfg, name, query, target, resume, prefetch, progress, timestamps)
+        export_parquet(cfg, name, query, target, resume, prefetch, progress, timestamps, shards, stats)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ return that instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -25,8 +25,9 @@ from typing import Any, Generic, TypeVar
 from .build import build_request
 from .errors import UsageError
 from .flight import CONNECTIONS_PER_HOST, Stop, stops_on
-from .pages import pages
+from .options import count_option
 from .parse import Point, csv_points
+from .stats import Stats
 
 K = TypeVar("K", bound=Hashable)
 Q = TypeVar("Q")
@@ -128,14 +129,24 @@ def query_points(
     defaults: Mapping[str, Any] | None = None,
     prefetch: int = 0,
     shards: int = 1,
+    stats: Stats | None = None,
 ) -> list[Point]:
-    """Every point of one query, as a list: the CSV pipeline, run to its end (sharded with ``shards`` > 1)."""
-    request = build_request(config, name, "csv", query, defaults=defaults)
-    if shards > 1:
-        from .shards import sharded_pages
+    """Every point of one query, as a list: the CSV pipeline, run to its end (``shards.pull_items``).
 
-        return list(csv_points(sharded_pages(request, shards)))
-    return list(csv_points(pages(request, prefetch=prefetch)))
+    A query that cannot shard is pulled unsharded; a sharded query's error has
+    ``resume`` holding ``shard_windows``, a query that goes on in every window.
+    """
+    from .shards import pull_items
+
+    def build(params: dict[str, Any]) -> Any:
+        return build_request(config, name, "csv", params, defaults=defaults)
+
+    return list(pull_items(build, query, one_page_points, shards, stats=stats, prefetch=prefetch))
+
+
+def one_page_points(response: Any) -> Iterator[Point]:
+    """The points of one CSV page."""
+    return csv_points([response])
 
 
 def cohort_points(
@@ -146,12 +157,14 @@ def cohort_points(
     max_workers: int = 8,
     prefetch: int = 0,
     shards: int = 1,
+    stats: Stats | None = None,
 ) -> dict[K, Outcome[list[Point]]]:
     """The points of many queries of one resource, e.g. one per patient; ``defaults`` fill in the rest.
 
     ``prefetch`` or ``shards`` (time windows pulled at once, see ``runeq_fn.shards``)
     speed up each query; however many, the requests in flight in the process stay
-    within the shared pool's connections per host (``runeq_fn.flight``).
+    within the shared pool's connections per host (``runeq_fn.flight``). Both are
+    checked before any query starts; ``stats`` (one ``Stats``) counts every query's pages.
 
     >>> from runeq_fn import Config
     >>> from runeq_fn.emulator import Emulator
@@ -163,5 +176,6 @@ def cohort_points(
     >>> {key: len(o.value) if o.ok else o.error.status_code for key, o in cohort.items()}
     {'p1': 60, 'p2': 60, 'bad': 400}
     """
-    run = partial(query_points, config, name, defaults=defaults, prefetch=prefetch, shards=shards)
+    count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
+    run = partial(query_points, config, name, defaults=defaults, prefetch=prefetch, shards=shards, stats=stats)
     return fetch_many(queries, run, max_workers)

@@ -32,7 +32,7 @@ from .arrow import arrow_tables, seconds_to_timestamps
 from .build import build_request
 from .errors import UsageError
 from .frames import time_column
-from .pages import pages
+from .options import count_option
 
 TEXT_COLUMNS = frozenset({"algorithm", "anatomy", "sensor", "band"})
 """Columns of text in the Stream API's CSV (lfp, band_power); every other known column holds numbers."""
@@ -202,15 +202,18 @@ def as_frame(table: Any, patient_id: Any, time_index: bool) -> Any:
     return stamped.to_pandas().set_index(name)
 
 
-def read_part(part: Part, config: Any, resource: str, types: dict, time_index: bool) -> Any:
-    """Fetch and read one partition (this runs on the worker that computes it)."""
+def read_part(
+    part: Part, config: Any, resource: str, types: dict, time_index: bool, shards: int = 1, prefetch: int = 0
+) -> Any:
+    """Fetch and read one partition (this runs on the worker that computes it), in ``shards`` windows at once."""
     import pyarrow as pa
 
     from .config import Config
+    from .shards import sharded_pages
 
     cfg = Config(config) if isinstance(config, str) else config
     request = build_request(cfg, resource, "csv", part.query)
-    tables = list(arrow_tables(pages(request), types=types))
+    tables = list(arrow_tables(sharded_pages(request, shards, prefetch=prefetch), types=types))
     schema = pa.schema(list(types.items()))
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     return as_frame(table if part.last else before(table, part.stop), part.patient_id, time_index)
@@ -223,6 +226,8 @@ def read_points(
     window: float | None = 86400,
     time_index: bool = True,
     columns: Mapping[str, str] | None = None,
+    shards: int = 1,
+    prefetch: int = 0,
 ) -> Any:
     """A lazy ``dask.dataframe`` of what ``points()`` gives for each query, plus its ``patient_id``.
 
@@ -237,6 +242,10 @@ def read_points(
     when the partitions follow each other in time (one query, or queries one
     after another); otherwise they are unknown.
 
+    ``shards`` (time windows pulled at once) and ``prefetch`` (pages asked ahead)
+    apply inside each partition, on its worker (``runeq_fn.shards.sharded_pages``);
+    they are checked here, before anything is computed.
+
     >>> from runeq_fn import Config
     >>> frame = read_points(Config(jwt="x.y.z", stream_url="http://127.0.0.1:9"), "accel",
     ...                     [{"patient_id": "P1", "device_id": "D", "start_time": 0, "end_time": 7200}], window=3600)
@@ -248,13 +257,14 @@ def read_points(
 
     if not queries:
         raise UsageError("read_points needs at least one query")
+    count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
     types = column_types(resource, queries, columns)
     found = parts(queries, window)
     meta = as_frame(pa.schema(list(types.items())).empty_table(), None, time_index)
     return dd.from_map(
         read_part,
         found,
-        args=(config, resource, types, time_index),
+        args=(config, resource, types, time_index, shards, prefetch),
         meta=meta,
         divisions=divisions(found) if time_index else None,
         label=f"runeq-{resource}",

@@ -43,6 +43,7 @@ from typing import IO, Any
 from .build import Request, build_request, encode_value
 from .config import DEFAULT_CONFIG_PATH, Config
 from .errors import ParseError, UsageError, WriteError
+from .options import count_option
 from .pages import pages_with_next, resume_params
 from .parse import csv_points, json_pages, page_text, rows
 from .resources import resource
@@ -359,10 +360,15 @@ def advance(pull: Pull, response: Any, following: Request | None) -> tuple[bytes
     )
 
 
-def steps(config: Any, pull: Pull, prefetch: int = 0, stats: Stats | None = None) -> Iterator[tuple[bytes, Pull]]:
-    """The pull's remaining pages as (bytes, pull) steps, fetched lazily from ``pull.next`` on.
+def pull_pages(
+    config: Any, pull: Pull, prefetch: int = 0, stats: Stats | None = None
+) -> Iterator[tuple[Any, dict | None, list | None]]:
+    """The pull's remaining pages, fetched lazily from ``pull.next`` on: (response, next, windows) after each.
 
-    A sharded pull's windows are pulled at once (``shards.window_pages_with_next``).
+    ``next`` and ``windows`` are the ``Pull`` fields that go on after the page.
+    A sharded pull's windows are pulled at once (``shards.window_pages_with_next``),
+    each with ``prefetch`` pages ahead; ``stats`` counts every page. Every
+    output format (these files, ``runeq_fn.parquet``) reads its pages here.
     """
     if pull.next is None:
         return
@@ -371,28 +377,36 @@ def steps(config: Any, pull: Pull, prefetch: int = 0, stats: Stats | None = None
         from .shards import window_pages_with_next
 
         request = build_request(config, pull.resource, wire_format(pull.resource), pull.query)
-        for response, windows in window_pages_with_next(request, pull.windows, stats=stats):
-            data, pull = advance(pull, response, None)
-            yield data, replace(pull, next=windows[0] if windows else None, windows=windows)
+        for response, windows in window_pages_with_next(request, pull.windows, stats=stats, prefetch=prefetch):
+            yield response, windows[0] if windows else None, windows
         return
     began = time.perf_counter()
     request = build_request(config, pull.resource, wire_format(pull.resource), pull.next)
     for response, following in pages_with_next(request, counting(http_fetch, stats), prefetch):
-        data, pull = advance(pull, response, following)
-        yield data, pull
+        yield response, None if following is None else resume_params(following), None
     stats.seconds += time.perf_counter() - began
+
+
+def steps(config: Any, pull: Pull, prefetch: int = 0, stats: Stats | None = None) -> Iterator[tuple[bytes, Pull]]:
+    """The pull's remaining pages as (bytes, pull) steps (see ``pull_pages``)."""
+    for response, following, windows in pull_pages(config, pull, prefetch, stats):
+        data, pull = advance(pull, response, None)
+        yield data, replace(pull, next=following, windows=windows)
 
 
 def sharded_start(config: Any, pull: Pull, shards: int) -> Pull:
     """The pull with its time windows planned (one availability request), for ``shards`` > 1.
 
-    Resources without a CSV time series (event, span) stay unsharded.
+    What cannot shard (event, span, an expression query: ``shards.unshardable``) stays unsharded.
     """
-    if shards <= 1 or wire_format(pull.resource) != "csv":
+    if count_option("shards", shards, 1) == 1 or wire_format(pull.resource) != "csv":
         return pull
-    from .shards import plan_windows
+    from .shards import plan_windows, unshardable
 
-    windows = plan_windows(build_request(config, pull.resource, "csv", pull.query), shards)
+    request = build_request(config, pull.resource, "csv", pull.query)
+    if unshardable(request) is not None:
+        return pull
+    windows = plan_windows(request, shards)
     return replace(pull, next=windows[0], windows=windows)
 
 
@@ -667,6 +681,8 @@ def export_query(
     ``shards=N`` pulls a time series in N time windows at once (``runeq_fn.shards``;
     the windows are saved in the state, so ``resume`` goes on in each); event and
     span are pulled unsharded. ``stats`` (a ``Stats``) counts what the pull did.
+    Every option applies to every format, parquet included; ``shards`` and
+    ``prefetch`` are checked first (``options.count_option``).
 
     >>> import io
     >>> from runeq_fn.emulator import Emulator
@@ -678,13 +694,14 @@ def export_query(
     (2, 100, [b'time,x,y,z', b'1609491600.0,-0.0967,-0.0126,-0.9961'])
     """
     pull = Pull.start(name, fmt, query)
+    count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
     report = progress or (lambda _: None)
     if pull.format == "parquet":
         if not isinstance(output, (str, os.PathLike)):
             raise UsageError("--format parquet needs --output DIR (a dataset folder) or FILE.parquet")
         from .parquet import export_parquet
 
-        return export_parquet(config, name, query, output, resume, prefetch, progress)
+        return export_parquet(config, name, query, output, resume, prefetch, progress, shards=shards, stats=stats)
     if not isinstance(output, (str, os.PathLike)):
         if resume:
             raise UsageError("--resume needs --output FILE: a pull to stdout cannot be resumed")

@@ -16,6 +16,7 @@ from .build import Request
 from .config import SECRET_HEADER_NAMES
 from .errors import APIError, PaginationError, RuneError, UsageError
 from .flight import LIMITER, Stop, start_thread
+from .options import count_option
 from .paging import predict, step_for
 from .response import Response
 from .transport import error_details, on_sent, pull_deadline
@@ -145,7 +146,7 @@ def pages(request: Request, fetch: Fetch = http_fetch, prefetch: int = 0) -> Ite
     if request.param(SHARD_WINDOWS) is not None:
         from .shards import sharded_pages
 
-        return sharded_pages(request, fetch=fetch)
+        return sharded_pages(request, fetch=fetch, prefetch=prefetch)
     return (response for response, _ in pages_with_next(request, fetch, prefetch))
 
 
@@ -156,10 +157,11 @@ def pages_with_next(request: Request, fetch: Fetch = http_fetch, prefetch: int =
     The next request is None after the last page. ``resume_params`` of it is
     where a pull interrupted after this page goes on (``runeq fetch --resume``).
     The pull's deadline (``policy.pull_deadline``) starts with the first page asked for.
+    ``prefetch`` is checked at the call (``options.count_option``).
     """
     if request.param(SHARD_WINDOWS) is not None:
         raise UsageError(f"a request with {SHARD_WINDOWS} (a sharded pull's err.resume) is read with pages or sharded_pages")
-    return _pages(request, Ahead(fetch, prefetch))
+    return _pages(request, Ahead(fetch, count_option("prefetch", prefetch, 0)))
 
 
 def with_deadline(request: Request) -> Request:

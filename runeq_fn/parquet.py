@@ -22,6 +22,10 @@ A cohort (several patients) is a dataset partitioned hive style:
 pandas and DuckDB read ``patient_id`` back as a column.
 
 ``Pull.bytes`` counts the CSV bytes read (the Parquet files are smaller).
+
+The pages come from ``export.pull_pages``, as for the other formats: ``shards``
+(windows saved in the state, so ``resume`` goes on in each), ``prefetch`` and
+``stats`` apply here as there.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ from typing import Any
 from urllib.parse import quote
 
 from .arrow import read_table, with_timestamps
-from .build import build_request
 from .cohort import Outcome, fetch_many
 from .errors import RuneError, UsageError
 from .export import (
@@ -46,11 +49,14 @@ from .export import (
     output_lock,
     output_path,
     part_paths,
+    pull_pages,
     save_state,
     saved_pull,
+    sharded_start,
     writing,
 )
-from .pages import pages_with_next, resume_params
+from .options import count_option
+from .stats import Stats
 
 PAGES_PER_FILE = 64
 """Pages per chunk file: what an interrupted pull fetches again at most."""
@@ -136,19 +142,17 @@ def check_output(output: str) -> None:
 
 
 def table_steps(
-    config: Any, pull: Pull, types: dict[str, Any] | None, timestamps: bool, prefetch: int
+    config: Any, pull: Pull, types: dict[str, Any] | None, timestamps: bool, prefetch: int, stats: Stats | None = None
 ) -> Iterator[tuple[Any, Pull]]:
-    """The pull's remaining pages as (Arrow table or None, pull after it), fetched lazily from ``pull.next``."""
-    if pull.next is None:
-        return
-    request = build_request(config, pull.resource, "csv", pull.next)
-    for response, following in pages_with_next(request, prefetch=prefetch):
+    """The pull's remaining pages as (Arrow table or None, pull after it), fetched lazily (``export.pull_pages``)."""
+    for response, following, windows in pull_pages(config, pull, prefetch, stats):
         table, types = read_table(response, types, pull.pages + 1)
         if table is not None and timestamps:
             table = with_timestamps(table)
         pull = replace(
             pull,
-            next=None if following is None else resume_params(following),
+            next=following,
+            windows=windows,
             pages=pull.pages + bool(response.content),
             rows=pull.rows + (0 if table is None else table.num_rows),
             bytes=pull.bytes + len(response.content),
@@ -281,11 +285,14 @@ def export_parquet(
     prefetch: int = 0,
     progress: Progress | None = None,
     timestamps: bool = False,
+    shards: int = 1,
+    stats: Stats | None = None,
 ) -> Pull:
     """Pull every page of a query into a Parquet dataset folder, or one ``.parquet`` file; the finished ``Pull``.
 
     Streamed, atomic and resumable (see the module). ``timestamps=True`` writes
     the ``time`` (or ``timestamp``) column as ``timestamp[ns, tz=UTC]``.
+    ``shards``, ``prefetch`` and ``stats`` as for ``export.export_query``.
 
     >>> import tempfile, pyarrow.parquet as pq
     >>> from runeq_fn import Config
@@ -299,6 +306,7 @@ def export_parquet(
     """
     output = output_path(output)
     pull = Pull.start(name, "parquet", query)
+    count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
     part, state = part_paths(output)
     report = progress or (lambda _: None)
     check_output(output)
@@ -311,9 +319,10 @@ def export_parquet(
                 shutil.rmtree(part, ignore_errors=True)
                 os.makedirs(part, PRIVATE_FOLDER)
             types = None
+            pull = sharded_start(config, pull, shards)
         save_state(state, pull)
         report(pull)
-        steps = table_steps(config, pull, types, timestamps, prefetch)
+        steps = table_steps(config, pull, types, timestamps, prefetch, stats)
         with writing(part):
             pull = write_chunks(steps, pull, part, lambda done: save_state(state, done), report)
             finish(part, state, output)
@@ -377,6 +386,8 @@ def export_cohort(
     progress: Progress | None = None,
     timestamps: bool = False,
     max_workers: int = 8,
+    shards: int = 1,
+    stats: Stats | None = None,
 ) -> dict[str, Outcome[Pull]]:
     """Pull one query for each patient into one Parquet dataset partitioned by ``patient_id`` (hive style).
 
@@ -386,8 +397,10 @@ def export_cohort(
     all are in. When some fail, the others stay in ``OUTPUT.part`` and
     ``CohortError`` names the failed ones; ``resume=True`` then pulls only what
     is missing. Returns ``{patient: Outcome}``, each holding its finished ``Pull``.
+    ``shards``, ``prefetch`` and ``stats`` (one for all) apply to each patient's pull.
     """
     output = output_path(output)
+    count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
     if is_single_file(output):
         raise UsageError(f"a cohort is written as a dataset folder: give --output a name without .parquet, not {output}")
     check_output(output)
@@ -400,7 +413,9 @@ def export_cohort(
         if resume and os.path.isdir(target):
             return finished_partition(name, asked, target)
         again = resume and os.path.exists(part_paths(target)[1])
-        return export_parquet(config, name, asked, target, again, prefetch, reporter.patient(patient), timestamps)
+        return export_parquet(
+            config, name, asked, target, again, prefetch, reporter.patient(patient), timestamps, shards, stats
+        )
 
     with output_lock(output):
         if resume and not os.path.isdir(part):

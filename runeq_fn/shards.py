@@ -16,9 +16,10 @@ ISO 8601 text) to ``edge_lo <= t < edge_hi``. So a row at an edge comes once
 whether the server's ``end_time`` is inclusive or exclusive, its ``start_time``
 exclusive or inclusive, and whether it rounds the bounds to the millisecond or
 second (whole seconds are sent at inner edges, and the outer edges are the
-caller's, as typed). Only CSV time series shard: an event or span has no time
-column to cut on (a span can straddle an edge), so those are pulled unsharded,
-as are availability queries.
+caller's, as typed). Only time series shard, CSV or JSON (a JSON result's
+columns are cut on its time list): an event or span has no time column to cut on
+(a span can straddle an edge), so those are pulled unsharded, as are expression
+(availability) queries.
 
 Resuming: an error of a sharded pull carries ``resume``, the windows not yet
 read whole under the key ``shard_windows`` (plain data: each window's
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import json
 import math
 import re
 import threading
@@ -51,6 +53,7 @@ from typing import Any
 from .build import Request, start_index, with_params
 from .errors import ParseError, RuneError, UsageError
 from .flight import Stop, start_thread
+from .options import count_option
 from .pages import SHARD_WINDOWS, Fetch, pages, pages_with_next, parsed_pages, resume_params
 from .parse import json_pages
 from .resources import resource
@@ -228,6 +231,35 @@ def availability_bins(result: Any, expression: str) -> list[tuple[Fraction, bool
 # -- requests of windows ------------------------------------------------------------------------
 
 
+def unshardable(request: Request) -> str | None:
+    """Why a request's query cannot be sharded, or None when it can.
+
+    Time series shard, as CSV or JSON (a JSON result's columns are cut on its
+    time list as CSV rows are). Not event or span (a span can straddle an edge),
+    not an ``expression`` query (its bins, e.g. availability's, cannot be cut at
+    an edge), and not a query that starts at a ``page`` or ``next_page_token``.
+    ``V1Client(cfg, shards=N)``, ``runeq fetch --shards N`` and the exports pull
+    these unsharded; the functional forms refuse them with this reason.
+
+    >>> unshardable(Request("u/v1/accel.json", (("start_time", 0),), paging="json")) is None
+    True
+    >>> unshardable(Request("u/v1/span.json", paging="span"))
+    'only time series shard (span is not one)'
+    """
+    name = request.url.rsplit("/", 1)[-1].partition(".")[0]
+    if request.paging not in ("csv", "json") or resource(name).availability is None:
+        return f"only time series shard ({name} is not one)"
+    if request.param("expression") is not None:
+        return "an expression query cannot be sharded (its results, e.g. availability bins, cannot be cut at an edge)"
+    for key in PAGING_PARAMS:
+        if request.param(key) is not None:
+            return (
+                f"a query that starts at a {key} cannot be sharded "
+                "(a sharded pull's err.resume, with shard_windows, resumes it)"
+            )
+    return None
+
+
 def query_range(request: Request) -> Window:
     """A request's [start_time, end_time) as exact numbers; a clear error when it cannot shard.
 
@@ -236,17 +268,11 @@ def query_range(request: Request) -> Window:
     >>> query_range(Request("u/v1/span.json", (("start_time", 10), ("end_time", 20)), paging="span"))
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.UsageError: only CSV time series shard (span is not one): use shards=1
+    runeq_fn.errors.UsageError: only time series shard (span is not one): use shards=1
     """
-    name = request.url.rsplit("/", 1)[-1].partition(".")[0]
-    if request.paging != "csv" or resource(name).availability is None:
-        raise UsageError(f"only CSV time series shard ({name} is not one): use shards=1")
-    for key in PAGING_PARAMS:
-        if request.param(key) is not None:
-            raise UsageError(
-                f"a query that starts at a {key} cannot be sharded: use shards=1, or "
-                "window_pages(request, err.resume_windows) to resume a sharded pull"
-            )
+    why = unshardable(request)
+    if why is not None:
+        raise UsageError(f"{why}: use shards=1")
     for key in ("start_time", "end_time"):
         if request.param(key) is None:
             raise UsageError(f"a sharded pull needs {key}: add it to the query, or use shards=1")
@@ -383,8 +409,7 @@ def plan_windows(request: Request, shards: int, fetch: Fetch = http_fetch, plan:
     """
     if plan not in PLANS:
         raise UsageError(f"plan must be one of {', '.join(PLANS)}, not {plan!r}")
-    if shards < 1:
-        raise UsageError(f"shards must be at least 1, not {shards}")
+    shards = count_option("shards", shards, 1)
     start, end = query_range(request)
     windows = even_windows(start, end, shards)
     if plan == "availability" and len(windows) > 1:
@@ -413,13 +438,12 @@ def line_time(line: bytes, index: int) -> Fraction | None:
     return cell_time(cells[index]) if index < len(cells) else None
 
 
-def inside(line: bytes, index: int, lo: Fraction | None, hi: Fraction | None) -> bool:
+def inside(t: Fraction | None, lo: Fraction | None, hi: Fraction | None) -> bool:
     """Whether a row's time is in [lo, hi) (an open side when None); ``ParseError`` for a row without a time.
 
-    >>> inside(b"5,b\\n", 0, Fraction(5), None), inside(b"5,b\\n", 0, None, Fraction(5))
+    >>> inside(Fraction(5), Fraction(5), None), inside(Fraction(5), None, Fraction(5))
     (True, False)
     """
-    t = line_time(line, index)
     if t is None:
         raise ParseError("a sharded pull cuts rows on their time, and a row's time is neither unix seconds "
                          "nor ISO 8601: pull it with shards=1")
@@ -447,15 +471,64 @@ def cut_csv(content: bytes, column: str, lo: Fraction | None, hi: Fraction | Non
                          "pull it with shards=1")
     index = header.index(column)
     body = [line for line in lines[1:] if line.strip()]
-    if not body or (inside(body[0], index, lo, hi) and inside(body[-1], index, lo, hi)):
+    if not body or all(inside(line_time(line, index), lo, hi) for line in (body[0], body[-1])):
         return content
-    kept = [line for line in body if inside(line, index, lo, hi)]
+    kept = [line for line in body if inside(line_time(line, index), lo, hi)]
     return b"".join([lines[0], *kept]) if kept else b""
 
 
+def json_time(value: Any) -> Fraction | None:
+    """A JSON time value exactly as written (a float by its shortest text, ISO 8601 text as ``cell_time``); else None.
+
+    >>> json_time(1609491600.02), json_time(7), json_time("2021-01-01T09:00:00Z"), json_time(None)
+    (Fraction(80474580001, 50), Fraction(7, 1), Fraction(1609491600, 1), None)
+    """
+    if isinstance(value, str):
+        return cell_time(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+
+
+def cut_json(content: bytes, column: str, lo: Fraction | None, hi: Fraction | None) -> bytes:
+    """A JSON time series page with only the rows whose time is in [lo, hi): its result's columns cut alike.
+
+    A result is columnar (``{"time": [...], "x": [...]}``): every list as long
+    as the time list keeps the same rows. A page that is whole inside comes
+    back as is; one without a time list to cut on is refused (``ParseError``),
+    since its rows cannot be placed in a window. A body that is not JSON is
+    left for the parser to report.
+
+    >>> page = b'{"result": {"time": [4, 5, 6], "x": [1, 2, 3]}}'
+    >>> cut_json(page, "time", Fraction(5), Fraction(6)), cut_json(page, "time", Fraction(4), None) is page
+    (b'{"result": {"time": [5], "x": [2]}}', True)
+    """
+    if not content or (lo is None and hi is None):
+        return content
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return content
+    result = body.get("result") if isinstance(body, dict) else None
+    if not isinstance(result, dict) or not any(isinstance(v, list) and v for v in result.values()):
+        return content  # no rows: nothing to cut
+    times = result.get(column)
+    if not isinstance(times, list):
+        raise ParseError(f"a JSON page without a {column!r} list cannot be cut at a shard window's edge: use shards=1")
+    keep = [inside(json_time(t), lo, hi) for t in times]
+    if all(keep):
+        return content
+    cut = {
+        key: [v for v, kept in zip(value, keep) if kept] if isinstance(value, list) and len(value) == len(times) else value
+        for key, value in result.items()
+    }
+    return json.dumps({**body, "result": cut}).encode("ascii")
+
+
 def cut_page(response: Any, column: str, lo: Fraction | None, hi: Fraction | None) -> Any:
-    """The response with its rows cut to [lo, hi) (the same object when nothing is cut)."""
-    content = cut_csv(response.content, column, lo, hi)
+    """The response with its rows cut to [lo, hi) (the same object when nothing is cut), CSV or JSON."""
+    cut = cut_json if response.content[:1] == b"{" else cut_csv
+    content = cut(response.content, column, lo, hi)
     return response if content is response.content else replace(response, content=content)
 
 
@@ -542,14 +615,14 @@ class Board:
 
 
 def pull_window(board: Board, i: int, request: Request, fetch: Fetch, cut: Callable, parse: Parse | None,
-                stats: Stats | None) -> None:
+                stats: Stats | None, prefetch: int = 0) -> None:
     """One window's thread: its pages in order onto the board, cut at the window's edges (and parsed).
 
     Parsing here, while the other windows wait on the network, takes it off the reader's path.
     """
     began = time.perf_counter()
     try:
-        walk = pages_with_next(request, fetch)
+        walk = pages_with_next(request, fetch, prefetch)
         while board.reserve(i):
             item = next(walk, None)
             if item is None:
@@ -592,13 +665,15 @@ def window_pages_with_next(
     fetch: Fetch = http_fetch,
     buffer: int | None = None,
     stats: Stats | None = None,
+    prefetch: int = 0,
 ) -> Iterator[tuple[Any, list[dict]]]:
     """Each page of the windows in time order, paired with the windows that remain after it (see ``window_stream``).
 
     The remaining windows after a page are where a pull interrupted there goes
     on (``runeq fetch --shards N --resume`` saves them).
     """
-    return ((response, rest) for response, _, rest in window_stream(request, windows, fetch, None, buffer, stats))
+    stream = window_stream(request, windows, fetch, None, buffer, stats, prefetch)
+    return ((response, rest) for response, _, rest in stream)
 
 
 def window_stream(
@@ -608,6 +683,7 @@ def window_stream(
     parse: Parse | None = None,
     buffer: int | None = None,
     stats: Stats | None = None,
+    prefetch: int = 0,
 ) -> Iterator[tuple[Any, list | None, list[dict]]]:
     """Each page of the windows in time order: (response, its parsed items, the windows that remain).
 
@@ -619,7 +695,8 @@ def window_stream(
     items, e.g. ``lambda r: csv_points([r])``) runs in the window's thread as
     each page arrives, so parsing overlaps the wait for other windows; the items
     are None without it. A page that does not parse raises before any of it is
-    yielded, with ``resume`` set to that page.
+    yielded, with ``resume`` set to that page. ``prefetch`` pages are asked
+    ahead within each window, as ``pages(prefetch=)`` does.
 
     The first error in any window stops them all: no request is left running
     when it is raised. It carries ``window`` (the failed window's parameters),
@@ -640,7 +717,9 @@ def window_stream(
     head = 0
     stop = Stop.within_current()
     threads = [
-        start_thread(pull_window, board, i, r, fetch, cuts[i], parse, stats, name=f"runeq-shard-{i}", stop=stop)
+        start_thread(
+            pull_window, board, i, r, fetch, cuts[i], parse, stats, prefetch, name=f"runeq-shard-{i}", stop=stop
+        )
         for i, r in enumerate(requests)
     ]
     try:
@@ -691,9 +770,10 @@ def window_pages(
     fetch: Fetch = http_fetch,
     buffer: int | None = None,
     stats: Stats | None = None,
+    prefetch: int = 0,
 ) -> Iterator[Any]:
     """The pages of the given windows, pulled at once and yielded in time order (see ``window_pages_with_next``)."""
-    return (response for response, _, _ in window_stream(request, windows, fetch, None, buffer, stats))
+    return (response for response, _, _ in window_stream(request, windows, fetch, None, buffer, stats, prefetch))
 
 
 def sharded_items(
@@ -704,11 +784,13 @@ def sharded_items(
     plan: str = "availability",
     buffer: int | None = None,
     stats: Stats | None = None,
+    prefetch: int = 0,
 ) -> Iterator[Any]:
     """The items of every page of a sharded pull, in order, each page parsed in its window's thread.
 
     ``parse`` turns one response into its items, as for ``parsed_pages``; the
     items equal ``parse`` applied to ``sharded_pages``'s responses in order.
+    ``shards=1`` is ``parsed_pages`` itself; ``prefetch`` and ``stats`` as for ``sharded_pages``.
 
     >>> from runeq_fn import Config, build_request, csv_points
     >>> from runeq_fn.emulator import Emulator
@@ -720,16 +802,18 @@ def sharded_items(
     >>> len(points), points == whole
     (500, True)
     """
+    shards, prefetch = count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
     if shards == 1 and resumed_windows(request) is None:
-        return parsed_pages(request, parse, fetch if stats is None else counting(fetch, stats))
-    return _sharded_items(request, parse, shards, fetch, plan, buffer, stats)
+        return parsed_pages(request, parse, fetch if stats is None else counting(fetch, stats), prefetch)
+    return _sharded_items(request, parse, shards, fetch, plan, buffer, stats, prefetch)
 
 
 def _sharded_items(
-    request: Request, parse: Parse, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None
+    request: Request, parse: Parse, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None,
+    prefetch: int,
 ) -> Iterator[Any]:
     windows = resumed_windows(request) or plan_windows(request, shards, fetch, plan)
-    for _, items, _ in window_stream(request, windows, fetch, parse, buffer, stats):
+    for _, items, _ in window_stream(request, windows, fetch, parse, buffer, stats, prefetch):
         yield from items or ()
 
 
@@ -740,6 +824,7 @@ def sharded_pages(
     plan: str = "availability",
     buffer: int | None = None,
     stats: Stats | None = None,
+    prefetch: int = 0,
 ) -> Iterator[Any]:
     """``pages``, with the time range split into up to ``shards`` windows pulled at once.
 
@@ -747,7 +832,9 @@ def sharded_pages(
     module's docstring for the rule). ``shards=1`` is ``pages`` itself, with
     exactly its requests. Lazy: nothing is fetched before the first page is
     asked for. At most ``buffer`` pages (default 8 per window) are held at once,
-    plus one. ``stats`` (a ``Stats``) is filled in as the pull goes.
+    plus one. ``stats`` (a ``Stats``) is filled in as the pull goes; ``prefetch``
+    pages are asked ahead within each window, as ``pages(prefetch=)`` does.
+    ``shards`` and ``prefetch`` are checked at the call (``options.count_option``).
 
     >>> from runeq_fn import Config, build_request, csv_points
     >>> from runeq_fn.emulator import Emulator
@@ -759,13 +846,37 @@ def sharded_pages(
     >>> len(sharded), sharded == whole
     (500, True)
     """
+    shards, prefetch = count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
     if shards == 1 and resumed_windows(request) is None:
-        return pages(request, fetch if stats is None else counting(fetch, stats))
-    return _sharded(request, shards, fetch, plan, buffer, stats)
+        return pages(request, fetch if stats is None else counting(fetch, stats), prefetch)
+    return _sharded(request, shards, fetch, plan, buffer, stats, prefetch)
 
 
 def _sharded(
-    request: Request, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None
+    request: Request, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None, prefetch: int
 ) -> Iterator[Any]:
     windows = resumed_windows(request) or plan_windows(request, shards, fetch, plan)
-    yield from window_pages(request, windows, fetch, buffer, stats)
+    yield from window_pages(request, windows, fetch, buffer, stats, prefetch)
+
+
+def pull_items(
+    build: Callable[[dict], Request],
+    params: Mapping[str, Any],
+    parse: Parse,
+    shards: int = 1,
+    fetch: Fetch = http_fetch,
+    stats: Stats | None = None,
+    prefetch: int = 0,
+) -> Iterator[Any]:
+    """The items of a query's pages, with every option: the one pull of the shim and ``cohort_points``.
+
+    ``build`` makes the request of the query's ``params``. A query that cannot
+    shard (``unshardable``: event, span, an expression, one that starts at a
+    page) is pulled unsharded. A sharded pull's error has ``resume`` holding
+    ``shard_windows``; given back as ``params`` (``accessor.points(**err.resume)``),
+    it goes on in every window not read whole, so no row is lost or read twice.
+    """
+    request = build(dict(params))
+    if resumed_windows(request) is None and unshardable(request) is not None:
+        shards = 1
+    return sharded_items(request, parse, shards, fetch, stats=stats, prefetch=prefetch)

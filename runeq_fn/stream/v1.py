@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..build import Request, build_request
 from ..errors import UsageError
-from ..pages import SHARD_WINDOWS, Fetch, pages, parsed_pages
+from ..options import count_option
+from ..pages import Fetch
 from ..parse import PLAIN, Conversion, Point, csv_pages, json_pages, text_points
 from ..resources import RESOURCES, Resource
 from ..response import Headers, Response
+from ..stats import Stats
 from ..transport import fetch, pull_deadline
 
 USE_NUMPY: bool
@@ -110,6 +112,11 @@ def one_json_page(response: Response) -> Iterator[Any]:
     return json_pages([response])
 
 
+def one_csv_text(response: Response) -> Iterator[str]:
+    """The text of one CSV page, none when it is empty (the page that ends a query)."""
+    return csv_pages([response])
+
+
 class StreamV1Base:
     """An accessor of one JSON-only resource: a config and default query parameters.
 
@@ -117,6 +124,12 @@ class StreamV1Base:
     bad parameter or a missing availability expression raises at the first
     ``next()``, not at the call. They fetch every page through the accessor's
     own ``get_json_response`` / ``get_csv_response``, so subclasses can override those.
+
+    Every method pulls through one engine call (``shards.pull_items``) with the
+    client's ``shards``, ``prefetch`` and ``stats``; a query that cannot shard
+    (event, span, an availability expression, one that starts at a ``page`` or
+    ``next_page_token``) is pulled unsharded. A sharded pull's error has
+    ``resume`` holding ``shard_windows``: ``points(**err.resume)`` goes on in every window.
 
     A subclass names its resource as runeq's did, ``_resource = "accel"`` (and
     ``_availability = "availability(accel)"`` for the availability queries).
@@ -127,7 +140,9 @@ class StreamV1Base:
     prefetch = 0
     """Pages requested ahead while earlier ones are parsed; set by ``V1Client(cfg, prefetch=N)``."""
     shards = 1
-    """Time windows ``points()`` pulls at once; set by ``V1Client(cfg, shards=N)``."""
+    """Time windows a time series query is pulled in at once; set by ``V1Client(cfg, shards=N)``."""
+    stats: Stats | None = None
+    """Counts every page pulled (a ``runeq_fn.stats.Stats``); set by ``V1Client(cfg, stats=...)``."""
 
     def __init__(self, cfg: Any, **defaults: Any) -> None:
         self.config = cfg
@@ -143,11 +158,27 @@ class StreamV1Base:
         """One GET of the JSON endpoint (an error status is returned, not raised)."""
         return fetch(self._request("json", params))
 
+    def _fetch_page(self, asked: Request) -> Response:
+        """One page through the accessor's own ``get_json_response``."""
+        return through(self.get_json_response)(asked)
+
+    def _items(self, fmt: str, params: dict[str, Any], parse: Callable[[Response], Iterator[Any]]) -> Iterator[Any]:
+        """Every page's items, parsed page by page, pulled with the client's options (``shards.pull_items``)."""
+        from ..shards import pull_items
+
+        def build(query: dict[str, Any]) -> Request:
+            return self._request(fmt, query)
+
+        return pull_items(build, params, parse, self.shards, self._fetch_page, self.stats, self.prefetch)
+
     def iter_json_data(self, **params: Any) -> Iterator[Any]:
-        """Each page's ``result``, following pagination from the caller's ``page``."""
-        yield from parsed_pages(
-            self._request("json", params), one_json_page, through(self.get_json_response), self.prefetch
-        )
+        """Each page's ``result``, following pagination from the caller's ``page``.
+
+        With ``V1Client(cfg, shards=N)``, a time series is pulled in N windows at
+        once: the results are the windows' pages, each result's columns cut to
+        its window, so that the columns put end to end equal the unsharded pull's.
+        """
+        yield from self._items("json", params, one_json_page)
 
     @property
     def expr_availability(self) -> str:
@@ -169,9 +200,17 @@ class StreamV1CSVBase(StreamV1Base):
         """One GET of the CSV endpoint (an error status is returned, not raised)."""
         return fetch(self._request("csv", params))
 
+    def _fetch_page(self, asked: Request) -> Response:
+        """One page through the accessor's own ``get_csv_response`` (JSON ones, e.g. the plan's, as before)."""
+        return through(self.get_csv_response)(asked) if asked.paging == "csv" else super()._fetch_page(asked)
+
     def iter_csv_text(self, **params: Any) -> Iterator[str]:
-        """Each non-empty CSV body, following pagination until an empty one."""
-        yield from csv_pages(pages(self._request("csv", params), through(self.get_csv_response), self.prefetch))
+        """Each non-empty CSV body, following pagination until an empty one.
+
+        With ``V1Client(cfg, shards=N)``: the windows' pages, each cut to its
+        window (rows as ``points()`` gives them, page boundaries the windows').
+        """
+        yield from self._items("csv", params, one_csv_text)
 
     def iter_csv_availability(self, **params: Any) -> Iterator[str]:
         """``iter_csv_text`` with ``expression`` set to the availability expression."""
@@ -195,22 +234,9 @@ class StreamV1CSVBase(StreamV1Base):
         conversion = point_conversion()
 
         def one_csv_page(response: Response) -> Iterator[Point]:
-            return text_points(response.text, conversion)  # parsed_pages holds the page whole
+            return text_points(response.text, conversion)  # the engine holds the page whole
 
-        request = self._request("csv", params)
-        fetch_csv = through(self.get_csv_response)
-        resumed = request.param(SHARD_WINDOWS) is not None
-        if resumed or (self.shards > 1 and request.param("page") is None and request.param("next_page_token") is None):
-            from ..shards import sharded_items
-
-            fetch_json = through(self.get_json_response)
-
-            def fetch_page(asked: Request) -> Response:
-                return (fetch_json if asked.paging == "json" else fetch_csv)(asked)
-
-            yield from sharded_items(request, one_csv_page, self.shards, fetch_page)
-            return
-        yield from parsed_pages(request, one_csv_page, fetch_csv, self.prefetch)
+        yield from self._items("csv", params, one_csv_page)
 
     def __iter__(self) -> Iterator[Point]:
         return self.points()
@@ -258,9 +284,11 @@ class V1Client:
     """A factory of accessors that share one config, as in runeq 0.15.0.
 
     ``prefetch=N`` (opt-in) keeps up to N page requests in flight while earlier
-    pages are parsed; ``shards=N`` (opt-in) splits the time range of ``points()``
-    and ``iter(accessor)`` into N windows pulled at once (the other methods are not
-    sharded). The defaults, 0 and 1, send exactly runeq's requests.
+    pages are parsed; ``shards=N`` (opt-in) splits the time range of a time
+    series query (``points()``, ``iter(accessor)``, ``iter_csv_text``,
+    ``iter_json_data``) into N windows pulled at once; ``stats=Stats()`` counts
+    every page pulled. The defaults, 0, 1 and None, send exactly runeq's requests.
+    ``shards`` and ``prefetch`` are checked here (``options.count_option``).
     """
 
     # Made from the resource table below; declared here for type checkers and editors.
@@ -274,10 +302,11 @@ class V1Client:
     Span: Callable[..., StreamV1Base]
     State: Callable[..., StreamV1CSVBase]
 
-    def __init__(self, cfg: Any, prefetch: int = 0, shards: int = 1) -> None:
+    def __init__(self, cfg: Any, prefetch: int = 0, shards: int = 1, stats: Stats | None = None) -> None:
         self._cfg = cfg
-        self.prefetch = prefetch
-        self.shards = shards
+        self.prefetch = count_option("prefetch", prefetch, 0)
+        self.shards = count_option("shards", shards, 1)
+        self.stats = stats
 
     @property
     def config(self) -> Any:
@@ -295,6 +324,7 @@ def accessor_factory(cls: type[StreamV1Base]) -> Callable[..., StreamV1Base]:
         accessor = cls(self.config, **defaults)
         accessor.prefetch = self.prefetch
         accessor.shards = self.shards
+        accessor.stats = self.stats
         return accessor
 
     make.__name__ = cls.__name__

@@ -1,0 +1,82 @@
+"""The options every surface passes through to the engine, checked once, here.
+
+``shards`` (time windows pulled at once) and ``prefetch`` (pages requested
+ahead) reach ``runeq_fn.shards`` from the shim (``V1Client``), the functional
+pipelines (``pages``, ``sharded_pages``, ...), ``cohort_points``, the exports
+and ``runeq fetch``; each of them checks its value with ``count_option``, so a
+bad one is refused the same way everywhere, before any request is sent.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from .errors import UsageError
+
+EXAMPLES = {"shards": 8, "prefetch": 4}
+"""A sensible value of each option, shown in its error."""
+
+
+def rule(name: str, minimum: int) -> str:
+    """What an option accepts, with an example in the form it is given (``--shards 8`` on the command line).
+
+    >>> rule("shards", 1), rule("--prefetch", 0)
+    ('shards must be a whole number of at least 1 (e.g. shards=8)', '--prefetch must be a whole number of at least 0 (e.g. --prefetch 4)')
+    """
+    example = EXAMPLES.get(name.lstrip("-"), minimum)
+    given = f"{name} {example}" if name.startswith("--") else f"{name}={example}"
+    return f"{name} must be a whole number of at least {minimum} (e.g. {given})"
+
+
+def count_flag(name: str, text: Any, minimum: int) -> int:
+    """A command-line count (``--shards``, ``--prefetch``): its text as a whole number, checked as the
+    Python option is; the error never shows what was typed.
+
+    >>> count_flag("--shards", " 4 ", 1)
+    4
+    >>> count_flag("--shards", "4.5", 1)
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: --shards must be a whole number of at least 1 (e.g. --shards 8): it is not one
+    """
+    try:
+        number = int(str(text).strip())
+    except ValueError:
+        raise UsageError(f"{rule(name, minimum)}: it is not one") from None
+    return count_option(name, number, minimum)
+
+
+def count_option(name: str, value: Any, minimum: int) -> int:
+    """A whole-number option (``shards``, ``prefetch``), or a ``UsageError`` naming it and what it takes.
+
+    Only a whole number (an ``int``, or numpy's; not a bool) counts: ``"8"`` or ``2.5`` is a mistake that
+    would otherwise fail deep inside, or be rounded. The error names the
+    option, what it accepts and the kind of value it got, never the value
+    itself (the command line's ``--shards`` uses it too, and shows no typed value).
+
+    >>> count_option("shards", 8, 1), count_option("prefetch", 0, 0)
+    (8, 0)
+    >>> count_option("shards", 0, 1)
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: shards must be a whole number of at least 1 (e.g. shards=8): it is below 1
+    >>> count_option("shards", "8", 1)
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: shards must be a whole number of at least 1 (e.g. shards=8), not a str
+    >>> count_option("prefetch", True, 0)
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: prefetch must be a whole number of at least 0 (e.g. prefetch=4), not a bool
+    """
+    wanted = rule(name, minimum)
+    try:
+        number = operator.index(value)  # int, numpy's ints; not float, str
+    except TypeError:
+        number = None
+    if number is None or isinstance(value, bool):
+        raise UsageError(f"{wanted}, not a {type(value).__name__}")
+    if number < minimum:
+        raise UsageError(f"{wanted}: it is below {minimum}")
+    return number
