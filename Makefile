@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 RUNEQ_VENV := .venv-runeq
+MIN_VENV := .venv-min
 STAMP := $(VENV)/.installed
 # The optional extras the tests and examples use: CI fails, rather than skips, without them.
 EXTRAS := pandas,arrow,plot,dask,progress
 EXTRAS_STAMP := $(VENV)/.extras
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-min bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +35,18 @@ test: $(STAMP) $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	$(BIN)/mypy
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/pytest -n auto
 
+# Not part of `make test`: the lowest versions setup.cfg admits (constraints-min.txt, which
+# tests/test_floors.py keeps equal to install_requires) in a fresh venv, and every test that needs no
+# optional extra (those that do are skipped: CI is unset here).
+test-min: $(RUNEQ_VENV)/.installed
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/pip install -q --upgrade pip
+	$(MIN_VENV)/bin/pip install -q --constraint constraints-min.txt -e '.[test]'
+	env -u CI RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(MIN_VENV)/bin/pytest
+
 bench: $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(RUNEQ_VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(RUNEQ_VENV) $(MIN_VENV) build *.egg-info .pytest_cache .hypothesis

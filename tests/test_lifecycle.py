@@ -47,6 +47,7 @@ def pulls(values: dict, patient: str) -> list[bytes]:
 # -- after fork, nothing is shared with the parent -------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork:DeprecationWarning")  # 3.12+
 @pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
 def test_children_pull_their_own_patients_while_the_parent_pulls(method: str) -> None:
     with Emulator(page_size=20) as emu:
