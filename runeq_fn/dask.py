@@ -33,6 +33,7 @@ from .build import build_request
 from .errors import UsageError
 from .frames import time_column
 from .pages import pages
+from .times import unix_seconds
 
 TEXT_COLUMNS = frozenset({"algorithm", "anatomy", "sensor", "band"})
 """Columns of text in the Stream API's CSV (lfp, band_power); every other known column holds numbers."""
@@ -131,12 +132,12 @@ def windows(start: float, end: float, window: float | None) -> list[tuple[float,
 def seconds(query: Mapping[str, Any], key: str) -> float:
     """A query's ``start_time`` or ``end_time`` as unix seconds, with a clear error when missing.
 
-    >>> seconds({"start_time": "10"}, "start_time")
-    10
+    >>> seconds({"start_time": "10"}, "start_time"), seconds({"end_time": "2021-01-01T09:00:00Z"}, "end_time")
+    (10, 1609491600)
     """
     if key not in query:
         raise UsageError(f"every query needs {key} (unix seconds) to be cut into windows: {dict(query)}")
-    value = float(query[key])
+    value = float(unix_seconds(key, query[key]))
     return int(value) if value.is_integer() else value
 
 

@@ -37,7 +37,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import MISSING, asdict, dataclass, fields, replace
-from datetime import datetime, timezone
 from typing import IO, Any
 
 from .build import Request, build_request, encode_value
@@ -47,12 +46,12 @@ from .pages import pages_with_next, resume_params
 from .parse import csv_points, json_pages, page_text, rows
 from .resources import resource
 from .stats import Stats, counting
+from .times import check_range, flag_name, with_times
 from .transport import fetch as http_fetch
 
 FORMATS = ("csv", "jsonl", "json", "parquet")
 CSV_ONLY = ("csv", "parquet")
 """Formats made from CSV pages: resources without a CSV endpoint have neither."""
-TIME_PARAMS = ("start_time", "end_time")
 V1_PARAMETERS = frozenset({
     "patient_id", "device_id", "start_time", "end_time", "expression", "resolution", "timestamp", "page",
     "next_page_token", "symptom", "severity", "channels", "channel", "sensor", "anatomy", "algorithm", "event",
@@ -70,49 +69,20 @@ Progress = Callable[["Pull"], None]
 # -- query parameters ------------------------------------------------------------------------
 
 
-def unix_seconds(name: str, value: Any) -> Any:
-    """A time parameter as sent: unix seconds as typed, or ISO 8601 turned into unix seconds.
-
-    An ISO time without an offset is taken as UTC.
-
-    >>> unix_seconds("start_time", "1609491600"), unix_seconds("end_time", "2021-01-01T09:00:00Z")
-    ('1609491600', 1609491600)
-    >>> unix_seconds("start_time", "2021-01-01T10:00:00.25+01:00"), unix_seconds("end_time", "2021-01-02")
-    (1609491600.25, 1609545600)
-    >>> unix_seconds("start_time", "yesterday")
-    Traceback (most recent call last):
-    ...
-    runeq_fn.errors.UsageError: --start-time must be unix seconds or ISO 8601 (e.g. 2021-01-01T09:00:00Z), not 'yesterday'
-    """
-    text = str(value).strip()
-    try:
-        float(text)
-        return text
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
-        flag = "--" + name.replace("_", "-")
-        raise UsageError(
-            f"{flag} must be unix seconds or ISO 8601 (e.g. 2021-01-01T09:00:00Z), not {value!r}"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    seconds = moment.timestamp()
-    return int(seconds) if seconds.is_integer() else seconds
-
-
 def query_from_flags(flags: Mapping[str, Any]) -> dict[str, Any]:
-    """Command-line flags as query parameters: names with ``_``, values as text, times converted.
+    """Command-line flags as query parameters: names with ``_``, values as text, times read (``runeq_fn.times``).
+
+    Unix seconds stay as typed; ISO 8601 becomes unix seconds (no offset means UTC).
 
     >>> query_from_flags({"patient-id": "p1", "start_time": "2021-01-01T09:00:00Z", "channels": "0,1"})
     {'patient_id': 'p1', 'start_time': 1609491600, 'channels': '0,1'}
+    >>> query_from_flags({"start-time": "1609491600", "end-time": "1609491500"})
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: --end-time is before --start-time: swap them (the range [--start-time, --end-time) holds no time)
     """
-    query = {}
-    for flag, value in flags.items():
-        name = flag.replace("-", "_")
-        query[name] = unix_seconds(name, value) if name in TIME_PARAMS else str(value)
+    query = with_times({flag.replace("-", "_"): str(value) for flag, value in flags.items()}, flag_name)
+    check_range(query, flag_name)
     return query
 
 
