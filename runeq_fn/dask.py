@@ -33,13 +33,11 @@ from .build import build_request
 from .errors import UsageError
 from .frames import time_column
 from .pages import pages
+from .resources import known_columns
 from .times import unix_seconds
 
 TEXT_COLUMNS = frozenset({"algorithm", "anatomy", "sensor", "band"})
 """Columns of text in the Stream API's CSV (lfp, band_power); every other known column holds numbers."""
-
-SEVERITIES = ("mild", "moderate", "none", "slight", "strong", "unknown")
-
 
 @dataclass(frozen=True)
 class Part:
@@ -59,33 +57,6 @@ class Part:
     def patient_id(self) -> Any:
         """The query's patient (None when a client key implies it)."""
         return self.query.get("patient_id")
-
-
-def known_columns(resource: str, query: Mapping[str, Any]) -> list[str] | None:
-    """The CSV columns a query of a resource gives (SPEC), or None where they depend on what is asked.
-
-    >>> known_columns("accel", {}), known_columns("lfp", {"channels": "0,1"})
-    (['time', 'x', 'y', 'z'], ['timestamp', 'channel.0', 'channel.1'])
-    >>> known_columns("state", {"fields": "status"}) is None
-    True
-    """
-    if "expression" in query:
-        return None
-    if resource in ("accel", "rotation"):
-        return ["time", "x", "y", "z"]
-    if resource == "heartrate":
-        return ["time", "bpm"]
-    if resource == "probability_symptom":
-        return ["time", *SEVERITIES] if query.get("severity") else ["time", "probability"]
-    if resource == "lfp" and query.get("channels") is not None:
-        channels = query["channels"]
-        listed = channels if isinstance(channels, (list, tuple)) else str(channels).split(",")
-        return ["timestamp", *(f"channel.{str(c).strip()}" for c in listed)]
-    if resource == "lfp":
-        return ["timestamp", "algorithm", "anatomy", "channel", "sensor", "potential"]
-    if resource == "band_power":
-        return ["timestamp", "algorithm", "anatomy", "channel", "sensor", "band", "power"]
-    return None
 
 
 def column_types(resource: str, queries: Sequence[Mapping[str, Any]], columns: Mapping[str, str] | None) -> dict:

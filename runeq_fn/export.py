@@ -31,6 +31,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -44,7 +45,7 @@ from .config import DEFAULT_CONFIG_PATH, Config
 from .errors import ParseError, UsageError, WriteError
 from .pages import pages_with_next, resume_params
 from .parse import csv_points, json_pages, page_text, rows
-from .resources import resource
+from .resources import known_columns, resource
 from .stats import Stats, counting
 from .times import check_range, flag_name, with_times
 from .transport import fetch as http_fetch
@@ -112,6 +113,10 @@ def check_format(name: str, fmt: str) -> str:
 
     >>> check_format("accel", "CSV")
     'csv'
+    >>> check_format("accel", "xml")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: there is no such output format: use --format csv or jsonl or json or parquet
     >>> check_format("event", "csv")
     Traceback (most recent call last):
     ...
@@ -121,8 +126,9 @@ def check_format(name: str, fmt: str) -> str:
     valid = output_formats(name)
     if fmt in valid:
         return fmt
-    why = " (it is JSON only)" if fmt in FORMATS else ""
-    raise UsageError(f"{name} has no {fmt} output{why}: use --format {' or '.join(valid)}")
+    if fmt not in FORMATS:  # not shown: it may be a secret typed in the wrong place
+        raise UsageError(f"there is no such output format: use --format {' or '.join(valid)}")
+    raise UsageError(f"{name} has no {fmt} output (it is JSON only): use --format {' or '.join(valid)}")
 
 
 # -- the state of a pull, and one page's step ---------------------------------------------------
@@ -274,11 +280,20 @@ def finite(value: Any) -> Any:
 
 
 def closing(pull: Pull) -> bytes:
-    """What ends a complete output: the JSON array's bracket, nothing for csv and jsonl.
+    """What ends a complete output: the JSON array's bracket; for CSV without a row, the header.
+
+    An empty CSV still has its header (the resource's known columns, ``known_columns``),
+    so that a reader of CSV sees the columns and no rows; nothing where the columns
+    depend on the data (state, expression queries).
 
     >>> closing(Pull("event", "json", {}, None, rows=0)), closing(Pull("event", "json", {}, None, rows=3))
     (b'[]\\n', b'\\n]\\n')
+    >>> closing(Pull("accel", "csv", {}, None)), closing(Pull("accel", "csv", {}, None, header="time,x,y,z"))
+    (b'time,x,y,z\\n', b'')
     """
+    if pull.format == "csv":
+        columns = known_columns(pull.resource, pull.query) if pull.header is None else None
+        return (",".join(columns) + "\n").encode("utf-8") if columns else b""
     if pull.format != "json":
         return b""
     return b"[]\n" if pull.rows == 0 else b"\n]\n"
@@ -559,6 +574,78 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
             os.unlink(lock)
     finally:
         os.close(fd)
+
+
+def lock_held(path: str | os.PathLike) -> bool:
+    """True while another process holds ``FILE.part.lock`` (a pull into ``path`` is running)."""
+    import fcntl
+
+    try:
+        fd = os.open(output_path(path) + LOCK_SUFFIX, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the probe's own lock
+    return False
+
+
+def interrupted_part(path: str | os.PathLike) -> str | None:
+    """The part an interrupted pull left at ``path`` (a part with its state, or a cohort's folder), else None.
+
+    None too while a pull into ``path`` runs: its lock then speaks for it.
+
+    >>> interrupted_part("/no/such/folder/accel.csv") is None
+    True
+    """
+    part, state = part_paths(path)
+    if not (os.path.lexists(state) or os.path.isdir(part)) or lock_held(path):
+        return None
+    return part
+
+
+def refuse_interrupted(path: str | os.PathLike) -> None:
+    """Refuse to start a pull over an interrupted one into ``path``: the two ways forward, in one line."""
+    part = interrupted_part(path)
+    if part is not None:
+        raise UsageError(
+            f"{part} holds an interrupted pull: run the same command with --resume to continue it, "
+            "or with --restart to start over"
+        )
+
+
+def discard_unstarted(path: str | os.PathLike) -> bool:
+    """Remove the part and state of a pull into ``path`` that wrote no data; True when there were any.
+
+    So a pull that fails at its first request (bad credentials, a server down)
+    leaves no files behind, and nothing to ``--resume``. A part that holds data,
+    or a pull still running (its lock held), is left alone.
+    """
+    part, state = part_paths(path)
+    if lock_held(path) or not (os.path.lexists(state) or os.path.isdir(part)):
+        return False
+    try:
+        with open(state, encoding="utf-8") as f:
+            saved: Pull | None = Pull.from_json(f.read())
+    except FileNotFoundError:
+        saved = None  # a cohort's folder: one state per patient inside it
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if saved is not None and (saved.pages or saved.bytes):
+        return False
+    if saved is None and any(name.endswith(".parquet") for _, _, names in os.walk(part) for name in names):
+        return False
+    if os.path.isdir(part) and not os.path.islink(part):
+        shutil.rmtree(part, ignore_errors=True)
+    else:
+        with suppress(FileNotFoundError):
+            os.unlink(part)
+    with suppress(FileNotFoundError):
+        os.unlink(state)
+    return True
 
 
 def write_steps(
