@@ -524,7 +524,6 @@ class Runeq:
           timestamps: parquet only: the time column as UTC timestamps (to the microsecond) instead of unix seconds
           shards: time windows pulled at once (1: one after another, as runeq did)
         """
-        from .errors import APIError
         from .export import (
             check_format,
             connect,
@@ -574,7 +573,7 @@ class Runeq:
             if target is None and isinstance(exc, WriteError):
                 discard_stdout()  # else the interpreter's last flush fails again, with a traceback
             note(f"error: {exc}" if isinstance(exc, RuneError) else "interrupted")
-            if isinstance(exc, APIError) and exc.status_code in (401, 403):
+            if credentials_refused(exc):
                 note("the server refused the credentials: check them with `runeq configure get`, "
                      "store an access token with `runeq configure setup`, or pass --config FILE")
             kept = None if target is None or discard_unstarted(target) else interrupted_part(target)
@@ -589,6 +588,22 @@ class Runeq:
             print(f"runeq fetch: {stats.summary()}", file=sys.stderr)
         if rows == 0:
             note("0 rows: nothing matched the query; check the ids and the time range (unix seconds, or ISO 8601)")
+
+
+def credentials_refused(exc: BaseException) -> bool:
+    """True when the server refused the credentials (401 or 403), for a pull or every patient of a cohort.
+
+    >>> from runeq_fn.errors import APIError
+    >>> credentials_refused(APIError(401, {})), credentials_refused(APIError(500, {}))
+    (True, False)
+    """
+    from .errors import APIError
+
+    outcomes = getattr(exc, "outcomes", None)
+    if isinstance(outcomes, dict):
+        errors = [outcome.error for outcome in outcomes.values() if not outcome.ok]
+        return bool(errors) and all(credentials_refused(error) for error in errors if error is not None)
+    return isinstance(exc, APIError) and exc.status_code in (401, 403)
 
 
 def require_extra(module: str, extra: str, user: str) -> None:
