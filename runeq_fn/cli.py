@@ -621,7 +621,8 @@ def fetch_parquet(
     progress: Any, timestamps: bool,
 ) -> int:
     """``runeq fetch --format parquet``: one pull, or a cohort when --patient-id lists several patients; the rows written."""
-    from .parquet import export_cohort, export_parquet, patient_list
+    from .export import patient_list
+    from .parquet import export_cohort, export_parquet
 
     if target is None:
         raise UsageError("--format parquet needs --output DIR (a dataset folder) or --output FILE.parquet")

@@ -142,8 +142,8 @@ def cohort_points(
     ...     cohort = cohort_points(Config(**emu.config_values()), "heartrate", {
     ...         "p1": {"patient_id": "p1"}, "p2": {"patient_id": "p2"}, "bad": {"patient_id": "p3", "end_time": "soon"},
     ...     }, defaults=day)
-    >>> {key: len(o.value) if o.ok else o.error.status_code for key, o in cohort.items()}
-    {'p1': 60, 'p2': 60, 'bad': 400}
+    >>> {key: len(o.value) if o.ok else type(o.error).__name__ for key, o in cohort.items()}
+    {'p1': 60, 'p2': 60, 'bad': 'UsageError'}
     """
     run = partial(query_points, config, name, defaults=defaults, prefetch=prefetch, shards=shards)
     return fetch_many(queries, run, max_workers)

@@ -26,8 +26,10 @@ state file and lock.
 
 from __future__ import annotations
 
+import csv
 import errno
 import hashlib
+import io
 import json
 import math
 import os
@@ -131,6 +133,54 @@ def check_format(name: str, fmt: str) -> str:
     raise UsageError(f"{name} has no {fmt} output (it is JSON only): use --format {' or '.join(valid)}")
 
 
+# -- a cohort: several patients in one output ----------------------------------------------------
+
+
+def patient_list(value: Any) -> list[str]:
+    """Patient ids as a list, from comma-separated text or a list; blanks and repeats dropped.
+
+    >>> patient_list("P1, P2,,P1"), patient_list(["P1", "P2"]), patient_list(None)
+    (['P1', 'P2'], ['P1', 'P2'], [])
+    """
+    if value is None:
+        return []
+    parts = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    return list(dict.fromkeys(str(part).strip() for part in parts if str(part).strip()))
+
+
+def cohort_of(query: Mapping[str, Any]) -> list[str] | None:
+    """The patients of a query that names several (``--patient-id P1,P2``), else None.
+
+    >>> cohort_of({"patient_id": "P1,P2"}), cohort_of({"patient_id": "P1"})
+    (['P1', 'P2'], None)
+    """
+    patients = patient_list(query.get("patient_id"))
+    return patients if len(patients) > 1 else None
+
+
+def with_patient_csv(text: str, patient: str) -> str:
+    """A CSV page with a ``patient_id`` column first (rows rewritten by the csv module, line ends ``\\n``).
+
+    >>> with_patient_csv("time,x\\n1,2\\n", "P1")
+    'patient_id,time,x\\nP1,1,2\\n'
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for number, row in enumerate(csv.reader(io.StringIO(text, newline=""))):
+        if row:
+            writer.writerow(["patient_id" if number == 0 else patient, *row])
+    return out.getvalue()
+
+
+def with_patient(item: Any, patient: str) -> dict:
+    """A JSON object with its patient's id first (an entry that is not an object is kept under ``result``).
+
+    >>> with_patient({"time": 1.0}, "P1"), with_patient(3, "P1")
+    ({'patient_id': 'P1', 'time': 1.0}, {'patient_id': 'P1', 'result': 3})
+    """
+    return {"patient_id": patient, **item} if isinstance(item, dict) else {"patient_id": patient, "result": item}
+
+
 # -- the state of a pull, and one page's step ---------------------------------------------------
 
 
@@ -141,9 +191,14 @@ class Pull:
     ``next`` is None once every page is in. ``header`` is the CSV header written.
     ``windows``, for a sharded pull, are the time windows still to read, in
     order, the first from its next page (``next`` is then the first of them).
+    ``patients``, for a cohort (a ``patient_id`` listing several), are the
+    patients still to pull, one after another, the first from ``next``; each
+    row then carries its ``patient_id``.
 
     >>> Pull.start("accel", "csv", {"device_id": "d"})
-    Pull(resource='accel', format='csv', query={'device_id': 'd'}, next={'device_id': 'd'}, pages=0, rows=0, bytes=0, header=None, windows=None)
+    Pull(resource='accel', format='csv', query={'device_id': 'd'}, next={'device_id': 'd'}, pages=0, rows=0, bytes=0, header=None, windows=None, patients=None)
+    >>> Pull.start("accel", "jsonl", {"patient_id": "P1,P2"}).next
+    {'patient_id': 'P1'}
     """
 
     resource: str
@@ -155,11 +210,15 @@ class Pull:
     bytes: int = 0
     header: str | None = None
     windows: list | None = None
+    patients: list | None = None
 
     @classmethod
     def start(cls, name: str, fmt: str, query: Mapping[str, Any]) -> Pull:
-        """A pull that has written nothing yet."""
-        return cls(name, check_format(name, fmt), dict(query), dict(query))
+        """A pull that has written nothing yet (a cohort's, one patient after another, but for parquet)."""
+        fmt = check_format(name, fmt)
+        patients = cohort_of(query) if fmt != "parquet" else None
+        first = dict(query) if patients is None else {**query, "patient_id": patients[0]}
+        return cls(name, fmt, dict(query), first, patients=patients)
 
     @classmethod
     def from_json(cls, text: str) -> Pull:
@@ -180,6 +239,7 @@ class Pull:
             and isinstance(pull.next, (dict, type(None)))
             and isinstance(pull.header, (str, type(None)))
             and (pull.windows is None or all(isinstance(w, dict) for w in pull.windows))
+            and (pull.patients is None or (isinstance(pull.patients, list) and all(isinstance(p, str) for p in pull.patients)))
             and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts)
         )
         if not shaped:
@@ -293,6 +353,8 @@ def closing(pull: Pull) -> bytes:
     """
     if pull.format == "csv":
         columns = known_columns(pull.resource, pull.query) if pull.header is None else None
+        if columns and pull.patients is not None:
+            columns = ["patient_id", *columns]
         return (",".join(columns) + "\n").encode("utf-8") if columns else b""
     if pull.format != "json":
         return b""
@@ -311,13 +373,13 @@ def entries(name: str, result: Any) -> list:
     return listed if isinstance(listed, list) else [result]
 
 
-def page_items(name: str, response: Any) -> Iterator[Any]:
-    """The objects of one page: CSV rows as points, or a JSON result's entries."""
+def page_items(name: str, response: Any, patient: str | None = None) -> Iterator[Any]:
+    """The objects of one page: CSV rows as points, or a JSON result's entries (with ``patient_id`` for a cohort)."""
     if wire_format(name) == "csv":
-        yield from csv_points([response])
-        return
-    for result in json_pages([response]):
-        yield from entries(name, result)
+        found: Iterable[Any] = csv_points([response])
+    else:
+        found = (entry for result in json_pages([response]) for entry in entries(name, result))
+    yield from found if patient is None else (with_patient(item, patient) for item in found)
 
 
 def advance(pull: Pull, response: Any, following: Request | None) -> tuple[bytes, Pull]:
@@ -329,14 +391,20 @@ def advance(pull: Pull, response: Any, following: Request | None) -> tuple[bytes
     (b'{"time":5.0,"bpm":61.0}\\n', 1, 1, 24, None)
     """
     header, text, count = pull.header, "", 0
+    patient = pull.patients[0] if pull.patients else None
     if pull.format != "csv":
-        text, count = json_chunk(page_items(pull.resource, response), pull.format == "json", pull.rows)
+        text, count = json_chunk(page_items(pull.resource, response, patient), pull.format == "json", pull.rows)
     elif response.content:
-        header, text, count = csv_chunk(page_text(response), pull.header)
+        page = page_text(response)
+        header, text, count = csv_chunk(page if patient is None else with_patient_csv(page, patient), pull.header)
     data = text.encode("utf-8")
+    following_params, patients = None if following is None else resume_params(following), pull.patients
+    if following is None and patients and len(patients) > 1:  # this patient is done: the next one
+        following_params, patients = {**pull.query, "patient_id": patients[1]}, patients[1:]
     return data, replace(
         pull,
-        next=None if following is None else resume_params(following),
+        patients=patients,
+        next=following_params,
         pages=pull.pages + bool(response.content),
         rows=pull.rows + count,
         bytes=pull.bytes + len(data),
@@ -361,19 +429,20 @@ def steps(config: Any, pull: Pull, prefetch: int = 0, stats: Stats | None = None
             yield data, replace(pull, next=windows[0] if windows else None, windows=windows)
         return
     began = time.perf_counter()
-    request = build_request(config, pull.resource, wire_format(pull.resource), pull.next)
-    for response, following in pages_with_next(request, counting(http_fetch, stats), prefetch):
-        data, pull = advance(pull, response, following)
-        yield data, pull
+    while pull.next is not None:  # once, or once per patient of a cohort
+        request = build_request(config, pull.resource, wire_format(pull.resource), pull.next)
+        for response, following in pages_with_next(request, counting(http_fetch, stats), prefetch):
+            data, pull = advance(pull, response, following)
+            yield data, pull
     stats.seconds += time.perf_counter() - began
 
 
 def sharded_start(config: Any, pull: Pull, shards: int) -> Pull:
     """The pull with its time windows planned (one availability request), for ``shards`` > 1.
 
-    Resources without a CSV time series (event, span) stay unsharded.
+    Resources without a CSV time series (event, span) and cohorts stay unsharded.
     """
-    if shards <= 1 or wire_format(pull.resource) != "csv":
+    if shards <= 1 or wire_format(pull.resource) != "csv" or pull.patients is not None:
         return pull
     from .shards import plan_windows
 

@@ -108,15 +108,6 @@ def partition_name(patient: str) -> str:
     return "patient_id=" + quote(patient, safe="")
 
 
-def patient_list(value: Any) -> list[str]:
-    """Comma-separated patient ids as a list, blanks and repeats dropped.
-
-    >>> patient_list("P1, P2,,P1")
-    ['P1', 'P2']
-    """
-    return list(dict.fromkeys(part.strip() for part in str(value).split(",") if part.strip()))
-
-
 def check_output(output: str) -> None:
     """Refuse an output that the finished pull would have to overwrite as a folder.
 

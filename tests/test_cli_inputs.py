@@ -228,3 +228,68 @@ def test_to_dataframe_without_pandas_names_the_extra() -> None:
                              "except ImportError as exc:\n    print(exc)")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout == "to_dataframe needs pandas: pip install 'runeq-fn[pandas]'\n"
+
+
+# -- several patients in one file: a patient_id column ----------------------------------------------------
+
+
+def single(emu: Emulator, config: Path, fmt: str, patient: str, tmp_path: Path) -> list[dict]:
+    """One patient's pull as objects (CSV rows read with the csv module)."""
+    out = tmp_path / f"{patient}.{fmt}"
+    export_query(Config(str(config)), "accel", {**QUERY, "patient_id": patient}, fmt, out)
+    return read_objects(out, fmt)
+
+
+def read_objects(path: Path, fmt: str) -> list[dict]:
+    import csv
+    import json
+
+    text = path.read_text()
+    if fmt == "csv":
+        return list(csv.DictReader(text.splitlines()))
+    if fmt == "jsonl":
+        return [json.loads(line) for line in text.splitlines()]
+    return json.loads(text)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
+def test_several_patients_are_one_file_with_a_patient_id_column(emu: Emulator, tmp_path: Path, fmt: str) -> None:
+    config = config_file(emu, tmp_path)
+    want = [
+        {"patient_id": patient, **row}
+        for patient in ("p1", "p2")
+        for row in single(emu, config, fmt, patient, tmp_path)
+    ]
+    emu.clear()
+    out = tmp_path / f"cohort.{fmt}"
+    assert fetch(config, "--patient-id", "p1,p2", "--format", fmt, "--output", str(out)) == 0
+    got = read_objects(out, fmt)
+    assert got == want and len(got) == 1000
+    assert list(got[0])[0] == "patient_id"
+    sent = [dict(r.params)["patient_id"] for r in emu.requests]
+    assert set(sent) == {"p1", "p2"} and (sent[0], sent[-1]) == ("p1", "p2")  # p1, then p2; never "p1,p2"
+
+
+def test_an_interrupted_cohort_resumes_to_the_bytes_of_a_clean_pull(emu: Emulator, tmp_path: Path) -> None:
+    config = config_file(emu, tmp_path)
+    cohort = {**QUERY, "patient_id": "p1,p2"}
+    clean, out = tmp_path / "clean.csv", tmp_path / "cohort.csv"
+    export_query(Config(str(config)), "accel", cohort, "csv", clean)
+
+    def fail_in_the_second_patient(pull: Pull) -> None:
+        if pull.pages == 7:
+            emu.inject(Fault("status", status=503, times=99))
+
+    with pytest.raises(APIError):
+        export_query(Config(str(config)), "accel", cohort, "csv", out, progress=fail_in_the_second_patient)
+    emu.clear()
+    assert fetch(config, "--patient-id", "p1,p2", "--output", str(out), "--resume") == 0
+    assert out.read_bytes() == clean.read_bytes()
+    assert {dict(r.params)["patient_id"] for r in emu.requests} == {"p2"}
+
+
+def test_an_empty_cohort_csv_has_the_patient_id_column_in_its_header(emu: Emulator, tmp_path: Path) -> None:
+    night = {"start_time": "2021-01-01T01:00:00Z", "end_time": "2021-01-01T02:00:00Z"}
+    out = tmp_path / "night.csv"
+    export_query(Config(str(config_file(emu, tmp_path))), "accel", {**QUERY, **night, "patient_id": "p1,p2"}, "csv", out)
+    assert out.read_text() == "patient_id,time,x,y,z\n"

@@ -42,7 +42,7 @@ def test_results_are_kept_per_query_in_order(cfg: Config) -> None:
 def test_a_failing_query_keeps_its_error_while_the_others_succeed(cfg: Config) -> None:
     queries = {
         "good": {"patient_id": "patient-1"},
-        "bad time": {"patient_id": "patient-2", "end_time": "soon"},
+        "bad time": {"patient_id": "patient-2", "resolution": "soon"},  # the server refuses it
         "no such resource": {"patient_id": "patient-3"},
         "also good": {"patient_id": "patient-4"},
     }
