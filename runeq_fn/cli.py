@@ -594,8 +594,8 @@ def credentials_refused(exc: BaseException) -> bool:
     """True when the server refused the credentials (401 or 403), for a pull or every patient of a cohort.
 
     >>> from runeq_fn.errors import APIError
-    >>> credentials_refused(APIError(401, {})), credentials_refused(APIError(500, {}))
-    (True, False)
+    >>> credentials_refused(APIError(401, {})), credentials_refused(APIError(403, {})), credentials_refused(APIError(500, {}))
+    (True, True, False)
     """
     from .errors import APIError
 

@@ -88,6 +88,27 @@ def test_no_command_line_shows_a_value_typed(case: str, tmp_path: Path, monkeypa
     assert "Traceback" not in shown.err
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["fetch", "accel", "--emulator", "--start-time", "noon"], "--start-time must be unix seconds or ISO 8601"),
+        (["fetch", "accel", "--emulator", "--end-time", "1609491600000"],
+         "--end-time looks like milliseconds: divide by 1000"),
+        (["fetch", "accel", "--emulator", "--shards", "0"], "--shards must be a whole number of at least 1"),
+        (["emulator", "--port", "http"], "--port must be a whole number of at least 0"),
+        (["emulator", "--pagination", "pages"], "--pagination must be page, token or mixed"),
+        (["configure", "set", "retries=many"], "retries in the arguments must be a whole number"),
+        (["fetch", "accel", "--emulator", "--format", "xml"], "there is no such output format: use --format csv or"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_is_told_what_it_takes(args: list[str], said: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(SystemExit) as stop:
+        cli.main(args)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith("runeq: error: ") and said in err and err.count("\n") == 1
+
+
 def test_the_marker_would_be_shown_without_the_guard(monkeypatch, capsys) -> None:
     """The test above can fail: a message that holds a typed value is caught by ``note``."""
     monkeypatch.setattr(cli, "TYPED", [MARK])
@@ -266,6 +287,11 @@ def test_several_patients_are_one_file_with_a_patient_id_column(emu: Emulator, t
     got = read_objects(out, fmt)
     assert got == want and len(got) == 1000
     assert list(got[0])[0] == "patient_id"
+    sharded = tmp_path / f"sharded.{fmt}"
+    emu.clear()
+    assert fetch(config, "--patient-id", "p1,p2", "--format", fmt, "--output", str(sharded), "--shards", "4") == 0
+    assert sharded.read_bytes() == out.read_bytes()
+    assert all(r.path == "/v1/accel.csv" for r in emu.requests)  # unsharded: no availability plan
     sent = [dict(r.params)["patient_id"] for r in emu.requests]
     assert set(sent) == {"p1", "p2"} and (sent[0], sent[-1]) == ("p1", "p2")  # p1, then p2; never "p1,p2"
 
