@@ -13,6 +13,7 @@ from toolz import curry
 from .errors import UsageError
 from .policy import Policy, with_network_of
 from .resources import resource
+from .times import TIME_PARAMS, check_range, parsed_seconds, with_times
 
 Pairs = tuple[tuple[str, Any], ...]
 
@@ -136,7 +137,7 @@ def start_index(params: Mapping[str, Any]) -> int:
     >>> start_index({"page": "two"})
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.UsageError: page must be a whole number (0 for the first page), not 'two'
+    runeq_fn.errors.UsageError: page must be a whole number (0 for the first page)
     """
     page = params.get("page")
     if page is None:
@@ -144,7 +145,23 @@ def start_index(params: Mapping[str, Any]) -> int:
     try:
         return int(page)
     except (TypeError, ValueError):
-        raise UsageError(f"page must be a whole number (0 for the first page), not {page!r}") from None
+        raise UsageError("page must be a whole number (0 for the first page)") from None
+
+
+def readable(key: str, value: Any) -> bool:
+    """Whether ``build_request`` can read a parameter's value: a ``page`` number, a time (any other is sent as it is).
+
+    >>> readable("page", "2"), readable("page", "x"), readable("end_time", "yesterday"), readable("symptom", "x")
+    (True, False, False, True)
+    """
+    try:
+        if key == "page":
+            start_index({key: value})
+        elif key in TIME_PARAMS and value is not None:
+            parsed_seconds(key, value)
+    except UsageError:
+        return False
+    return True
 
 
 @curry
@@ -163,6 +180,11 @@ def build_request(
     ``policy`` overrides the config's retries and timeouts for this query (the
     config's ``proxy`` and ``ca_bundle`` hold unless it names its own).
 
+    ``start_time`` and ``end_time`` may be unix seconds, ISO 8601 text or a
+    ``datetime`` (``runeq_fn.times``): they are sent as unix seconds, numbers as
+    given. A range whose end is not after its start, or a time in milliseconds,
+    is refused here, before anything is sent.
+
     ``config`` is a ``Config`` (anything with ``stream_url`` and ``auth_headers``).
     Curried, so ``build_request(cfg, "accel", "csv")`` is a function of params.
 
@@ -170,6 +192,8 @@ def build_request(
     >>> cfg = Config(jwt="not-a-real-jwt", stream_url="http://127.0.0.1:8000")
     >>> build_request(cfg, "accel", "csv", {"device_id": "d1", "start_time": 0})
     Request(url='http://127.0.0.1:8000/v1/accel.csv', params=(('device_id', 'd1'), ('start_time', 0)), defaults=(), paging='csv', index=0)
+    >>> build_request(cfg, "accel", "csv", {"start_time": "2021-01-01T09:00:00Z"}).params
+    (('start_time', 1609491600),)
     >>> build_request(cfg, "event", "csv", {})
     Traceback (most recent call last):
     ...
@@ -180,10 +204,12 @@ def build_request(
     if fmt not in res.formats:
         raise UsageError(f"{name} has no {fmt} format: use {' or '.join(res.formats)}")
     paging = "span" if res.token_only else fmt
+    params, defaults = with_times(params), with_times(defaults or {})
+    check_range(merge_params(defaults, params))
     return Request(
         url=f"{origin(config.stream_url)}/v1/{name}.{fmt}",
         params=tuple(params.items()),
-        defaults=tuple((defaults or {}).items()),
+        defaults=tuple(defaults.items()),
         headers=tuple(config.auth_headers.items()),
         paging=paging,
         index=start_index(params),

@@ -63,14 +63,14 @@ def whole_number(name: str, value: Any, minimum: int) -> int:
     >>> whole_number("page-size", "0", 1)
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.UsageError: --page-size must be a whole number of at least 1, not '0'
+    runeq_fn.errors.UsageError: --page-size must be a whole number of at least 1
     """
     try:
         number = int(value)
     except ValueError:
         number = minimum - 1
     if number < minimum:
-        raise UsageError(f"--{name} must be a whole number of at least {minimum}, not {value!r}")
+        raise UsageError(f"--{name} must be a whole number of at least {minimum}")
     return number
 
 
@@ -111,10 +111,27 @@ def parse_pairs(pairs: Iterable[str]) -> dict[str, str]:
             raise UsageError(f"expected KEY=VALUE: argument {number} has no '=' (a value given alone is not shown)")
         if not key:
             raise UsageError(f"expected KEY=VALUE: argument {number} has no key before '='")
-        if key not in KNOWN_KEYS:
-            raise UsageError(f"unknown config key {key!r}: use one of {', '.join(sorted(KNOWN_KEYS))}")
+        check_key(number, key)
         values[key] = value or None
     return values
+
+
+def check_key(number: int, key: str) -> None:
+    """Refuse a name that is not a config key, without showing it (it may be a secret typed in the wrong place).
+
+    >>> check_key(1, "stream_url")
+    >>> check_key(2, "stream-url")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: argument 2 names no config key (did you mean stream_url?): use one of access_token_id, access_token_secret, auth_method, backoff, backoff_max, ca_bundle, client_access_key, client_key_id, cognito_client_id, cognito_refresh_token, cognito_region_name, cognito_url, connect_timeout, graph_url, jwt, max_page_bytes, no_proxy, page_deadline, proxy, pull_deadline, read_timeout, retries, retry_after_max, stream_url
+    """
+    import difflib
+
+    if key in KNOWN_KEYS:
+        return
+    close = difflib.get_close_matches(key.replace("-", "_"), sorted(KNOWN_KEYS), n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise UsageError(f"argument {number} names no config key{hint}: use one of {', '.join(sorted(KNOWN_KEYS))}")
 
 
 def drop_unset(values: dict[str, Any]) -> dict[str, Any]:
@@ -150,9 +167,60 @@ def stdin_is_terminal() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
 
 
+TYPED: list[str] = []
+"""The values typed on the command line being run (set by ``main``): ``note`` never shows them."""
+PATH_OPTIONS = ("output", "config", "tls_cert", "tls_key")
+"""Options that name a file: errors show it, so that you know which file."""
+SHORTEST_HIDDEN = 6
+
+
+def vocabulary() -> frozenset[str]:
+    """The words runeq itself uses (commands, resources, formats, config keys): shown wherever typed."""
+    from .emulator.pagination import SCHEMES
+    from .export import FORMATS
+    from .resources import BY_NAME
+
+    commands = {name for group in (Runeq(), Configure()) for name in dir(group) if not name.startswith("_")}
+    return frozenset({*commands, *BY_NAME, *FORMATS, *SCHEMES, *KNOWN_KEYS, *TRUE_WORDS, *FALSE_WORDS})
+
+
+def typed_values(args: Iterable[str]) -> list[str]:
+    """The values on a command line that no message may show, longest first.
+
+    Flag values, positional words and the values of ``KEY=VALUE``; not flag
+    names, runeq's own words, the file named by a path option, nor values
+    shorter than 6 characters (they would hide parts of the messages' own words).
+
+    >>> typed_values(["fetch", "accel", "--patient-id", "S3CRET-1", "--output=accel.csv", "jwt=tok-12345", "X"])
+    ['jwt=tok-12345', 'tok-12345', 'S3CRET-1']
+    """
+    known, found, after = vocabulary(), set[str](), ""
+    for arg in args:
+        if is_flag(arg):
+            name, equals, value = arg.lstrip("-").partition("=")
+            after = "" if equals else name.replace("-", "_")
+            words = [value] if equals and name.replace("-", "_") not in PATH_OPTIONS else []
+        else:
+            words = [] if after in PATH_OPTIONS else [arg, *arg.split("=", 1)[1:]]
+            after = ""
+        found.update(word for word in words if len(word) >= SHORTEST_HIDDEN and word not in known)
+    return sorted(found, key=lambda word: (-len(word), word))
+
+
+def hidden(message: str, typed: Iterable[str]) -> str:
+    """The message with every typed value in it replaced by ``...``.
+
+    >>> hidden("retries must be a whole number, not 'S3CRET-1'", ["S3CRET-1"])
+    "retries must be a whole number, not '...'"
+    """
+    for value in typed:
+        message = message.replace(value, "...")
+    return message
+
+
 def note(message: str) -> None:
-    """A message for the user, on stderr."""
-    print(f"runeq: {message}", file=sys.stderr)
+    """A message for the user, on stderr, without any value typed on the command line."""
+    print(f"runeq: {hidden(message, TYPED)}", file=sys.stderr)
 
 
 def confirm(question: str) -> bool:
@@ -246,6 +314,8 @@ class Configure:
           reveal: print secrets in full
         """
         show_all = as_flag("reveal", reveal)
+        for number, key in enumerate(keys, 1):
+            check_key(number, str(key))
         path = config_path()
         if not os.path.exists(path):
             note(f"no config file at {path}: run `runeq configure setup` to make one")
@@ -385,6 +455,10 @@ class Runeq:
           tls_cert: serve https with this certificate chain (PEM; give --tls-key too)
           tls_key: the certificate's private key (PEM)
         """
+        from .emulator.pagination import SCHEMES
+
+        if str(pagination) not in SCHEMES:
+            raise UsageError(f"--pagination must be {', '.join(SCHEMES[:-1])} or {SCHEMES[-1]}")
         if (tls_cert is None) != (tls_key is None):
             raise UsageError("give both --tls-cert and --tls-key (PEM files) to serve https")
         emu = start_emulator(
@@ -409,9 +483,11 @@ class Runeq:
     def fetch(
         self,
         resource: str,
+        *,
         format: str = "csv",
         output: str | None = None,
         resume: bool = False,
+        restart: bool = False,
         config: str | None = None,
         emulator: bool = False,
         prefetch: int = 2,
@@ -428,8 +504,9 @@ class Runeq:
         when no offset is given). A file is written as FILE.part, with
         FILE.part.state beside it, and renamed to FILE once complete: after an
         interruption, the same command with --resume continues from the last
-        page written. Progress goes to stderr when it is a terminal, and a
-        one-line summary (pages, rows, bytes on the wire, retries, time) at the end.
+        page written (--restart starts over). Progress goes to stderr when it is
+        a terminal, and a one-line summary (pages, rows, bytes on the wire,
+        retries, time) at the end.
         --shards N pulls a time series in N time windows at once (same file;
         --resume goes on in every window); event and span are pulled unsharded.
 
@@ -442,27 +519,44 @@ class Runeq:
           format: csv (one header, then rows), jsonl (an object a line), json (one array) or parquet; only jsonl and json for event, span
           output: the file to write (stdout when omitted)
           resume: continue the interrupted pull of the same query into the same --output
+          restart: start over, discarding an interrupted pull into the same --output
           config: the config file to read instead of ~/.rune/config
           emulator: pull fake data from an in-process emulator (no config needed)
           prefetch: pages requested ahead while earlier ones are written
           timestamps: parquet only: the time column as UTC timestamps (to the microsecond) instead of unix seconds
           shards: time windows pulled at once (1: one after another, as runeq did)
         """
-        from .export import connect, export_query, part_paths, query_from_flags, terminal_progress
+        from .export import (
+            check_format,
+            connect,
+            discard_unstarted,
+            export_query,
+            interrupted_part,
+            query_from_flags,
+            refuse_interrupted,
+            terminal_progress,
+        )
         from .stats import Stats
 
         for warning in unknown_parameters(params, named_parameters(self.fetch)):
             note(warning)
         query = query_from_flags(params)
-        resuming = as_flag("resume", resume)
+        resuming, restarting = as_flag("resume", resume), as_flag("restart", restart)
+        if resuming and restarting:
+            raise UsageError("give --resume (continue the interrupted pull) or --restart (start over), not both")
         ahead = count_flag("--prefetch", prefetch, 0)
         windows = count_flag("--shards", shards, 1)
         stats = Stats()
         target = file_flag("output", output, "accel.csv")
         source = file_flag("config", config, "~/.rune/config")
-        parquet = str(format).lower() == "parquet"
+        fmt = check_format(str(resource), str(format))
+        parquet = fmt == "parquet"
+        if parquet:
+            require_extra("pyarrow.parquet", "arrow", "--format parquet")
         if target is not None and os.path.isdir(target) and not parquet:
             raise UsageError(f"--output {target} is a folder: give a file name")
+        if target is not None and not (resuming or restarting):
+            refuse_interrupted(target)
         # no progress line between rows of data printed on the same terminal
         show_progress = target is not None or not sys.stdout.isatty()
         try:
@@ -470,46 +564,76 @@ class Runeq:
                 terminal_progress() if show_progress else nullcontext()
             ) as progress:
                 if parquet:
-                    fetch_parquet(cfg, str(resource), query, target, resuming, ahead, progress,
-                                  as_flag("timestamps", timestamps), windows, stats)
+                    rows = fetch_parquet(cfg, str(resource), query, target, resuming, ahead, progress,
+                                         as_flag("timestamps", timestamps), windows, stats)
                 else:
-                    export_query(
-                        cfg, str(resource), query, str(format), target, resuming, ahead, progress, windows, stats
-                    )
+                    rows = export_query(
+                        cfg, str(resource), query, fmt, target, resuming, ahead, progress, windows, stats
+                    ).rows
         except (RuneError, KeyboardInterrupt) as exc:
             stop = 2 if isinstance(exc, RuneError) else 130
             if target is None and isinstance(exc, WriteError):
                 discard_stdout()  # else the interpreter's last flush fails again, with a traceback
             note(f"error: {exc}" if isinstance(exc, RuneError) else "interrupted")
-            part, state = part_paths(target) if target is not None else ("", "")
-            if os.path.exists(state):
-                note(f"the pages written so far are kept in {part}: run the same command with --resume to continue")
+            if credentials_refused(exc):
+                note("the server refused the credentials: check them with `runeq configure get`, "
+                     "store an access token with `runeq configure setup`, or pass --config FILE")
+            kept = None if target is None or discard_unstarted(target) else interrupted_part(target)
+            if kept is not None:
+                note(f"the pages written so far are kept in {kept}: run the same command with --resume to continue")
             raise SystemExit(stop) from None
         except BrokenPipeError:
             # the reader (e.g. `| head`) has gone: stop quietly, as command-line tools do
             discard_stdout()
             raise SystemExit(141) from None
         print(f"runeq fetch: {stats.summary()}", file=sys.stderr)
+        if rows == 0:
+            note("0 rows: nothing matched the query; check the ids and the time range (unix seconds, or ISO 8601)")
+
+
+def credentials_refused(exc: BaseException) -> bool:
+    """True when the server refused the credentials (401 or 403), for a pull or every patient of a cohort.
+
+    >>> from runeq_fn.errors import APIError
+    >>> credentials_refused(APIError(401, {})), credentials_refused(APIError(403, {})), credentials_refused(APIError(500, {}))
+    (True, True, False)
+    """
+    from .errors import APIError
+
+    outcomes = getattr(exc, "outcomes", None)
+    if isinstance(outcomes, dict):
+        errors = [outcome.error for outcome in outcomes.values() if not outcome.ok]
+        return bool(errors) and all(credentials_refused(error) for error in errors if error is not None)
+    return isinstance(exc, APIError) and exc.status_code in (401, 403)
+
+
+def require_extra(module: str, extra: str, user: str) -> None:
+    """Refuse, in one line naming the extra to install, an option whose optional dependency is missing."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise UsageError(f"{user} needs {module.partition('.')[0]}: pip install 'runeq-fn[{extra}]'") from None
 
 
 def fetch_parquet(
     cfg: Any, name: str, query: dict[str, Any], target: str | None, resume: bool, prefetch: int,
     progress: Any, timestamps: bool, shards: int = 1, stats: Stats | None = None,
-) -> None:
-    """``runeq fetch --format parquet``: one pull, or a cohort when --patient-id lists several patients."""
-    from .export import check_format
-    from .parquet import export_cohort, export_parquet, patient_list
+) -> int:
+    """``runeq fetch --format parquet``: one pull, or a cohort when --patient-id lists several patients; the rows written."""
+    from .export import patient_list
+    from .parquet import export_cohort, export_parquet
 
-    check_format(name, "parquet")
     if target is None:
         raise UsageError("--format parquet needs --output DIR (a dataset folder) or --output FILE.parquet")
     patients = patient_list(query.get("patient_id", ""))
     if len(patients) > 1:
         rest = {key: value for key, value in query.items() if key != "patient_id"}
-        export_cohort(cfg, name, rest, patients, target, resume, prefetch, progress, timestamps, shards=shards,
-                      stats=stats)
-    else:
-        export_parquet(cfg, name, query, target, resume, prefetch, progress, timestamps, shards, stats)
+        outcomes = export_cohort(cfg, name, rest, patients, target, resume, prefetch, progress, timestamps,
+                                 shards=shards, stats=stats)
+        return sum(outcome.value.rows for outcome in outcomes.values() if outcome.value is not None)
+    return export_parquet(cfg, name, query, target, resume, prefetch, progress, timestamps, shards, stats).rows
 
 
 @contextmanager
@@ -561,7 +685,7 @@ def command_words(root: Any, args: list[str]) -> tuple[list[str], Any, list[str]
     """The command's words (``runeq configure setup``), the method fire will call, and its arguments.
 
     The method is None when the words stop at a group (fire then shows its help).
-    An unknown command is a ``UsageError`` that shows the word only when it is close to a command.
+    An unknown command is a ``UsageError`` that never shows the word, only the command it is close to.
     """
     import difflib
     import inspect
@@ -573,10 +697,10 @@ def command_words(root: Any, args: list[str]) -> tuple[list[str], Any, list[str]
         word = rest.pop(0)
         commands = sorted(name for name in dir(target) if not name.startswith("_"))
         if word.replace("-", "_") not in commands:
-            # the word is shown only when it is a typo of a command: it may be a secret in the wrong place
+            # the word is never shown: it may be a secret in the wrong place
             close = difflib.get_close_matches(word.replace("-", "_"), commands, n=1, cutoff=0.75)
-            shown = f" {word!r} (did you mean {close[0]}?)" if close else " by that name"
-            raise UsageError(f"{' '.join(words)} has no command{shown}: use one of {', '.join(commands)}")
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"{' '.join(words)} has no command by that name{hint}: use one of {', '.join(commands)}")
         words.append(word)
         target = getattr(target, word.replace("-", "_"))
     return words, target, rest
@@ -637,9 +761,10 @@ def checked_command_line(root: Any, args: list[str]) -> list[str]:
             raise UsageError(f"{command} has no option {flag}{hint}: see {command} --help")
     room = [p.name for p in parameters if p.kind == p.POSITIONAL_OR_KEYWORD and p.name not in given]
     if not varargs and positional > len(room):
+        output = " (to write to a file, use --output FILE)" if "output" in named else ""
         raise UsageError(
-            f"{command} takes at most {len(room)} argument{'s' * (len(room) != 1)} besides its flags, "
-            f"not {positional}: see {command} --help"
+            f"{command} got an unexpected argument{output}: it takes at most {len(room)} "
+            f"argument{'s' * (len(room) != 1)} besides its flags, not {positional} (not shown); see {command} --help"
         )
     return list(args)
 
@@ -649,13 +774,15 @@ def main(argv: list[str] | None = None) -> None:
     import fire
 
     root = Runeq()
+    line = sys.argv[1:] if argv is None else argv
+    TYPED[:] = typed_values(line)
     try:
-        args = checked_command_line(root, help_after_separator(sys.argv[1:] if argv is None else argv))
+        args = checked_command_line(root, help_after_separator(line))
         help_to_stdout = redirect_stderr(sys.stdout) if args[-1:] == ["--help"] else nullcontext()
         with arguments_as_text(), help_to_stdout:
             fire.Fire(root, command=args, name="runeq")
     except RuneError as exc:
-        print(f"runeq: error: {exc}", file=sys.stderr)
+        note(f"error: {exc}")
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         note("interrupted")

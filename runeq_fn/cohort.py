@@ -173,8 +173,8 @@ def cohort_points(
     ...     cohort = cohort_points(Config(**emu.config_values()), "heartrate", {
     ...         "p1": {"patient_id": "p1"}, "p2": {"patient_id": "p2"}, "bad": {"patient_id": "p3", "end_time": "soon"},
     ...     }, defaults=day)
-    >>> {key: len(o.value) if o.ok else o.error.status_code for key, o in cohort.items()}
-    {'p1': 60, 'p2': 60, 'bad': 400}
+    >>> {key: len(o.value) if o.ok else type(o.error).__name__ for key, o in cohort.items()}
+    {'p1': 60, 'p2': 60, 'bad': 'UsageError'}
     """
     count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
     run = partial(query_points, config, name, defaults=defaults, prefetch=prefetch, shards=shards, stats=stats)

@@ -33,12 +33,11 @@ from .build import build_request
 from .errors import UsageError
 from .frames import time_column
 from .options import count_option
+from .resources import known_columns
+from .times import unix_seconds
 
 TEXT_COLUMNS = frozenset({"algorithm", "anatomy", "sensor", "band"})
 """Columns of text in the Stream API's CSV (lfp, band_power); every other known column holds numbers."""
-
-SEVERITIES = ("mild", "moderate", "none", "slight", "strong", "unknown")
-
 
 @dataclass(frozen=True)
 class Part:
@@ -58,33 +57,6 @@ class Part:
     def patient_id(self) -> Any:
         """The query's patient (None when a client key implies it)."""
         return self.query.get("patient_id")
-
-
-def known_columns(resource: str, query: Mapping[str, Any]) -> list[str] | None:
-    """The CSV columns a query of a resource gives (SPEC), or None where they depend on what is asked.
-
-    >>> known_columns("accel", {}), known_columns("lfp", {"channels": "0,1"})
-    (['time', 'x', 'y', 'z'], ['timestamp', 'channel.0', 'channel.1'])
-    >>> known_columns("state", {"fields": "status"}) is None
-    True
-    """
-    if "expression" in query:
-        return None
-    if resource in ("accel", "rotation"):
-        return ["time", "x", "y", "z"]
-    if resource == "heartrate":
-        return ["time", "bpm"]
-    if resource == "probability_symptom":
-        return ["time", *SEVERITIES] if query.get("severity") else ["time", "probability"]
-    if resource == "lfp" and query.get("channels") is not None:
-        channels = query["channels"]
-        listed = channels if isinstance(channels, (list, tuple)) else str(channels).split(",")
-        return ["timestamp", *(f"channel.{str(c).strip()}" for c in listed)]
-    if resource == "lfp":
-        return ["timestamp", "algorithm", "anatomy", "channel", "sensor", "potential"]
-    if resource == "band_power":
-        return ["timestamp", "algorithm", "anatomy", "channel", "sensor", "band", "power"]
-    return None
 
 
 def column_types(resource: str, queries: Sequence[Mapping[str, Any]], columns: Mapping[str, str] | None) -> dict:
@@ -131,12 +103,12 @@ def windows(start: float, end: float, window: float | None) -> list[tuple[float,
 def seconds(query: Mapping[str, Any], key: str) -> float:
     """A query's ``start_time`` or ``end_time`` as unix seconds, with a clear error when missing.
 
-    >>> seconds({"start_time": "10"}, "start_time")
-    10
+    >>> seconds({"start_time": "10"}, "start_time"), seconds({"end_time": "2021-01-01T09:00:00Z"}, "end_time")
+    (10, 1609491600)
     """
     if key not in query:
         raise UsageError(f"every query needs {key} (unix seconds) to be cut into windows: {dict(query)}")
-    value = float(query[key])
+    value = float(unix_seconds(key, query[key]))
     return int(value) if value.is_integer() else value
 
 

@@ -26,34 +26,36 @@ state file and lock.
 
 from __future__ import annotations
 
+import csv
 import errno
 import hashlib
+import io
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import MISSING, asdict, dataclass, fields, replace
-from datetime import datetime, timezone
 from typing import IO, Any
 
-from .build import Request, build_request, encode_value
+from .build import build_request, encode_value
 from .config import DEFAULT_CONFIG_PATH, Config
 from .errors import ParseError, UsageError, WriteError
 from .options import count_option
 from .pages import pages_with_next, resume_params
 from .parse import csv_points, json_pages, page_text, rows
-from .resources import resource
+from .resources import known_columns, resource
 from .stats import Stats, counting
+from .times import check_range, flag_name, with_times
 from .transport import fetch as http_fetch
 
 FORMATS = ("csv", "jsonl", "json", "parquet")
 CSV_ONLY = ("csv", "parquet")
 """Formats made from CSV pages: resources without a CSV endpoint have neither."""
-TIME_PARAMS = ("start_time", "end_time")
 V1_PARAMETERS = frozenset({
     "patient_id", "device_id", "start_time", "end_time", "expression", "resolution", "timestamp", "page",
     "next_page_token", "symptom", "severity", "channels", "channel", "sensor", "anatomy", "algorithm", "event",
@@ -71,49 +73,20 @@ Progress = Callable[["Pull"], None]
 # -- query parameters ------------------------------------------------------------------------
 
 
-def unix_seconds(name: str, value: Any) -> Any:
-    """A time parameter as sent: unix seconds as typed, or ISO 8601 turned into unix seconds.
-
-    An ISO time without an offset is taken as UTC.
-
-    >>> unix_seconds("start_time", "1609491600"), unix_seconds("end_time", "2021-01-01T09:00:00Z")
-    ('1609491600', 1609491600)
-    >>> unix_seconds("start_time", "2021-01-01T10:00:00.25+01:00"), unix_seconds("end_time", "2021-01-02")
-    (1609491600.25, 1609545600)
-    >>> unix_seconds("start_time", "yesterday")
-    Traceback (most recent call last):
-    ...
-    runeq_fn.errors.UsageError: --start-time must be unix seconds or ISO 8601 (e.g. 2021-01-01T09:00:00Z), not 'yesterday'
-    """
-    text = str(value).strip()
-    try:
-        float(text)
-        return text
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
-        flag = "--" + name.replace("_", "-")
-        raise UsageError(
-            f"{flag} must be unix seconds or ISO 8601 (e.g. 2021-01-01T09:00:00Z), not {value!r}"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    seconds = moment.timestamp()
-    return int(seconds) if seconds.is_integer() else seconds
-
-
 def query_from_flags(flags: Mapping[str, Any]) -> dict[str, Any]:
-    """Command-line flags as query parameters: names with ``_``, values as text, times converted.
+    """Command-line flags as query parameters: names with ``_``, values as text, times read (``runeq_fn.times``).
+
+    Unix seconds stay as typed; ISO 8601 becomes unix seconds (no offset means UTC).
 
     >>> query_from_flags({"patient-id": "p1", "start_time": "2021-01-01T09:00:00Z", "channels": "0,1"})
     {'patient_id': 'p1', 'start_time': 1609491600, 'channels': '0,1'}
+    >>> query_from_flags({"start-time": "1609491600", "end-time": "1609491500"})
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: --end-time is before --start-time: swap them (the range [--start-time, --end-time) holds no time)
     """
-    query = {}
-    for flag, value in flags.items():
-        name = flag.replace("-", "_")
-        query[name] = unix_seconds(name, value) if name in TIME_PARAMS else str(value)
+    query = with_times({flag.replace("-", "_"): str(value) for flag, value in flags.items()}, flag_name)
+    check_range(query, flag_name)
     return query
 
 
@@ -143,6 +116,10 @@ def check_format(name: str, fmt: str) -> str:
 
     >>> check_format("accel", "CSV")
     'csv'
+    >>> check_format("accel", "xml")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: there is no such output format: use --format csv or jsonl or json or parquet
     >>> check_format("event", "csv")
     Traceback (most recent call last):
     ...
@@ -152,8 +129,57 @@ def check_format(name: str, fmt: str) -> str:
     valid = output_formats(name)
     if fmt in valid:
         return fmt
-    why = " (it is JSON only)" if fmt in FORMATS else ""
-    raise UsageError(f"{name} has no {fmt} output{why}: use --format {' or '.join(valid)}")
+    if fmt not in FORMATS:  # not shown: it may be a secret typed in the wrong place
+        raise UsageError(f"there is no such output format: use --format {' or '.join(valid)}")
+    raise UsageError(f"{name} has no {fmt} output (it is JSON only): use --format {' or '.join(valid)}")
+
+
+# -- a cohort: several patients in one output ----------------------------------------------------
+
+
+def patient_list(value: Any) -> list[str]:
+    """Patient ids as a list, from comma-separated text or a list; blanks and repeats dropped.
+
+    >>> patient_list("P1, P2,,P1"), patient_list(["P1", "P2"]), patient_list(None)
+    (['P1', 'P2'], ['P1', 'P2'], [])
+    """
+    if value is None:
+        return []
+    parts = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    return list(dict.fromkeys(str(part).strip() for part in parts if str(part).strip()))
+
+
+def cohort_of(query: Mapping[str, Any]) -> list[str] | None:
+    """The patients of a query that names several (``--patient-id P1,P2``), else None.
+
+    >>> cohort_of({"patient_id": "P1,P2"}), cohort_of({"patient_id": "P1"})
+    (['P1', 'P2'], None)
+    """
+    patients = patient_list(query.get("patient_id"))
+    return patients if len(patients) > 1 else None
+
+
+def with_patient_csv(text: str, patient: str) -> str:
+    """A CSV page with a ``patient_id`` column first (rows rewritten by the csv module, line ends ``\\n``).
+
+    >>> with_patient_csv("time,x\\n1,2\\n", "P1")
+    'patient_id,time,x\\nP1,1,2\\n'
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for number, row in enumerate(csv.reader(io.StringIO(text, newline=""))):
+        if row:
+            writer.writerow(["patient_id" if number == 0 else patient, *row])
+    return out.getvalue()
+
+
+def with_patient(item: Any, patient: str) -> dict:
+    """A JSON object with its patient's id first (an entry that is not an object is kept under ``result``).
+
+    >>> with_patient({"time": 1.0}, "P1"), with_patient(3, "P1")
+    ({'patient_id': 'P1', 'time': 1.0}, {'patient_id': 'P1', 'result': 3})
+    """
+    return {"patient_id": patient, **item} if isinstance(item, dict) else {"patient_id": patient, "result": item}
 
 
 # -- the state of a pull, and one page's step ---------------------------------------------------
@@ -166,9 +192,14 @@ class Pull:
     ``next`` is None once every page is in. ``header`` is the CSV header written.
     ``windows``, for a sharded pull, are the time windows still to read, in
     order, the first from its next page (``next`` is then the first of them).
+    ``patients``, for a cohort (a ``patient_id`` listing several), are the
+    patients still to pull, one after another, the first from ``next``; each
+    row then carries its ``patient_id``.
 
     >>> Pull.start("accel", "csv", {"device_id": "d"})
-    Pull(resource='accel', format='csv', query={'device_id': 'd'}, next={'device_id': 'd'}, pages=0, rows=0, bytes=0, header=None, windows=None)
+    Pull(resource='accel', format='csv', query={'device_id': 'd'}, next={'device_id': 'd'}, pages=0, rows=0, bytes=0, header=None, windows=None, patients=None)
+    >>> Pull.start("accel", "jsonl", {"patient_id": "P1,P2"}).next
+    {'patient_id': 'P1'}
     """
 
     resource: str
@@ -180,11 +211,15 @@ class Pull:
     bytes: int = 0
     header: str | None = None
     windows: list | None = None
+    patients: list | None = None
 
     @classmethod
     def start(cls, name: str, fmt: str, query: Mapping[str, Any]) -> Pull:
-        """A pull that has written nothing yet."""
-        return cls(name, check_format(name, fmt), dict(query), dict(query))
+        """A pull that has written nothing yet (a cohort's, one patient after another, but for parquet)."""
+        fmt = check_format(name, fmt)
+        patients = cohort_of(query) if fmt != "parquet" else None
+        first = dict(query) if patients is None else {**query, "patient_id": patients[0]}
+        return cls(name, fmt, dict(query), first, patients=patients)
 
     @classmethod
     def from_json(cls, text: str) -> Pull:
@@ -205,6 +240,7 @@ class Pull:
             and isinstance(pull.next, (dict, type(None)))
             and isinstance(pull.header, (str, type(None)))
             and (pull.windows is None or all(isinstance(w, dict) for w in pull.windows))
+            and (pull.patients is None or (isinstance(pull.patients, list) and all(isinstance(p, str) for p in pull.patients)))
             and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts)
         )
         if not shaped:
@@ -305,11 +341,22 @@ def finite(value: Any) -> Any:
 
 
 def closing(pull: Pull) -> bytes:
-    """What ends a complete output: the JSON array's bracket, nothing for csv and jsonl.
+    """What ends a complete output: the JSON array's bracket; for CSV without a row, the header.
+
+    An empty CSV still has its header (the resource's known columns, ``known_columns``),
+    so that a reader of CSV sees the columns and no rows; nothing where the columns
+    depend on the data (state, expression queries).
 
     >>> closing(Pull("event", "json", {}, None, rows=0)), closing(Pull("event", "json", {}, None, rows=3))
     (b'[]\\n', b'\\n]\\n')
+    >>> closing(Pull("accel", "csv", {}, None)), closing(Pull("accel", "csv", {}, None, header="time,x,y,z"))
+    (b'time,x,y,z\\n', b'')
     """
+    if pull.format == "csv":
+        columns = known_columns(pull.resource, pull.query) if pull.header is None else None
+        if columns and pull.patients is not None:
+            columns = ["patient_id", *columns]
+        return (",".join(columns) + "\n").encode("utf-8") if columns else b""
     if pull.format != "json":
         return b""
     return b"[]\n" if pull.rows == 0 else b"\n]\n"
@@ -327,16 +374,16 @@ def entries(name: str, result: Any) -> list:
     return listed if isinstance(listed, list) else [result]
 
 
-def page_items(name: str, response: Any) -> Iterator[Any]:
-    """The objects of one page: CSV rows as points, or a JSON result's entries."""
+def page_items(name: str, response: Any, patient: str | None = None) -> Iterator[Any]:
+    """The objects of one page: CSV rows as points, or a JSON result's entries (with ``patient_id`` for a cohort)."""
     if wire_format(name) == "csv":
-        yield from csv_points([response])
-        return
-    for result in json_pages([response]):
-        yield from entries(name, result)
+        found: Iterable[Any] = csv_points([response])
+    else:
+        found = (entry for result in json_pages([response]) for entry in entries(name, result))
+    yield from found if patient is None else (with_patient(item, patient) for item in found)
 
 
-def advance(pull: Pull, response: Any, following: Request | None) -> tuple[bytes, Pull]:
+def advance(pull: Pull, response: Any, following: dict | None) -> tuple[bytes, Pull]:
     """One page's step: the bytes to append and the pull after them (pure).
 
     >>> from runeq_fn.response import Response
@@ -345,14 +392,20 @@ def advance(pull: Pull, response: Any, following: Request | None) -> tuple[bytes
     (b'{"time":5.0,"bpm":61.0}\\n', 1, 1, 24, None)
     """
     header, text, count = pull.header, "", 0
+    patient = pull.patients[0] if pull.patients else None
     if pull.format != "csv":
-        text, count = json_chunk(page_items(pull.resource, response), pull.format == "json", pull.rows)
+        text, count = json_chunk(page_items(pull.resource, response, patient), pull.format == "json", pull.rows)
     elif response.content:
-        header, text, count = csv_chunk(page_text(response), pull.header)
+        page = page_text(response)
+        header, text, count = csv_chunk(page if patient is None else with_patient_csv(page, patient), pull.header)
     data = text.encode("utf-8")
+    following_params, patients = following, pull.patients
+    if following is None and patients and len(patients) > 1:  # this patient is done: the next one
+        following_params, patients = {**pull.query, "patient_id": patients[1]}, patients[1:]
     return data, replace(
         pull,
-        next=None if following is None else resume_params(following),
+        patients=patients,
+        next=following_params,
         pages=pull.pages + bool(response.content),
         rows=pull.rows + count,
         bytes=pull.bytes + len(data),
@@ -381,25 +434,38 @@ def pull_pages(
             yield response, windows[0] if windows else None, windows
         return
     began = time.perf_counter()
-    request = build_request(config, pull.resource, wire_format(pull.resource), pull.next)
-    for response, following in pages_with_next(request, counting(http_fetch, stats), prefetch):
-        yield response, None if following is None else resume_params(following), None
+    for query in patient_queries(pull):  # once, or once per patient of a cohort
+        request = build_request(config, pull.resource, wire_format(pull.resource), query)
+        for response, following in pages_with_next(request, counting(http_fetch, stats), prefetch):
+            yield response, None if following is None else resume_params(following), None
     stats.seconds += time.perf_counter() - began
+
+
+def patient_queries(pull: Pull) -> list[dict]:
+    """The queries an unsharded pull goes on with: ``pull.next``, then each later patient's of a cohort.
+
+    >>> pull = Pull.start("heartrate", "csv", {"patient_id": "p1,p2,p3"})
+    >>> patient_queries(pull)
+    [{'patient_id': 'p1'}, {'patient_id': 'p2'}, {'patient_id': 'p3'}]
+    """
+    later = pull.patients[1:] if pull.patients else ()
+    return [*([pull.next] if pull.next is not None else []), *({**pull.query, "patient_id": p} for p in later)]
 
 
 def steps(config: Any, pull: Pull, prefetch: int = 0, stats: Stats | None = None) -> Iterator[tuple[bytes, Pull]]:
     """The pull's remaining pages as (bytes, pull) steps (see ``pull_pages``)."""
     for response, following, windows in pull_pages(config, pull, prefetch, stats):
-        data, pull = advance(pull, response, None)
-        yield data, replace(pull, next=following, windows=windows)
+        data, pull = advance(pull, response, following)
+        yield data, replace(pull, windows=windows)
 
 
 def sharded_start(config: Any, pull: Pull, shards: int) -> Pull:
     """The pull with its time windows planned (one availability request), for ``shards`` > 1.
 
-    What cannot shard (event, span, an expression query: ``shards.unshardable``) stays unsharded.
+    What cannot shard (event, span, an expression query: ``shards.unshardable``) and
+    cohorts (one patient after another) stay unsharded.
     """
-    if count_option("shards", shards, 1) == 1 or wire_format(pull.resource) != "csv":
+    if count_option("shards", shards, 1) == 1 or wire_format(pull.resource) != "csv" or pull.patients is not None:
         return pull
     from .shards import plan_windows, unshardable
 
@@ -603,6 +669,78 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
             os.unlink(lock)
     finally:
         os.close(fd)
+
+
+def lock_held(path: str | os.PathLike) -> bool:
+    """True while another process holds ``FILE.part.lock`` (a pull into ``path`` is running)."""
+    import fcntl
+
+    try:
+        fd = os.open(output_path(path) + LOCK_SUFFIX, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the probe's own lock
+    return False
+
+
+def interrupted_part(path: str | os.PathLike) -> str | None:
+    """The part an interrupted pull left at ``path`` (a part with its state, or a cohort's folder), else None.
+
+    None too while a pull into ``path`` runs: its lock then speaks for it.
+
+    >>> interrupted_part("/no/such/folder/accel.csv") is None
+    True
+    """
+    part, state = part_paths(path)
+    if not (os.path.lexists(state) or os.path.isdir(part)) or lock_held(path):
+        return None
+    return part
+
+
+def refuse_interrupted(path: str | os.PathLike) -> None:
+    """Refuse to start a pull over an interrupted one into ``path``: the two ways forward, in one line."""
+    part = interrupted_part(path)
+    if part is not None:
+        raise UsageError(
+            f"{part} holds an interrupted pull: run the same command with --resume to continue it, "
+            "or with --restart to start over"
+        )
+
+
+def discard_unstarted(path: str | os.PathLike) -> bool:
+    """Remove the part and state of a pull into ``path`` that wrote no data; True when there were any.
+
+    So a pull that fails at its first request (bad credentials, a server down)
+    leaves no files behind, and nothing to ``--resume``. A part that holds data,
+    or a pull still running (its lock held), is left alone.
+    """
+    part, state = part_paths(path)
+    if lock_held(path) or not (os.path.lexists(state) or os.path.isdir(part)):
+        return False
+    try:
+        with open(state, encoding="utf-8") as f:
+            saved: Pull | None = Pull.from_json(f.read())
+    except FileNotFoundError:
+        saved = None  # a cohort's folder: one state per patient inside it
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if saved is not None and (saved.pages or saved.bytes):
+        return False
+    if saved is None and any(name.endswith(".parquet") for _, _, names in os.walk(part) for name in names):
+        return False
+    if os.path.isdir(part) and not os.path.islink(part):
+        shutil.rmtree(part, ignore_errors=True)
+    else:
+        with suppress(FileNotFoundError):
+            os.unlink(part)
+    with suppress(FileNotFoundError):
+        os.unlink(state)
+    return True
 
 
 def write_steps(

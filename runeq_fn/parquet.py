@@ -114,15 +114,6 @@ def partition_name(patient: str) -> str:
     return "patient_id=" + quote(patient, safe="")
 
 
-def patient_list(value: Any) -> list[str]:
-    """Comma-separated patient ids as a list, blanks and repeats dropped.
-
-    >>> patient_list("P1, P2,,P1")
-    ['P1', 'P2']
-    """
-    return list(dict.fromkeys(part.strip() for part in str(value).split(",") if part.strip()))
-
-
 def check_output(output: str) -> None:
     """Refuse an output that the finished pull would have to overwrite as a folder.
 
@@ -362,13 +353,17 @@ def finished_partition(name: str, query: Mapping[str, Any], folder: str) -> Pull
     return Pull(name, "parquet", dict(query), None, rows=rows)
 
 
-def failure_message(failed: Mapping[str, Outcome], total: int, part: str) -> str:
-    """What a cohort with failed patients says: who failed and why, where the rest is, how to go on.
+def failure_message(failed: Mapping[str, Outcome], total: int, part: str, kept: bool = True) -> str:
+    """What a cohort with failed patients says: who failed and why, where the rest is (if ``kept``), how to go on.
 
     >>> failure_message({"P2": Outcome(False, error=ValueError("no"))}, 3, "out.part")
     '1 of 3 patients failed (P2: no); the others are kept in out.part: run the same command with --resume to pull only what is missing'
+    >>> failure_message({"P2": Outcome(False, error=ValueError("no"))}, 1, "out.part", kept=False)
+    '1 of 1 patients failed (P2: no); no data was written'
     """
     reasons = "; ".join(f"{patient}: {outcome.error}" for patient, outcome in failed.items())
+    if not kept:
+        return f"{len(failed)} of {total} patients failed ({reasons}); no data was written"
     return (
         f"{len(failed)} of {total} patients failed ({reasons}); the others are kept in {part}: "
         "run the same command with --resume to pull only what is missing"
@@ -427,7 +422,8 @@ def export_cohort(
         outcomes = fetch_many({patient: patient for patient in patients}, pull_patient, max_workers)
         failed = {patient: outcome for patient, outcome in outcomes.items() if not outcome.ok}
         if failed:
-            raise CohortError(failure_message(failed, len(outcomes), part), outcomes)
+            kept = any(chunk_start(name) is not None for _, _, names in os.walk(part) for name in names)
+            raise CohortError(failure_message(failed, len(outcomes), part, kept), outcomes)
         with writing(output):
             os.replace(part, output)
     return outcomes

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from .errors import UsageError
 
@@ -46,19 +47,53 @@ RESOURCES: tuple[Resource, ...] = (
 
 BY_NAME = {r.name: r for r in RESOURCES}
 
+SEVERITIES = ("mild", "moderate", "none", "slight", "strong", "unknown")
+"""The columns of probability_symptom's CSV when the query names a ``severity``."""
+
 
 def resource(name: str) -> Resource:
-    """Look a resource up by name, with an error that lists the valid names.
+    """Look a resource up by name, with an error that lists the valid names (and never shows the name given).
 
     >>> resource("accel").availability
     'availability(accel)'
     >>> resource("acel")
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.UsageError: unknown resource 'acel': use one of accel, band_power, event, heartrate, lfp, probability_symptom, rotation, span, state
+    runeq_fn.errors.UsageError: unknown resource (did you mean accel?): use one of accel, band_power, event, heartrate, lfp, probability_symptom, rotation, span, state
     """
+    import difflib
+
     try:
         return BY_NAME[name]
-    except KeyError:
+    except (KeyError, TypeError):
         names = ", ".join(sorted(BY_NAME))
-        raise UsageError(f"unknown resource {name!r}: use one of {names}") from None
+        close = difflib.get_close_matches(str(name), sorted(BY_NAME), n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UsageError(f"unknown resource{hint}: use one of {names}") from None
+
+
+def known_columns(resource: str, query: Mapping[str, Any]) -> list[str] | None:
+    """The CSV columns a query of a resource gives (SPEC), or None where they depend on what is asked.
+
+    >>> known_columns("accel", {}), known_columns("lfp", {"channels": "0,1"})
+    (['time', 'x', 'y', 'z'], ['timestamp', 'channel.0', 'channel.1'])
+    >>> known_columns("state", {"fields": "status"}) is None
+    True
+    """
+    if "expression" in query:
+        return None
+    if resource in ("accel", "rotation"):
+        return ["time", "x", "y", "z"]
+    if resource == "heartrate":
+        return ["time", "bpm"]
+    if resource == "probability_symptom":
+        return ["time", *SEVERITIES] if query.get("severity") else ["time", "probability"]
+    if resource == "lfp" and query.get("channels") is not None:
+        channels = query["channels"]
+        listed = channels if isinstance(channels, (list, tuple)) else str(channels).split(",")
+        return ["timestamp", *(f"channel.{str(c).strip()}" for c in listed)]
+    if resource == "lfp":
+        return ["timestamp", "algorithm", "anatomy", "channel", "sensor", "potential"]
+    if resource == "band_power":
+        return ["timestamp", "algorithm", "anatomy", "channel", "sensor", "band", "power"]
+    return None

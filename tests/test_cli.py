@@ -234,7 +234,8 @@ def test_set_keeps_other_keys(configured: Path) -> None:
 @pytest.mark.parametrize(
     ("pair", "fragments"),
     [
-        ("colour=blue", ["unknown config key 'colour'", "access_token_id", "stream_url"]),
+        ("colour=blue", ["argument 1 names no config key", "access_token_id", "stream_url"]),
+        ("stream-url=x", ["argument 1 names no config key (did you mean stream_url?)"]),
         ("stream_url", ["expected KEY=VALUE"]),
         ("=value", ["expected KEY=VALUE"]),
         ("retries=many", ["retries", "must be a whole number"]),
@@ -316,8 +317,9 @@ def test_emulator_serves_until_interrupted(tmp_path: Path) -> None:
         (["fetch", "accel", "--emulator", "--output"], ["--output needs a file name"]),
         (["fetch", "accel", "--emulator", "--config"], ["--config needs a file name"]),
         (["fetch", "accel", "--emulator", "--output", "."], ["is a folder"]),
-        (["fetch", "acel", "--emulator"], ["unknown resource 'acel'", "accel"]),
-        (["fetch", "accel", "--emulator", "--format", "xml"], ["xml", "csv"]),
+        (["fetch", "acel", "--emulator"], ["unknown resource (did you mean accel?)"]),
+        (["fetch", "accel", "--emulator", "--format", "xml"], ["there is no such output format", "csv"]),
+        (["fetch", "accel", "x.csv", "--emulator"], ["runeq fetch got an unexpected argument (to write to a file, use --output FILE)"]),
     ],
 )
 def test_bad_command_lines_get_one_clear_line(tmp_path: Path, args: list[str], fragments: list[str]) -> None:

@@ -42,7 +42,7 @@ def test_results_are_kept_per_query_in_order(cfg: Config) -> None:
 def test_a_failing_query_keeps_its_error_while_the_others_succeed(cfg: Config) -> None:
     queries = {
         "good": {"patient_id": "patient-1"},
-        "bad time": {"patient_id": "patient-2", "end_time": "soon"},
+        "bad resolution": {"patient_id": "patient-2", "resolution": "soon"},  # the server refuses it
         "no such resource": {"patient_id": "patient-3"},
         "also good": {"patient_id": "patient-4"},
     }
@@ -53,11 +53,11 @@ def test_a_failing_query_keeps_its_error_while_the_others_succeed(cfg: Config) -
 
     outcomes = fetch_many(queries, run)
     assert [outcome.ok for outcome in outcomes.values()] == [True, False, False, True]
-    bad = outcomes["bad time"].error
+    bad = outcomes["bad resolution"].error
     assert isinstance(bad, APIError) and bad.status_code == 400
     assert isinstance(outcomes["no such resource"].error, UsageError)
     with pytest.raises(APIError):
-        outcomes["bad time"].unwrap()
+        outcomes["bad resolution"].unwrap()
     assert len(outcomes["also good"].unwrap()) == 720
 
 

@@ -99,12 +99,33 @@ def test_json_only_resources_write_one_entry_per_line(name: str, tmp_path: Path)
     assert json.loads((tmp_path / "e.json").read_text()) == expected
 
 
-def test_an_empty_result_is_an_empty_file_or_array(config_file: Path, tmp_path: Path) -> None:
+def test_an_empty_result_is_a_header_an_empty_file_or_array_and_says_0_rows(
+    config_file: Path, tmp_path: Path, capsys
+) -> None:
     night = ["--patient-id", "p1", "--device-id", "d1", "--start-time", "2021-01-01T01:00:00Z",
              "--end-time", "2021-01-01T02:00:00Z"]  # fmt: skip
-    for fmt, expected in (("csv", ""), ("jsonl", ""), ("json", "[]\n")):
+    for fmt, expected in (("csv", "time,x,y,z\n"), ("jsonl", ""), ("json", "[]\n")):
         fetch(config_file, "accel", *night, "--format", fmt, "--output", str(tmp_path / f"night.{fmt}"))
         assert (tmp_path / f"night.{fmt}").read_text() == expected
+        assert "runeq: 0 rows: nothing matched the query" in capsys.readouterr().err
+    fetch(config_file, "lfp", *night, "--channels", "1,0", "--output", str(tmp_path / "lfp.csv"))
+    assert (tmp_path / "lfp.csv").read_text() == "timestamp,channel.1,channel.0\n"
+    need("pandas")
+    import pandas as pd
+
+    frame = pd.read_csv(tmp_path / "night.csv")
+    assert list(frame.columns) == ["time", "x", "y", "z"] and len(frame) == 0
+
+
+def interrupted(emu: Emulator, config_file: Path, out: Path) -> None:
+    """A pull of QUERY into ``out`` stopped by a 503 after 2 pages (state and part kept; the server still failing)."""
+
+    def fail_after_two(pull: Pull) -> None:
+        if pull.pages == 2:
+            emu.inject(Fault("status", status=503, times=99))
+
+    with pytest.raises(APIError):
+        export_query(Config(str(config_file)), "accel", QUERY, "csv", out, progress=fail_after_two)
 
 
 def test_iso_times_are_sent_as_unix_seconds(emu: Emulator, config_file: Path, tmp_path: Path) -> None:
@@ -138,9 +159,9 @@ def user_error(capsys: pytest.CaptureFixture, config_file: Path, *args: str) -> 
     ("args", "fragments"),
     [
         (["event", "--format", "csv"], ["event has no csv output", "jsonl or json"]),
-        (["accel", "--format", "xml"], ["accel has no xml output", "csv or jsonl or json"]),
+        (["accel", "--format", "xml"], ["there is no such output format", "csv or jsonl or json"]),
         (["accel", "--start-time", "noon"], ["--start-time must be unix seconds or ISO 8601"]),
-        (["acel"], ["unknown resource 'acel'"]),
+        (["acel"], ["unknown resource (did you mean accel?)"]),
         (["accel", "--resume"], ["--resume needs --output FILE"]),
         (["accel", "--output", "x.csv", "--resume"], ["nothing to resume", "x.csv.part.state"]),
         (["accel", "--output", "no/such/dir/x.csv"], ["cannot write no/such/dir/x.csv.part"]),
@@ -156,14 +177,24 @@ def test_usage_errors_name_the_fix(
         assert fragment in err
 
 
-def test_a_server_error_leaves_no_final_file(
+def test_a_server_error_before_any_data_leaves_no_file_and_nothing_to_resume(
     emu: Emulator, config_file: Path, tmp_path: Path, capsys
 ) -> None:
     emu.inject(Fault("status", status=500, times=99))
     out = tmp_path / "x.csv"
     err = user_error(capsys, config_file, "accel", *FLAGS, "--output", str(out))
-    assert "500" in err and "--resume" in err
-    assert not out.exists()
+    assert "500" in err and "--resume" not in err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["config.yml"]
+
+
+def test_a_server_error_after_some_pages_keeps_them_and_says_how_to_resume(
+    emu: Emulator, config_file: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "x.csv"
+    interrupted(emu, config_file, out)
+    err = user_error(capsys, config_file, "accel", *FLAGS, "--output", str(out), "--resume")
+    assert "503" in err and "kept in" in err and "run the same command with --resume" in err
+    assert Path(part_paths(out)[1]).exists() and not out.exists()
 
 
 # -- atomic writes and --resume --------------------------------------------------------------------
@@ -205,8 +236,7 @@ def test_an_interrupted_pull_resumes_to_the_bytes_of_a_clean_one(
 
 def test_resume_refuses_another_query(emu: Emulator, config_file: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "x.csv"
-    emu.inject(Fault("status", status=503, times=99))
-    user_error(capsys, config_file, "accel", *FLAGS, "--output", str(out))
+    interrupted(emu, config_file, out)
     err = user_error(capsys, config_file, "rotation", *FLAGS, "--output", str(out), "--resume")
     assert "belongs to another query" in err and "accel" in err
 
@@ -290,8 +320,7 @@ def test_a_damaged_state_file_is_a_clear_error(
     emu: Emulator, config_file: Path, tmp_path: Path, capsys, change: dict
 ) -> None:
     out = tmp_path / "x.csv"
-    emu.inject(Fault("status", status=503, times=99))
-    user_error(capsys, config_file, "accel", *FLAGS, "--output", str(out))
+    interrupted(emu, config_file, out)
     state = Path(part_paths(out)[1])
     state.write_text(json.dumps({**json.loads(state.read_text()), **change}))
     err = user_error(capsys, config_file, "accel", *FLAGS, "--output", str(out), "--resume")

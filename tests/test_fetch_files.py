@@ -126,11 +126,8 @@ def test_links_planted_at_every_name_are_never_written_through(emu: Emulator, tm
     assert not out.is_symlink() and out.read_bytes() == want
 
 
-def test_resume_refuses_a_part_file_that_is_a_link(emu: Emulator, tmp_path: Path, capsys) -> None:
-    config, out = config_file(emu, tmp_path), tmp_path / "x.csv"
-    emu.inject(Fault("status", status=503, times=99))
-    with pytest.raises(SystemExit):
-        cli.main(["fetch", "accel", *FLAGS, "--output", str(out), "--config", str(config)])
+def test_resume_refuses_a_part_file_that_is_a_link(interrupted, tmp_path: Path, capsys) -> None:
+    config, out = interrupted
     part = Path(part_paths(out)[0])
     victim = tmp_path / "victim"
     victim.write_text("keep me\n")

@@ -109,10 +109,12 @@ def test_an_interrupted_pull_into_dir_slash_is_kept_beside_it_and_resumes(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     Path("accel").mkdir()
-    emu.inject(Fault("status", status=500, path="/v1/accel", times=99))
     args = ["accel", "--patient-id", "p1", *FLAGS, "--format", "parquet", "--output", "accel/"]
+    with pytest.raises(APIError):
+        parquet.export_parquet(Config(str(config_file(emu, tmp_path))), "accel", QUERY, "accel/",
+                       progress=server_fails_after(emu, 2))  # fmt: skip
     with pytest.raises(SystemExit):
-        fetch(config_file(emu, tmp_path), *args)
+        fetch(config_file(emu, tmp_path), *args, "--resume")
     assert "kept in accel.part: run the same command with --resume" in capsys.readouterr().err
     assert list(Path("accel").iterdir()) == [] and Path("accel.part.state").exists()
     emu.clear()

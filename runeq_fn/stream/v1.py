@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..build import Request, build_request
-from ..errors import UsageError
+from ..build import Request, build_request, readable
 from ..options import count_option
 from ..pages import Fetch
 from ..parse import PLAIN, Conversion, Point, csv_pages, json_pages, text_points
@@ -60,22 +59,32 @@ def point_conversion() -> Conversion:
 
 
 def shim_request(cfg: Any, name: str, fmt: str, params: dict[str, Any], defaults: dict[str, Any]) -> Request:
-    """``build_request``, except that a ``page`` that is not a whole number goes to the server as it is.
+    """``build_request``, except that a value it cannot read goes to the server as it is.
 
-    runeq 0.15.0 sent it unchecked and the server's 400 came back as ``APIError``;
-    the functional core refuses it before sending.
+    runeq 0.15.0 sent a ``page`` that is not a whole number, or a time that is
+    neither a number, ISO 8601 nor a datetime, unchecked, and the server's 400
+    came back as ``APIError``; the functional core refuses them before sending.
+    Times it can read are sent as unix seconds, and a range that holds no time
+    is refused (README: where runeq-fn differs on purpose).
 
     >>> from runeq_fn import Config
     >>> shim_request(Config(jwt="not-a-real-jwt"), "accel", "csv", {"page": "x", "end_time": 9}, {}).params
     (('page', 'x'), ('end_time', 9))
     """
-    try:
-        return build_request(cfg, name, fmt, params, defaults=defaults)
-    except UsageError:
-        if "page" not in params:
-            raise
-        request = build_request(cfg, name, fmt, {**params, "page": 0}, defaults=defaults)
-        return replace(request, params=tuple(params.items()))
+    odd = {key: value for key, value in params.items() if not readable(key, value)}
+    odd_defaults = {key: value for key, value in defaults.items() if not readable(key, value)}
+    request = build_request(
+        cfg, name, fmt, {k: v for k, v in params.items() if k not in odd},
+        defaults={k: v for k, v in defaults.items() if k not in odd_defaults},
+    )
+    if not (odd or odd_defaults):
+        return request
+    sent, sent_defaults = dict(request.params), dict(request.defaults)
+    return replace(
+        request,
+        params=tuple((key, odd[key] if key in odd else sent[key]) for key in params),
+        defaults=tuple((key, odd_defaults[key] if key in odd_defaults else sent_defaults[key]) for key in defaults),
+    )
 
 
 def as_response(answer: Any) -> Response:
