@@ -777,7 +777,7 @@ def checked_command_line(root: Any, args: list[str]) -> list[str]:
         output = " (to write to a file, use --output FILE)" if "output" in named else ""
         raise UsageError(
             f"{command} got an unexpected argument{output}: it takes at most {len(room)} "
-            f"argument{'s' * (len(room) != 1)} besides its flags, not {positional} (not shown); see {command} --help"
+            f"argument{'s' * (len(room) != 1)} besides its flags, not {positional}; see {command} --help"
         )
     return list(args)
 
