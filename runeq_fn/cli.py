@@ -523,6 +523,9 @@ class Runeq:
         --shards N pulls a time series in N time windows at once (same file;
         --resume goes on in every window); event and span are pulled unsharded.
 
+        Several patients (--patient-id P1,P2) are pulled one after another,
+        each row with a patient_id column (csv) or field (jsonl, json).
+
         --format parquet writes a dataset folder (--output DIR) or one file
         (--output FILE.parquet), typed, a row group per page; several patients
         (--patient-id P1,P2) make a folder partitioned as patient_id=P1/...

@@ -53,7 +53,7 @@ def test_lists_are_comma_separated_and_none_is_left_out():
 
 
 def test_unknown_resource_and_bad_page_are_usage_errors():
-    with pytest.raises(UsageError, match="unknown resource 'accl': use one of accel"):
+    with pytest.raises(UsageError, match=r"unknown resource \(did you mean accel\?\): use one of accel"):
         build_request(CFG, "accl", "csv", {})
     with pytest.raises(UsageError, match="page must be a whole number"):
         build_request(CFG, "accel", "csv", {"page": "first"})
