@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext, redirect_stderr
+from itertools import cycle
 from typing import TYPE_CHECKING, Any
 
 from .config import (
@@ -169,6 +170,8 @@ def stdin_is_terminal() -> bool:
 
 TYPED: list[str] = []
 """The values typed on the command line being run (set by ``main``): ``note`` never shows them."""
+FILES: list[str] = []
+"""The files named on that command line (by ``PATH_OPTIONS``): ``note`` shows them whole."""
 PATH_OPTIONS = ("output", "config", "tls_cert", "tls_key")
 """Options that name a file: errors show it, so that you know which file."""
 SHORTEST_HIDDEN = 6
@@ -184,35 +187,47 @@ def vocabulary() -> frozenset[str]:
     return frozenset({*commands, *BY_NAME, *FORMATS, *SCHEMES, *KNOWN_KEYS, *TRUE_WORDS, *FALSE_WORDS})
 
 
-def typed_values(args: Iterable[str]) -> list[str]:
-    """The values on a command line that no message may show, longest first.
+def typed_values(args: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The values on a command line that no message may show (longest first), and the files it names.
 
-    Flag values, positional words and the values of ``KEY=VALUE``; not flag
-    names, runeq's own words, the file named by a path option, nor values
-    shorter than 6 characters (they would hide parts of the messages' own words).
+    Values are flag values, positional words and the values of ``KEY=VALUE``;
+    not flag names, runeq's own words, nor values shorter than 6 characters
+    (they would hide parts of the messages' own words). Files are the values
+    of the path options (``--output``, ...), shown so that you know which file.
 
-    >>> typed_values(["fetch", "accel", "--patient-id", "S3CRET-1", "--output=accel.csv", "jwt=tok-12345", "X"])
-    ['jwt=tok-12345', 'tok-12345', 'S3CRET-1']
+    >>> typed_values(["fetch", "accel", "--patient-id", "S3CRET-1", "--output=out.csv", "jwt=tok-12345", "X"])
+    (['jwt=tok-12345', 'tok-12345', 'S3CRET-1'], ['out.csv'])
     """
-    known, found, after = vocabulary(), set[str](), ""
+    known, found, files, after = vocabulary(), set[str](), [], ""
     for arg in args:
         if is_flag(arg):
             name, equals, value = arg.lstrip("-").partition("=")
             after = "" if equals else name.replace("-", "_")
-            words = [value] if equals and name.replace("-", "_") not in PATH_OPTIONS else []
+            words = [value] if equals else []
+            option = name.replace("-", "_")
         else:
-            words = [] if after in PATH_OPTIONS else [arg, *arg.split("=", 1)[1:]]
-            after = ""
-        found.update(word for word in words if len(word) >= SHORTEST_HIDDEN and word not in known)
-    return sorted(found, key=lambda word: (-len(word), word))
+            words, option, after = [arg, *arg.split("=", 1)[1:]], after, ""
+        if option in PATH_OPTIONS:
+            files.extend(words[:1])
+        else:
+            found.update(word for word in words if len(word) >= SHORTEST_HIDDEN and word not in known)
+    return sorted(found, key=lambda word: (-len(word), word)), files
 
 
-def hidden(message: str, typed: Iterable[str]) -> str:
-    """The message with every typed value in it replaced by ``...``.
+def hidden(message: str, typed: Iterable[str], files: Iterable[str] = ()) -> str:
+    """The message with every typed value in it replaced by ``...``, but for the files named, shown whole.
 
     >>> hidden("retries must be a whole number, not 'S3CRET-1'", ["S3CRET-1"])
     "retries must be a whole number, not '...'"
+    >>> hidden("cannot write patient-7.csv.part for patient-7", ["patient-7"], ["patient-7.csv"])
+    'cannot write patient-7.csv.part for ...'
     """
+    import re
+
+    named = sorted((file for file in files if file), key=len, reverse=True)
+    if named:
+        parts = re.split("(" + "|".join(map(re.escape, named)) + ")", message)
+        return "".join(part if odd else hidden(part, typed) for odd, part in zip(cycle((False, True)), parts))
     for value in typed:
         message = message.replace(value, "...")
     return message
@@ -220,7 +235,7 @@ def hidden(message: str, typed: Iterable[str]) -> str:
 
 def note(message: str) -> None:
     """A message for the user, on stderr, without any value typed on the command line."""
-    print(f"runeq: {hidden(message, TYPED)}", file=sys.stderr)
+    print(f"runeq: {hidden(message, TYPED, FILES)}", file=sys.stderr)
 
 
 def confirm(question: str) -> bool:
@@ -510,6 +525,9 @@ class Runeq:
         --shards N pulls a time series in N time windows at once (same file;
         --resume goes on in every window); event and span are pulled unsharded.
 
+        Several patients (--patient-id P1,P2) are pulled one after another,
+        each row with a patient_id column (csv) or field (jsonl, json).
+
         --format parquet writes a dataset folder (--output DIR) or one file
         (--output FILE.parquet), typed, a row group per page; several patients
         (--patient-id P1,P2) make a folder partitioned as patient_id=P1/...
@@ -764,7 +782,7 @@ def checked_command_line(root: Any, args: list[str]) -> list[str]:
         output = " (to write to a file, use --output FILE)" if "output" in named else ""
         raise UsageError(
             f"{command} got an unexpected argument{output}: it takes at most {len(room)} "
-            f"argument{'s' * (len(room) != 1)} besides its flags, not {positional} (not shown); see {command} --help"
+            f"argument{'s' * (len(room) != 1)} besides its flags, not {positional}; see {command} --help"
         )
     return list(args)
 
@@ -775,7 +793,7 @@ def main(argv: list[str] | None = None) -> None:
 
     root = Runeq()
     line = sys.argv[1:] if argv is None else argv
-    TYPED[:] = typed_values(line)
+    TYPED[:], FILES[:] = typed_values(line)
     try:
         args = checked_command_line(root, help_after_separator(line))
         help_to_stdout = redirect_stderr(sys.stdout) if args[-1:] == ["--help"] else nullcontext()

@@ -22,6 +22,11 @@ endpoint are read as CSV whatever the output, so that rows are ``points()``'s
 ``nan`` or ``inf`` value is written as ``null``. ``parquet`` (typed columns, a
 row group per page) is written by ``runeq_fn.parquet``, with the same ``Pull``,
 state file and lock.
+
+A query whose ``patient_id`` names several patients (``"P1,P2"`` or a list) is
+a cohort: csv, jsonl and json pull them one after another into the one output,
+each row with its ``patient_id`` first (``Pull.patients``); parquet partitions
+them (``runeq_fn.parquet.export_cohort``).
 """
 
 from __future__ import annotations
@@ -723,7 +728,7 @@ def discard_unstarted(path: str | os.PathLike) -> bool:
     if lock_held(path) or not (os.path.lexists(state) or os.path.isdir(part)):
         return False
     try:
-        with open(state, encoding="utf-8") as f:
+        with os.fdopen(os.open(state, os.O_RDONLY | os.O_NOFOLLOW), encoding="utf-8") as f:
             saved: Pull | None = Pull.from_json(f.read())
     except FileNotFoundError:
         saved = None  # a cohort's folder: one state per patient inside it

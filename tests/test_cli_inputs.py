@@ -109,6 +109,14 @@ def test_a_bad_value_is_told_what_it_takes(args: list[str], said: str, tmp_path:
     assert stop.value.code == 2 and err.startswith("runeq: error: ") and said in err and err.count("\n") == 1
 
 
+def test_a_file_named_by_output_is_shown_whole_even_where_it_holds_a_typed_value(tmp_path: Path, capsys) -> None:
+    out = tmp_path / MARK / "x.csv"  # a folder that does not exist, named after the patient
+    with pytest.raises(SystemExit):
+        cli.main(["fetch", "accel", "--emulator", "--patient-id", MARK, "--output", str(out)])
+    err = capsys.readouterr().err
+    assert f"cannot write {out}.part" in err and err.count(MARK) == 1
+
+
 def test_the_marker_would_be_shown_without_the_guard(monkeypatch, capsys) -> None:
     """The test above can fail: a message that holds a typed value is caught by ``note``."""
     monkeypatch.setattr(cli, "TYPED", [MARK])
