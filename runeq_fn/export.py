@@ -467,10 +467,23 @@ def steps(config: Any, pull: Pull, prefetch: int = 0, stats: Stats | None = None
 def sharded_start(config: Any, pull: Pull, shards: int) -> Pull:
     """The pull with its time windows planned (one availability request), for ``shards`` > 1.
 
-    What cannot shard (event, span, an expression query: ``shards.unshardable``) and
-    cohorts (one patient after another) stay unsharded.
+    What cannot shard (event, span, an expression query: ``shards.unshardable``)
+    stays unsharded. A cohort into one file goes one patient after another, so
+    ``shards`` is refused there rather than ignored.
+
+    >>> sharded_start(None, Pull.start("accel", "csv", {"patient_id": "p1,p2"}), 4)
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: shards do not apply to several patients written to one csv file (they are pulled one after another): use --format parquet for a sharded cohort, or pull each patient on its own
     """
-    if count_option("shards", shards, 1) == 1 or wire_format(pull.resource) != "csv" or pull.patients is not None:
+    if count_option("shards", shards, 1) == 1:
+        return pull
+    if pull.patients is not None:
+        raise UsageError(
+            f"shards do not apply to several patients written to one {pull.format} file (they are pulled one after "
+            "another): use --format parquet for a sharded cohort, or pull each patient on its own"
+        )
+    if wire_format(pull.resource) != "csv":
         return pull
     from .shards import plan_windows, unshardable
 

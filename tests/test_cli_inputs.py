@@ -295,13 +295,12 @@ def test_several_patients_are_one_file_with_a_patient_id_column(emu: Emulator, t
     got = read_objects(out, fmt)
     assert got == want and len(got) == 1000
     assert list(got[0])[0] == "patient_id"
-    sharded = tmp_path / f"sharded.{fmt}"
-    emu.clear()
-    assert fetch(config, "--patient-id", "p1,p2", "--format", fmt, "--output", str(sharded), "--shards", "4") == 0
-    assert sharded.read_bytes() == out.read_bytes()
-    assert all(r.path == "/v1/accel.csv" for r in emu.requests)  # unsharded: no availability plan
     sent = [dict(r.params)["patient_id"] for r in emu.requests]
     assert set(sent) == {"p1", "p2"} and (sent[0], sent[-1]) == ("p1", "p2")  # p1, then p2; never "p1,p2"
+    emu.clear()
+    sharded = tmp_path / f"sharded.{fmt}"
+    assert fetch(config, "--patient-id", "p1,p2", "--format", fmt, "--output", str(sharded), "--shards", "4") == 2
+    assert emu.requests == [] and not sharded.exists()  # refused, not ignored
 
 
 def test_an_interrupted_cohort_resumes_to_the_bytes_of_a_clean_pull(emu: Emulator, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from runeq_fn import Config, build_request, cli, csv_points, stream
 from runeq_fn.cohort import cohort_points
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import RuneError, TransportError, UsageError
-from runeq_fn.export import export_query
+from runeq_fn.export import export_query, interrupted_part
 from runeq_fn.options import rule
 from runeq_fn.pages import pages
 from runeq_fn.shards import sharded_pages
@@ -254,7 +254,10 @@ class Command(Surface):
         with pytest.raises(SystemExit):
             self.run(ctx, f"--shards={shards}", "--prefetch=0")
         ctx.emu.clear()
-        self.run(ctx, f"--shards={shards}", "--prefetch=0", "--resume")
+        # as the command advises: --resume when it kept a part, else nothing durable was written (a
+        # Parquet chunk not yet committed, or the failed page was the first a window asked for)
+        kept = interrupted_part(self.target(ctx)) is not None
+        self.run(ctx, f"--shards={shards}", "--prefetch=0", *(["--resume"] if kept else []))
         return file_rows(self.target(ctx), self.fmt)
 
 

@@ -435,7 +435,7 @@ def test_fetch_refuses_a_mistyped_shards_flag(tmp_path, capsys) -> None:
 @given(
     name=st.sampled_from(["accel", "lfp"]),
     start_ms=st.integers(-3000, 3000),
-    length_ms=st.integers(0, 9000),
+    length_ms=st.integers(1, 9000),  # end <= start is refused
     scheme=st.sampled_from(["page", "token", "mixed"]),
     page_size=st.integers(7, 300),
     shards=st.integers(1, 8),
@@ -451,7 +451,7 @@ def test_sharded_points_are_the_whole_pulls_whatever_the_servers_bounds_and_time
     emu.page_size, emu.inclusive_end, emu.round_bounds = page_size, inclusive_end, round_bounds
     try:
         start = WEAR_START + Fraction(start_ms, 1000)
-        end = start + Fraction(length_ms if name == "accel" else length_ms // 3, 1000)
+        end = start + Fraction(length_ms if name == "accel" else max(1, length_ms // 3), 1000)
         request = request_for(emu, name, start, end)
         if timestamp is not None:
             request = with_params(request, timestamp=timestamp)
