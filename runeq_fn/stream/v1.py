@@ -13,7 +13,8 @@ pipeline of the functional core (``build_request`` -> ``pages`` -> a parser).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..build import Request, build_request
@@ -76,17 +77,59 @@ def shim_request(cfg: Any, name: str, fmt: str, params: dict[str, Any], defaults
         return replace(request, params=tuple(params.items()))
 
 
+@dataclass(frozen=True)
+class Answer(Response):
+    """An overriding ``get_*_response``'s own object, read as runeq read it.
+
+    runeq read ``.ok``, ``.status_code``, ``.text``, ``.json()`` and ``.headers``;
+    so does this, each where the object has it, falling back to ``.content``
+    (decoded by the declared charset) only where it has no ``.text``. ``content``
+    is the object's ``.content``, or its text in UTF-8 where it has none.
+    """
+
+    answer: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """The object's ``ok``, else a status below 400."""
+        ok = getattr(self.answer, "ok", None)
+        return Response.ok.fget(self) if ok is None else bool(ok)  # type: ignore[attr-defined]
+
+    @cached_property
+    def text(self) -> str:
+        """The object's ``text``, else its ``content`` decoded."""
+        text = getattr(self.answer, "text", None)
+        return Response.text.func(self) if text is None else text  # type: ignore[attr-defined]
+
+    def json(self) -> Any:
+        """The object's ``json()``, else (or when it refuses the body) the body parsed here."""
+        read = getattr(self.answer, "json", None)
+        if callable(read):
+            try:
+                return read()
+            except ValueError:
+                pass
+        return super().json()  # a ParseError that shows the start of the body
+
+
 def as_response(answer: Any) -> Response:
-    """An overriding ``get_*_response``'s answer as a ``Response`` (it may be any object with the
-    ``requests.Response`` attributes ``status_code``, ``headers``, ``content`` and ``url``).
+    """An overriding ``get_*_response``'s answer as a ``Response``, read through ``Answer``.
+
+    The object needs ``status_code`` and ``headers``, and ``text`` or ``content``
+    (``ok``, ``json()`` and ``url`` are read where present), as runeq needed.
 
     >>> from types import SimpleNamespace
-    >>> as_response(SimpleNamespace(status_code=200, headers={"x-rune-next-page-token": "t"}, content=b"")).next_page_token
-    't'
+    >>> page = as_response(SimpleNamespace(status_code=200, headers={"x-rune-next-page-token": "t"}, text="time\\n1\\n"))
+    >>> page.next_page_token, page.text, page.content
+    ('t', 'time\\n1\\n', b'time\\n1\\n')
     """
     if isinstance(answer, Response):
         return answer
-    return Response(answer.status_code, Headers(dict(answer.headers)), answer.content, getattr(answer, "url", "") or "")
+    content = getattr(answer, "content", None)
+    if content is None:
+        content = answer.text.encode("utf-8", "surrogatepass")
+    headers = Headers(dict(answer.headers))
+    return Answer(answer.status_code, headers, content, getattr(answer, "url", "") or "", answer=answer)
 
 
 def through(get: Callable[..., Any]) -> Fetch:
