@@ -111,16 +111,27 @@ def to_value(cell: str) -> Any:
         return cell
 
 
-def rows(text: str) -> Iterator[list[str]]:
+LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+"""Where ``str.splitlines()`` ends a line and the csv module does not (besides ``\\r``, which both do)."""
+
+
+def rows(text: str, splitlines: bool = False) -> Iterator[list[str]]:
     """The rows of one CSV text, blank lines skipped, with errors that name the line.
+
+    With ``splitlines``, the text is cut into lines by ``str.splitlines()`` first,
+    as runeq's ``points()`` did: a row also ends at ``LINE_BREAKS``, a quoted
+    cell loses its line breaks, and a blank first line is the (empty) header, as
+    ``csv.DictReader`` took it.
 
     >>> list(rows('time,note\\n1,"a, b"\\n\\n2,\\n'))
     [['time', 'note'], ['1', 'a, b'], ['2', '']]
+    >>> list(rows('time,note\\n1,"a\\nb"\\f2,\\n', splitlines=True))
+    [['time', 'note'], ['1', 'ab'], ['2', '']]
     """
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(text.splitlines() if splitlines else io.StringIO(text, newline=""))
     try:
         for row in reader:
-            if row:
+            if row or (splitlines and reader.line_num == 1):
                 yield row
     except csv.Error as exc:
         raise ParseError(f"CSV page is malformed at line {reader.line_num}: {exc}") from None
@@ -242,6 +253,7 @@ def cell_values(cells: Sequence[str]) -> list[Any]:
 class Conversion(NamedTuple):
     """How CSV cells become values, for ``text_points``: the core's rule (``PLAIN``) or the shim's numpy one.
 
+    And where rows end: the csv module's rule (the core) or ``str.splitlines()``'s (the shim's, as runeq).
     ``number`` converts a cell that is a number and raises ``ValueError`` for any
     other (a blank too); ``cell`` applies the whole rule to one cell; ``column``
     to a whole column at once; ``missing`` is the value of a key a short row lacks.
@@ -251,10 +263,15 @@ class Conversion(NamedTuple):
     cell: Callable[[str], Any]
     column: Callable[[Sequence[str]], list]
     missing: Any = None
+    splitlines: bool = False
+    """Rows end where ``str.splitlines()`` ends lines (the shim, as runeq), not where the csv module does."""
 
 
 PLAIN = Conversion(float, to_value, cell_values)
 """The core's conversion: numbers are ``float``, blanks and missing keys ``None``, text stays text."""
+
+PLAIN_LINES = PLAIN._replace(splitlines=True)
+"""``PLAIN`` with rows cut as runeq cut them: the shim's ``points()`` without numpy."""
 
 
 def row_point(header: list[str], row: list[str], conversion: Conversion = PLAIN) -> Point:
@@ -286,7 +303,7 @@ def row_points(text: str, conversion: Conversion = PLAIN) -> Iterator[Point]:
     [{'time': 1.0, 'x': 2.0}, {'time': 3.0, 'x': None}]
     """
     number = conversion.number
-    lines = rows(text)
+    lines = rows(text, conversion.splitlines)
     header = next(lines, None)
     if header is None:
         return
@@ -301,6 +318,15 @@ def row_points(text: str, conversion: Conversion = PLAIN) -> Iterator[Point]:
         yield row_point(header, row, conversion)
 
 
+def breaks_lines(text: str) -> bool:
+    """Whether ``str.splitlines()`` ends a line of this text where the csv module does not.
+
+    >>> breaks_lines("time,x\\n1,2\\n"), breaks_lines("time,x\\n1,2\\x0c3\\n")
+    (False, True)
+    """
+    return any(map(text.__contains__, LINE_BREAKS))
+
+
 def text_points(text: str, conversion: Conversion = PLAIN) -> Iterator[Point]:
     """The points of one CSV page: a plain page converted column by column, any other row by row.
 
@@ -309,7 +335,7 @@ def text_points(text: str, conversion: Conversion = PLAIN) -> Iterator[Point]:
     >>> list(text_points("time,x\\n1,2\\n3,\\n"))
     [{'time': 1.0, 'x': 2.0}, {'time': 3.0, 'x': None}]
     """
-    table = plain_table(text)
+    table = None if conversion.splitlines and breaks_lines(text) else plain_table(text)
     if table is None:
         return row_points(text, conversion)
     header, columns = table

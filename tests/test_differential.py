@@ -264,3 +264,34 @@ def test_a_short_row_without_numpy_is_blank_where_runeq_raised_type_error():
     short = [p for p in ours[0]["value"] if p["z"] is None]
     assert short and all(isinstance(p["y"], list) for p in short)  # the rows before their end are kept
     assert theirs[1] == ours[1] and ["float64", "nan"] in [p["z"] for p in ours[1]["value"]]
+
+
+LINE_BREAK_PAGES = {
+    # every row as wide as its header once split: runeq without numpy read these too
+    "full": "time,x\n1,2\x0b3,4\x0c5,6\x1c7,8\x1d9,10\x1e11,12\x8513,14\u202815,16\u202917,18\r19,20\r\n",
+    # a cell cut in two (a short row), a quoted line break (dropped by splitlines), a long row
+    "cut": 'time,x\n1,a\x0cb\n2,"3\n4"\n5,6\u20287,8,9\n',
+    # a first line that str.splitlines() leaves blank: csv.DictReader's empty header
+    "blank header": "\x1etime,x\n1,2\n",
+}
+
+
+@pytest.mark.parametrize("numpy", [True, False], ids=["numpy", "no-numpy"])
+@pytest.mark.parametrize("page", list(LINE_BREAK_PAGES), ids=list(LINE_BREAK_PAGES))
+def test_rows_end_where_str_splitlines_ends_them_as_in_runeq(page, numpy):
+    from rawserver import RawServer, answer
+
+    if page == "cut" and not numpy:
+        pytest.skip("runeq without numpy raised TypeError on the short row (tested above)")
+    body = LINE_BREAK_PAGES[page].encode()
+    csv_head = (("Content-Type", "text/csv; charset=utf-8"),)
+    answers = [answer(404), answer(200, body, csv_head), answer(200, b"", csv_head)]  # mark, the page, the end
+    results = []
+    for run in (run_runeq, run_ours):
+        with RawServer(answers) as server:
+            cases = [{"accessor": "Accel", "defaults": {"device_id": "d"}, "method": "points", "params": {},
+                      "config": {"jwt": "not-a-real-jwt", "stream_url": server.url}, "numpy": numpy}]
+            results.append(run(server, cases))
+    theirs, ours = results
+    assert "value" in theirs[0], theirs[0]
+    assert theirs == ours

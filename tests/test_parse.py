@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from runeq_fn import csv_pages, csv_points, json_pages
 from runeq_fn.errors import ParseError
-from runeq_fn.parse import row_point, text_points
+from runeq_fn.parse import LINE_BREAKS, PLAIN_LINES, row_point, text_points
 from runeq_fn.response import Response
 
 
@@ -23,12 +23,16 @@ def reference_value(cell):
         return cell
 
 
-def reference_points(texts):
-    """The SPEC's rules, read with csv.DictReader: the slow, obvious way."""
+def csv_lines(text):
+    return io.StringIO(text, newline="")
+
+
+def reference_points(texts, lines=csv_lines):
+    """The SPEC's rules, read with csv.DictReader: the slow, obvious way (``lines=str.splitlines``: runeq's)."""
     for text in texts:
         if not text:
             continue
-        for row in csv.DictReader(io.StringIO(text, newline=""), restval=None):
+        for row in csv.DictReader(lines(text), restval=None):
             yield {
                 k: (v if k is None else None if v is None else reference_value(v))
                 for k, v in row.items()
@@ -64,8 +68,14 @@ headers = st.lists(
 )
 
 
+line_breaking_cells = st.one_of(
+    cells, st.tuples(float_forms, st.sampled_from(LINE_BREAKS + "\r\n"), float_forms).map("".join)
+)
+"""Cells that ``str.splitlines()`` cuts in two and the csv module does not (quoted where they hold \\r or \\n)."""
+
+
 @st.composite
-def csv_text(draw):
+def csv_text(draw, cells=cells):
     header = draw(headers)
     width = len(header)
     body = draw(st.lists(st.lists(cells, min_size=max(1, width - 2), max_size=width + 2), max_size=20))
@@ -98,6 +108,33 @@ def test_points_do_not_depend_on_responses_or_texts(texts):
     assert all(
         same(a, b) for a, b in zip(csv_points(responses), csv_points(texts), strict=True)
     )
+
+
+@given(csv_text(line_breaking_cells))
+def test_the_shims_rows_end_where_str_splitlines_ends_them_as_in_runeq(text):
+    got = list(text_points(text, PLAIN_LINES))
+    want = list(reference_points([text], lines=str.splitlines))
+    assert len(got) == len(want) and all(same(g, w) for g, w in zip(got, want))
+
+
+@given(csv_text(line_breaking_cells))
+def test_the_core_keeps_the_csv_modules_rows(text):
+    assert all(same(g, w) for g, w in zip(csv_points([text]), reference_points([text]), strict=True))
+
+
+def test_line_breaks_split_the_shims_rows_only():
+    page = 'time,x\n1,2\x0c3,4\n5,"6\n"\n\u20287,8\n'
+    assert list(text_points(page, PLAIN_LINES)) == [
+        {"time": 1.0, "x": 2.0}, {"time": 3.0, "x": 4.0}, {"time": 5.0, "x": 6.0}, {"time": 7.0, "x": 8.0}
+    ]
+    assert list(csv_points([page])) == [
+        {"time": 1.0, "x": "2\x0c3", None: ["4"]}, {"time": 5.0, "x": 6.0}, {"time": 7.0, "x": 8.0}
+    ]
+
+
+def test_a_blank_first_line_is_the_shims_empty_header_as_in_runeq(caplog):
+    assert list(text_points("\x0ctime,x\n1,2\n", PLAIN_LINES)) == [{None: ["time", "x"]}, {None: ["1", "2"]}]
+    assert "more values than its header" in caplog.text
 
 
 def test_values_are_plain_floats_and_none():

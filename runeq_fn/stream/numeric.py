@@ -2,7 +2,7 @@
 
 A number is a ``numpy.float64``; a blank cell is ``numpy.nan`` (a plain float);
 a key missing from a short row is ``numpy.float64('nan')``; text ``numpy.float64``
-refuses stays text. numpy is imported on first use, never by ``import runeq_fn``.
+refuses stays text; rows end where ``str.splitlines()`` ends lines. numpy is imported on first use, never by ``import runeq_fn``.
 """
 
 from __future__ import annotations
@@ -60,4 +60,5 @@ def numpy_conversion() -> Conversion:
         cell=partial(numpy_cell, np),
         column=partial(numpy_column, np),
         missing=np.float64(np.nan),
+        splitlines=True,
     )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..build import Request, build_request
 from ..errors import UsageError
 from ..pages import Fetch, pages, parsed_pages
-from ..parse import PLAIN, Conversion, Point, csv_pages, json_pages, text_points
+from ..parse import PLAIN_LINES, Conversion, Point, csv_pages, json_pages, text_points
 from ..resources import RESOURCES, Resource
 from ..response import Headers, Response
 from ..transport import fetch, pull_deadline
@@ -42,17 +42,18 @@ def __getattr__(name: str) -> Any:
 
 
 def point_conversion() -> Conversion:
-    """How ``points()`` converts cells now: runeq's numpy rule when ``USE_NUMPY``, else the core's.
+    """How ``points()`` converts cells now: runeq's numpy rule when ``USE_NUMPY``, else the core's;
+    rows cut by ``str.splitlines()`` either way, as runeq cut them.
 
     >>> import runeq_fn.stream.v1 as v1
     >>> saved, v1.USE_NUMPY = v1.USE_NUMPY, False
-    >>> point_conversion() is PLAIN
+    >>> point_conversion() is PLAIN_LINES
     True
     >>> v1.USE_NUMPY = saved
     """
     use_numpy = globals().get("USE_NUMPY")
     if not (__getattr__("USE_NUMPY") if use_numpy is None else use_numpy):
-        return PLAIN
+        return PLAIN_LINES
     from .numeric import numpy_conversion
 
     return numpy_conversion()
