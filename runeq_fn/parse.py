@@ -11,10 +11,12 @@ import io
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import repeat
+from functools import lru_cache, partial
+from importlib.util import find_spec
+from itertools import chain, repeat
 from typing import Any, NamedTuple, TypeVar
 
-from .errors import ParseError, RuneError
+from .errors import ParseError, RuneError, UsageError
 from .response import decode_body
 
 log = logging.getLogger(__name__)
@@ -256,7 +258,8 @@ class Conversion(NamedTuple):
     And where rows end: the csv module's rule (the core) or ``str.splitlines()``'s (the shim's, as runeq).
     ``number`` converts a cell that is a number and raises ``ValueError`` for any
     other (a blank too); ``cell`` applies the whole rule to one cell; ``column``
-    to a whole column at once; ``missing`` is the value of a key a short row lacks.
+    to a whole column at once; ``missing`` is the value of a key a short row lacks;
+    ``arrow_column`` makes a column pyarrow read as doubles into those values.
     """
 
     number: Callable[[str], Any]
@@ -265,6 +268,8 @@ class Conversion(NamedTuple):
     missing: Any = None
     splitlines: bool = False
     """Rows end where ``str.splitlines()`` ends lines (the shim, as runeq), not where the csv module does."""
+    arrow_column: Callable[[Any], list] = lambda column: column.to_pylist()
+    """A pyarrow column of doubles (null where blank) as the values ``column`` gives (the arrow engine)."""
 
 
 PLAIN = Conversion(float, to_value, cell_values)
@@ -318,6 +323,64 @@ def row_points(text: str, conversion: Conversion = PLAIN) -> Iterator[Point]:
         yield row_point(header, row, conversion)
 
 
+@lru_cache(maxsize=64)
+def point_builder(header: tuple[str, ...]) -> Callable[..., Point]:
+    """A function of one value per column that makes one point: a dict display compiled for this header.
+
+    About three times as fast as ``dict(zip(header, values))``, with the same
+    result (a key named twice keeps its first place and its last value). Every
+    key is written with ``repr()``, so a header's text is only ever a string literal.
+
+    >>> point_builder(("time", "x", "time"))(1.0, 2.0, 3.0)
+    {'time': 3.0, 'x': 2.0}
+    >>> point_builder(("x'}; import os; {'",))(1.0)
+    {"x'}; import os; {'": 1.0}
+    """
+    names = [f"v{at}" for at in range(len(header))]
+    items = ", ".join(f"{str(key)!r}: {name}" for key, name in zip(header, names))
+    return eval(f"lambda {', '.join(names)}: {{{items}}}", {"__builtins__": {}})  # noqa: S307 (keys are repr()s)
+
+
+ENGINES = ("auto", "python", "arrow")
+
+
+def chosen_engine(engine: str) -> str:
+    """The engine that reads pages: ``"python"`` or ``"arrow"`` (``"auto"``: arrow where pyarrow is installed).
+
+    >>> chosen_engine("python")
+    'python'
+    >>> chosen_engine("fast")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: engine must be one of auto, python, arrow, not 'fast'
+    """
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine == "python" or (engine == "auto" and find_spec("pyarrow") is None):
+        return "python"
+    if find_spec("pyarrow") is None:
+        raise ImportError("engine='arrow' needs pyarrow: pip install 'runeq-fn[arrow]'")
+    return "arrow"
+
+
+def page_points(text: str, conversion: Conversion = PLAIN, engine: str = "python") -> list[Point]:
+    """The points of one CSV page, read whole by an engine (``chosen_engine``'s).
+
+    ``"arrow"`` reads a plain page of numbers with pyarrow (``columns.arrow_points``);
+    any page it cannot read as Python does goes to ``text_points``, so both give the same.
+
+    >>> page_points("time,x\\n1,2\\n", engine="arrow") == page_points("time,x\\n1,2\\n") == [{"time": 1.0, "x": 2.0}]
+    True
+    """
+    if engine == "arrow":
+        from .columns import arrow_points
+
+        points = arrow_points(text, conversion)
+        if points is not None:
+            return points
+    return list(text_points(text, conversion))
+
+
 def breaks_lines(text: str) -> bool:
     """Whether ``str.splitlines()`` ends a line of this text where the csv module does not.
 
@@ -339,17 +402,20 @@ def text_points(text: str, conversion: Conversion = PLAIN) -> Iterator[Point]:
     if table is None:
         return row_points(text, conversion)
     header, columns = table
-    return map(dict, map(zip, repeat(header), zip(*map(conversion.column, columns))))
+    return map(point_builder(tuple(header)), *map(conversion.column, columns))
 
 
-def csv_points(pages: Iterable[Any]) -> Iterator[Point]:
+def csv_points(pages: Iterable[Any], engine: str = "auto") -> Iterator[Point]:
     """Every row of every CSV page as a dict keyed by that page's header.
 
     Values follow runeq's conversion per cell: blank is None, what ``float()``
-    accepts is a float, anything else stays text.
+    accepts is a float, anything else stays text. ``engine`` is ``"python"``,
+    ``"arrow"`` (pyarrow must be installed) or ``"auto"`` (arrow where pyarrow is
+    installed): both give the same points; a page is read whole before any of
+    its rows is yielded, so a page that fails to parse yields none.
 
     >>> list(csv_points(["time,x\\n1,2\\n", "time,x\\n3,high\\n", ""]))
     [{'time': 1.0, 'x': 2.0}, {'time': 3.0, 'x': 'high'}]
     """
-    for points in read_each(pages, lambda text: list(text_points(text))):
-        yield from points  # read whole first: a page that fails to parse yields none of its rows
+    read = partial(page_points, conversion=PLAIN, engine=chosen_engine(engine))
+    return chain.from_iterable(read_each(pages, read))

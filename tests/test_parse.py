@@ -3,14 +3,16 @@
 import csv
 import io
 import math
+import struct
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from runeq_fn import csv_pages, csv_points, json_pages
+from runeq_fn.columns import arrow_points
 from runeq_fn.errors import ParseError
-from runeq_fn.parse import LINE_BREAKS, PLAIN_LINES, row_point, text_points
+from runeq_fn.parse import LINE_BREAKS, PLAIN_LINES, page_points, row_point, text_points
 from runeq_fn.response import Response
 
 
@@ -86,40 +88,67 @@ def csv_text(draw, cells=cells):
     return out.getvalue()
 
 
-@given(st.lists(csv_text(), max_size=4))
-def test_csv_points_agree_with_a_reference_reading(texts):
-    got = list(csv_points(texts))
+ENGINES = ["python", "arrow"]
+
+plain_pages = st.builds(
+    lambda header, rows: "\n".join(",".join(row) for row in [header, *rows]) + "\n",
+    st.just(["time", "x", "y"]),
+    st.lists(st.lists(st.one_of(st.just(""), float_forms), min_size=3, max_size=3), min_size=1, max_size=20),
+)
+"""Pages of numbers and blanks, no quotes, every row as wide as its header: what the arrow engine reads itself."""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@given(texts=st.lists(st.one_of(csv_text(), plain_pages), max_size=4))
+def test_csv_points_agree_with_a_reference_reading(engine, texts):
+    got = list(csv_points(texts, engine=engine))
     want = list(reference_points(texts))
     assert len(got) == len(want)
     assert all(same(g, w) for g, w in zip(got, want))
 
 
-@given(csv_text())
-def test_fast_path_agrees_with_the_per_cell_rule(text):
+@given(st.one_of(csv_text(), plain_pages))
+def test_fast_path_and_both_engines_agree_with_the_per_cell_rule(text):
     lines = list(csv.reader(io.StringIO(text, newline="")))
     header, body = lines[0], [r for r in lines[1:] if r]
     expected = [row_point(header, r) for r in body]
     assert all(same(g, w) for g, w in zip(text_points(text), expected, strict=True))
+    for engine in ENGINES:
+        assert all(same(g, w) for g, w in zip(page_points(text, engine=engine), expected, strict=True))
 
 
-@given(st.lists(csv_text(), max_size=4))
-def test_points_do_not_depend_on_responses_or_texts(texts):
+@given(plain_pages)
+def test_the_arrow_engine_reads_plain_pages_of_numbers_itself_bit_for_bit(text):
+    got = arrow_points(text)
+    assert got is not None
+    want = list(text_points(text))
+    assert [[struct.pack("<d", v).hex() if v is not None else v for v in p.values()] for p in got] == [
+        [struct.pack("<d", v).hex() if v is not None else v for v in p.values()] for p in want
+    ]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@given(texts=st.lists(csv_text(), max_size=4))
+def test_points_do_not_depend_on_responses_or_texts(engine, texts):
     responses = [Response(200, content=t.encode()) for t in texts]
     assert all(
-        same(a, b) for a, b in zip(csv_points(responses), csv_points(texts), strict=True)
+        same(a, b) for a, b in zip(csv_points(responses, engine=engine), csv_points(texts), strict=True)
     )
 
 
-@given(csv_text(line_breaking_cells))
-def test_the_shims_rows_end_where_str_splitlines_ends_them_as_in_runeq(text):
-    got = list(text_points(text, PLAIN_LINES))
+@pytest.mark.parametrize("engine", ENGINES)
+@given(text=st.one_of(csv_text(line_breaking_cells), plain_pages))
+def test_the_shims_rows_end_where_str_splitlines_ends_them_as_in_runeq(engine, text):
+    got = page_points(text, PLAIN_LINES, engine)
     want = list(reference_points([text], lines=str.splitlines))
     assert len(got) == len(want) and all(same(g, w) for g, w in zip(got, want))
 
 
-@given(csv_text(line_breaking_cells))
-def test_the_core_keeps_the_csv_modules_rows(text):
-    assert all(same(g, w) for g, w in zip(csv_points([text]), reference_points([text]), strict=True))
+@pytest.mark.parametrize("engine", ENGINES)
+@given(text=csv_text(line_breaking_cells))
+def test_the_core_keeps_the_csv_modules_rows(engine, text):
+    got = csv_points([text], engine=engine)
+    assert all(same(g, w) for g, w in zip(got, reference_points([text]), strict=True))
 
 
 def test_line_breaks_split_the_shims_rows_only():
@@ -169,12 +198,14 @@ def test_json_pages_yield_each_result_and_reject_cut_off_json():
 
 
 @given(st.text(max_size=200))
-def test_arbitrary_text_gives_points_or_a_parse_error(text):
-    try:
-        for point in csv_points([text]):
-            assert isinstance(point, dict)
-    except ParseError:
-        pass
+def test_arbitrary_text_gives_the_same_points_or_parse_error_from_both_engines(text):
+    outcomes = []
+    for engine in ENGINES:
+        try:
+            outcomes.append(list(csv_points([text], engine=engine)))
+        except ParseError as exc:
+            outcomes.append(str(exc))
+    assert same(*outcomes)
 
 
 @given(st.binary(max_size=200))
@@ -190,9 +221,10 @@ def test_a_byte_order_mark_does_not_stick_to_the_first_key():
     assert point == {"time": 1.0, "x": 2.0}
 
 
-def test_a_page_that_fails_to_parse_yields_none_of_its_rows():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_page_that_fails_to_parse_yields_none_of_its_rows(engine):
     too_long = "x" * (csv.field_size_limit() + 1)
     got = []
     with pytest.raises(ParseError):
-        got.extend(csv_points(["a\n1\n", f'a\n2\n"{too_long}"\n']))
+        got.extend(csv_points(["a\n1\n", f'a\n2\n"{too_long}"\n'], engine=engine))
     assert got == [{"a": 1.0}]

@@ -46,6 +46,20 @@ def numpy_column(np: Any, cells: Sequence[str]) -> list[Any]:
     return column
 
 
+def numpy_arrow_column(np: Any, column: Any) -> list[Any]:
+    """A pyarrow column of doubles as ``numpy_column`` gives it: ``numpy.float64`` items, ``numpy.nan`` where null.
+
+    >>> import numpy as np, pyarrow as pa
+    >>> numpy_arrow_column(np, pa.chunked_array([[1.5, None]]))
+    [np.float64(1.5), nan]
+    """
+    values = list(column.to_numpy())
+    if column.null_count:
+        for at in np.flatnonzero(column.is_null().to_numpy()).tolist():
+            values[at] = np.nan  # runeq gave the plain float NaN for a blank, not a numpy.float64
+    return values
+
+
 @lru_cache(maxsize=1)
 def numpy_conversion() -> Conversion:
     """The ``Conversion`` of runeq's numpy branch (imports numpy, once).
@@ -61,4 +75,5 @@ def numpy_conversion() -> Conversion:
         column=partial(numpy_column, np),
         missing=np.float64(np.nan),
         splitlines=True,
+        arrow_column=partial(numpy_arrow_column, np),
     )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..build import Request, build_request
 from ..errors import UsageError
 from ..pages import Fetch, pages, parsed_pages
-from ..parse import PLAIN_LINES, Conversion, Point, csv_pages, json_pages, text_points
+from ..parse import PLAIN_LINES, Conversion, Point, chosen_engine, csv_pages, json_pages, page_points
 from ..resources import RESOURCES, Resource
 from ..response import Headers, Response
 from ..transport import fetch, pull_deadline
@@ -172,6 +172,8 @@ class StreamV1Base:
     """Pages requested ahead while earlier ones are parsed; set by ``V1Client(cfg, prefetch=N)``."""
     shards = 1
     """Time windows ``points()`` pulls at once; set by ``V1Client(cfg, shards=N)``."""
+    engine = "auto"
+    """What reads ``points()``'s pages (``parse.chosen_engine``); set by ``V1Client(cfg, engine=...)``."""
 
     def __init__(self, cfg: Any, **defaults: Any) -> None:
         self.config = cfg
@@ -234,10 +236,10 @@ class StreamV1CSVBase(StreamV1Base):
         ``get_json_response``; a query that starts at a ``page`` or
         ``next_page_token`` (an error's ``resume``) is pulled unsharded.
         """
-        conversion = point_conversion()
+        conversion, engine = point_conversion(), chosen_engine(self.engine)
 
-        def one_csv_page(response: Response) -> Iterator[Point]:
-            return text_points(response.text, conversion)  # parsed_pages holds the page whole
+        def one_csv_page(response: Response) -> list[Point]:
+            return page_points(response.text, conversion, engine)
 
         request = self._request("csv", params)
         fetch_csv = through(self.get_csv_response)
@@ -301,7 +303,9 @@ class V1Client:
     ``prefetch=N`` (opt-in) keeps up to N page requests in flight while earlier
     pages are parsed; ``shards=N`` (opt-in) splits the time range of ``points()``
     and ``iter(accessor)`` into N windows pulled at once (the other methods are not
-    sharded). The defaults, 0 and 1, send exactly runeq's requests.
+    sharded). The defaults, 0 and 1, send exactly runeq's requests. ``engine`` is what
+    reads the pages of ``points()``: ``"auto"`` (pyarrow where installed), ``"arrow"`` or
+    ``"python"``; all give the same points.
     """
 
     # Made from the resource table below; declared here for type checkers and editors.
@@ -315,10 +319,11 @@ class V1Client:
     Span: Callable[..., StreamV1Base]
     State: Callable[..., StreamV1CSVBase]
 
-    def __init__(self, cfg: Any, prefetch: int = 0, shards: int = 1) -> None:
+    def __init__(self, cfg: Any, prefetch: int = 0, shards: int = 1, engine: str = "auto") -> None:
         self._cfg = cfg
         self.prefetch = prefetch
         self.shards = shards
+        self.engine = engine
 
     @property
     def config(self) -> Any:
@@ -336,6 +341,7 @@ def accessor_factory(cls: type[StreamV1Base]) -> Callable[..., StreamV1Base]:
         accessor = cls(self.config, **defaults)
         accessor.prefetch = self.prefetch
         accessor.shards = self.shards
+        accessor.engine = self.engine
         return accessor
 
     make.__name__ = cls.__name__
