@@ -375,7 +375,7 @@ def sharding(rounds: int, slow_rounds: int) -> Result:
         for n in counts:
             rows += [
                 timed(label, f"{what}, runeq-fn shards={n}", best["runeq"], best[f"shards={n}"],
-                      target if n == counts[-1] else None),
+                      target if n == SHARDS else None),
                 timed(label, f"{what}, floor: shards={n}, the same pages, nothing parsed", best["runeq"],
                       best[f"shards={n} unparsed"], None),
             ]

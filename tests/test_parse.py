@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from runeq_fn import csv_pages, csv_points, json_pages
 from runeq_fn.columns import arrow_points
 from runeq_fn.errors import ParseError
-from runeq_fn.parse import LINE_BREAKS, PLAIN_LINES, page_points, row_point, text_points
+from runeq_fn.parse import LINE_BREAKS, PLAIN_LINES, json_numbers, page_points, row_point, text_points
 from runeq_fn.response import Response
 
 
@@ -125,6 +125,40 @@ def test_the_arrow_engine_reads_plain_pages_of_numbers_itself_bit_for_bit(text):
     assert [[struct.pack("<d", v).hex() if v is not None else v for v in p.values()] for p in got] == [
         [struct.pack("<d", v).hex() if v is not None else v for v in p.values()] for p in want
     ]
+
+
+def bits(value):
+    return struct.pack("<d", value).hex() if isinstance(value, float) else value
+
+
+json_cells = st.one_of(
+    st.just(""), float_forms, st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-0.0", " 1 ", "null", "true"])
+)
+
+
+@given(st.lists(st.lists(json_cells, min_size=3, max_size=3).map(",".join), min_size=1, max_size=10))
+def test_json_numbers_are_float_of_each_cell_bit_for_bit_where_they_read_the_rows(rows):
+    got = json_numbers(rows)
+    if got is not None:
+        assert [bits(v) for v in got] == [bits(None if c == "" else float(c)) for c in ",".join(rows).split(",")]
+
+
+json_forms = st.one_of(
+    st.just(""), st.integers().map(str), st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["NaN", "Infinity", "-Infinity"]),
+)
+
+
+@given(st.lists(st.lists(json_forms, min_size=2, max_size=2).map(",".join), min_size=1, max_size=10))
+def test_json_numbers_read_rows_of_json_numbers_and_blanks(rows):
+    got = json_numbers(rows)
+    assert got is not None
+    assert [bits(v) for v in got] == [bits(None if c == "" else float(c)) for c in ",".join(rows).split(",")]
+
+
+def test_json_numbers_refuse_what_json_reads_but_a_cell_is_not():
+    for rows in (["1,null"], ["true,1"], ["[1],2"], ["1,.5"], ["+1,2"], ["01,2"], ["1 2,3"], ["1,nan"]):
+        assert json_numbers(rows) is None, rows
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from functools import lru_cache, partial
 from typing import Any
 
-from ..parse import Conversion, float_cells
+from ..parse import Conversion, blank_indexes, float_cells
 
 
 def numpy_cell(np: Any, cell: str) -> Any:
@@ -60,6 +60,19 @@ def numpy_arrow_column(np: Any, column: Any) -> list[Any]:
     return values
 
 
+def numpy_numbers(np: Any, values: list[float | None]) -> list[Any]:
+    """Floats and None (for blanks) as ``numpy_column`` gives them: ``numpy.float64`` items, ``numpy.nan`` at blanks.
+
+    >>> import numpy as np
+    >>> numpy_numbers(np, [1.5, None])
+    [np.float64(1.5), nan]
+    """
+    numbers = list(np.array(values, dtype=np.float64))  # None becomes NaN
+    for at in blank_indexes(values, None):
+        numbers[at] = np.nan  # runeq gave the plain float NaN for a blank, not a numpy.float64
+    return numbers
+
+
 @lru_cache(maxsize=1)
 def numpy_conversion() -> Conversion:
     """The ``Conversion`` of runeq's numpy branch (imports numpy, once).
@@ -76,4 +89,5 @@ def numpy_conversion() -> Conversion:
         missing=np.float64(np.nan),
         splitlines=True,
         arrow_column=partial(numpy_arrow_column, np),
+        numbers=partial(numpy_numbers, np),
     )
