@@ -4,16 +4,19 @@ import csv
 import io
 import math
 import struct
+import threading
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runeq_fn import csv_pages, csv_points, json_pages
+from runeq_fn import Config, csv_pages, csv_points, json_pages
 from runeq_fn.columns import arrow_points
+from runeq_fn.emulator import Emulator
 from runeq_fn.errors import ParseError
 from runeq_fn.parse import LINE_BREAKS, PLAIN_LINES, json_numbers, page_points, row_point, text_points
 from runeq_fn.response import Response
+from runeq_fn.stream import v1
 
 
 def reference_value(cell):
@@ -262,3 +265,42 @@ def test_a_page_that_fails_to_parse_yields_none_of_its_rows(engine):
     with pytest.raises(ParseError):
         got.extend(csv_points(["a\n1\n", f'a\n2\n"{too_long}"\n'], engine=engine))
     assert got == [{"a": 1.0}]
+
+
+# -- where pages are parsed ----------------------------------------------------------------------
+
+MORNING = 1609491600
+QUERY = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": MORNING, "end_time": MORNING + 2}
+
+
+def test_with_prefetch_the_shim_parses_each_page_in_the_thread_that_fetched_it(monkeypatch):
+    threads = []
+
+    def recording(*args):
+        threads.append(threading.current_thread().name)
+        return page_points(*args)
+
+    monkeypatch.setattr(v1, "page_points", recording)
+    with Emulator(page_size=20) as emu:
+        cfg = Config(**emu.config_values())
+        one_by_one = list(v1.V1Client(cfg).Accel(**QUERY).points())
+        assert set(threads) == {threading.current_thread().name}
+        threads.clear()
+        ahead = list(v1.V1Client(cfg, prefetch=4).Accel(**QUERY).points())
+    assert ahead == one_by_one and len(ahead) == 100
+    assert threads and set(threads) == {"runeq-prefetch"}
+
+
+def test_a_page_parsed_ahead_that_fails_raises_when_it_is_reached_with_its_resume():
+    class BrokenSecondPage(v1.Accel):
+        def get_csv_response(self, **params):
+            answer = super().get_csv_response(**params)
+            return Response(200, content=b"time,x\n\xff\n") if params.get("page") == 1 else answer
+
+    with Emulator(pagination="page", page_size=20) as emu:
+        accessor = BrokenSecondPage(Config(**emu.config_values()), **QUERY)
+        accessor.prefetch = 4
+        got = []
+        with pytest.raises(ParseError) as failed:
+            got.extend(accessor.points())
+    assert len(got) == 20 and failed.value.resume["page"] == 1

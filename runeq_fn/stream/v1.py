@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..build import Request, build_request
-from ..errors import UsageError
+from ..errors import RuneError, UsageError
 from ..pages import Fetch, pages, parsed_pages
 from ..parse import PLAIN_LINES, Conversion, Point, chosen_engine, csv_pages, json_pages, page_points
 from ..resources import RESOURCES, Resource
@@ -149,6 +149,40 @@ def through(get: Callable[..., Any]) -> Fetch:
     return fetch_page
 
 
+class ParsedAhead:
+    """Pages parsed in the thread that fetched them (with prefetch, a prefetch thread), so that the
+    reader of the points only takes them: parsing overlaps the reader's own work and the waiting.
+
+    ``fetch`` fetches a page and parses a 2xx answer at once, keeping its items (or the
+    ``RuneError`` parsing raised) beside the answer's body; ``parse`` hands them over for
+    that body once (raising the error then, so that it carries the page's ``resume``), or
+    parses a page that was not parsed ahead.
+    """
+
+    def __init__(self, fetch: Fetch, parse: Callable[[Response], list]) -> None:
+        self.fetch_page, self.parse_page = fetch, parse
+        self.done: dict[int, tuple[bytes, list | None, RuneError | None]] = {}
+
+    def fetch(self, request: Request) -> Response:
+        """One page fetched, and parsed when it is an answer with data."""
+        response = self.fetch_page(request)
+        if 200 <= response.status_code < 300:
+            try:
+                self.done[id(response.content)] = (response.content, self.parse_page(response), None)
+            except RuneError as exc:
+                self.done[id(response.content)] = (response.content, None, exc)
+        return response
+
+    def parse(self, response: Response) -> list:
+        """The items of a page, parsed ahead when they were (the body kept alive keeps its ``id`` its own)."""
+        content, items, error = self.done.pop(id(response.content), (None, None, None))
+        if content is not response.content:
+            return self.parse_page(response)
+        if error is not None:
+            raise error
+        return items or []
+
+
 def one_json_page(response: Response) -> Iterator[Any]:
     """The ``result`` of one JSON page, as a one-item iterator."""
     return json_pages([response])
@@ -252,6 +286,10 @@ class StreamV1CSVBase(StreamV1Base):
                 return (fetch_json if asked.paging == "json" else fetch_csv)(asked)
 
             yield from sharded_items(request, one_csv_page, self.shards, fetch_page)
+            return
+        if self.prefetch > 0:
+            ahead = ParsedAhead(fetch_csv, one_csv_page)
+            yield from parsed_pages(request, ahead.parse, ahead.fetch, self.prefetch)
             return
         yield from parsed_pages(request, one_csv_page, fetch_csv, self.prefetch)
 
