@@ -212,7 +212,7 @@ JSON_NUMBER_BYTES = b"0123456789.eE+-, \tNaIinfty"
 def json_numbers(rows: list[str]) -> list[float | None] | None:
     """The cells of plain rows, row after row, as floats (None where blank), in one ``json.loads``.
 
-    Cheaper than a ``float()`` per cell (no string per cell) and the same values:
+    One C call where splitting makes a string per cell and ``float()`` a call per cell; the same values:
     JSON's numbers are a subset of what ``float()`` reads, and ``json`` makes each
     with ``float()`` of its text (``parse_int=float``). None when a cell is
     anything else (``.5``, ``+7``, ``nan``, text): convert such rows cell by cell.
