@@ -131,7 +131,7 @@ def arrow_table(data: Any, width: int, kind: str) -> Any:
     try:
         return csv.read_csv(
             data,
-            read_options=csv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),  # a page is small
+            read_options=csv.ReadOptions(column_names=names, skip_rows=1),
             convert_options=csv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.type_for_alias(kind)),
                 null_values=[""],
