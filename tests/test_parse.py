@@ -304,3 +304,9 @@ def test_a_page_parsed_ahead_that_fails_raises_when_it_is_reached_with_its_resum
         with pytest.raises(ParseError) as failed:
             got.extend(accessor.points())
     assert len(got) == 20 and failed.value.resume["page"] == 1
+
+
+@pytest.mark.parametrize("page", ["x\nnan(1)\n", 'x\n"1"\n', "x\r\n1\r\n", "time,x\n1\n", "time,x\n1,on\n"])
+def test_the_arrow_engine_leaves_to_python_the_pages_pyarrow_would_read_otherwise(page):
+    assert arrow_points(page) is None
+    assert same(list(csv_points([page], engine="arrow")), list(csv_points([page], engine="python")))
