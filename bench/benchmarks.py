@@ -72,7 +72,9 @@ def parse(rounds: int) -> Result:
     kinds = {
         "runeq": ("runeq", "points"),
         "points": ("runeq_fn", "points"),
+        "points_python": ("runeq_fn", "points_python"),
         "shim_numpy": ("runeq_fn", "shim_numpy"),
+        "shim_numpy_python": ("runeq_fn", "shim_numpy_python"),
         "columns_python": ("runeq_fn", "columns_python"),
         "csv_dicts": ("runeq_fn", "csv_dicts"),
         "csv_floats": ("runeq_fn", "csv_floats"),
@@ -96,12 +98,20 @@ def parse(rounds: int) -> Result:
         for run in contenders.values():
             run()  # warm-up: imports, the pages read from disk
         best = medians(alternate(rounds, contenders))
+    arrow = "columns_arrow" in kinds
     rows = [
-        timed("parse", f"points(): {points:,} rows in {pages} pages to dicts", best["runeq"], best["points"], 2),
-        timed("parse", "the shim's points() with numpy, as runeq's: numpy.float64 and NaN", best["runeq"],
-              best["shim_numpy"], 2),
-        timed("parse", 'csv_columns(engine="python")', best["runeq"], best["columns_python"], 1.5),
+        timed("parse", f"csv_points(engine=\"python\"): {points:,} rows in {pages} pages to dicts", best["runeq"],
+              best["points_python"], 2.2),
+        timed("parse", 'the shim\'s points() with numpy (numpy.float64 and NaN, as runeq\'s), engine="python"',
+              best["runeq"], best["shim_numpy_python"], None if arrow else 2),
     ]
+    if arrow:
+        rows += [
+            timed("parse", 'csv_points(engine="auto"): pyarrow', best["runeq"], best["points"], 5),
+            timed("parse", 'the shim\'s points() with numpy, engine="auto": pyarrow', best["runeq"],
+                  best["shim_numpy"], 3.5),
+        ]
+    rows.append(timed("parse", 'csv_columns(engine="python")', best["runeq"], best["columns_python"], 1.5))
     if "columns_arrow" in best:
         rows += [
             timed("parse", 'csv_columns(engine="arrow")', best["runeq"], best["columns_arrow"], 10),
@@ -121,8 +131,9 @@ def parse(rounds: int) -> Result:
     notes = [
         "parse: runeq's points() alone (an Accel accessor whose iter_csv_text yields the saved pages), "
         "with numpy installed as in its venv; runeq-fn's csv_points, and its shim's points() with numpy "
-        "(USE_NUMPY, pages handed back by get_csv_response, bodies decoded in the timing). The floors run "
-        "in runeq-fn's process.",
+        "(USE_NUMPY, pages handed back by get_csv_response, bodies decoded in the timing), each with the "
+        "Python engine (what an install without pyarrow runs) and with \"auto\" (pyarrow, when installed). "
+        "The floors run in runeq-fn's process.",
         "columnar: to_arrow and to_dataframe read the pages with runeq_fn.arrow (pyarrow's CSV reader on "
         "each page's bytes, types fixed by the first page); the floor reads the same bytes with pyarrow's "
         "defaults and no checks. Ratios are against runeq's points() (to_arrow, the floor) and against "
@@ -364,7 +375,7 @@ def sharding(rounds: int, slow_rounds: int) -> Result:
         for n in counts:
             rows += [
                 timed(label, f"{what}, runeq-fn shards={n}", best["runeq"], best[f"shards={n}"],
-                      target if n == counts[-1] else None),
+                      target if n == SHARDS else None),
                 timed(label, f"{what}, floor: shards={n}, the same pages, nothing parsed", best["runeq"],
                       best[f"shards={n} unparsed"], None),
             ]

@@ -51,16 +51,20 @@ def runeq_frame(texts: list[str]) -> Any:
     return pd.DataFrame(runeq_points(texts))
 
 
-def fn_points(texts: list[str]) -> list:
-    """runeq-fn's ``csv_points``."""
-    from runeq_fn import csv_points
+def fn_points(engine: str) -> Callable[[list[str]], list]:
+    """runeq-fn's ``csv_points`` with one engine."""
 
-    return list(csv_points(texts))
+    def points(texts: list[str]) -> list:
+        from runeq_fn import csv_points
+
+        return list(csv_points(texts, engine=engine))
+
+    return points
 
 
-def fn_shim_points(use_numpy: bool) -> Callable[[list[str]], list]:
-    """runeq-fn's shim ``points()`` (numpy on or off): an accessor whose ``get_csv_response`` hands back
-    the prepared pages, whole responses (bodies already encoded, decoded by the timed work)."""
+def fn_shim_points(use_numpy: bool, engine: str = "auto") -> Callable[[list[str]], list]:
+    """runeq-fn's shim ``points()`` (numpy on or off, one engine): an accessor whose ``get_csv_response`` hands
+    back the prepared pages, whole responses (bodies already encoded, decoded by the timed work)."""
 
     def points(texts: list[str]) -> list:
         from runeq_fn import Config
@@ -74,7 +78,9 @@ def fn_shim_points(use_numpy: bool) -> Callable[[list[str]], list]:
             def get_csv_response(self, **params: Any) -> Response:
                 return Response(200, content=bodies[int(params.get("page") or 0)])
 
-        return list(Prepared(Config(jwt="bench.not.sent")).points())
+        accessor = Prepared(Config(jwt="bench.not.sent"))
+        accessor.engine = engine
+        return list(accessor.points())
 
     return points
 
@@ -142,8 +148,10 @@ def csv_floats(texts: list[str]) -> int:
 PARSERS = {
     ("runeq", "points"): runeq_points,
     ("runeq", "frame"): runeq_frame,
-    ("runeq_fn", "points"): fn_points,
+    ("runeq_fn", "points"): fn_points("auto"),
+    ("runeq_fn", "points_python"): fn_points("python"),
     ("runeq_fn", "shim_numpy"): fn_shim_points(True),
+    ("runeq_fn", "shim_numpy_python"): fn_shim_points(True, "python"),
     ("runeq_fn", "columns_python"): fn_columns("python"),
     ("runeq_fn", "columns_arrow"): fn_columns("arrow"),
     ("runeq_fn", "arrow_table"): fn_arrow,

@@ -8,14 +8,24 @@ optional extra: ``pip install 'runeq-fn[arrow]'``, imported only when used).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from importlib.util import find_spec
 from typing import Any
 
-from .errors import ParseError, UsageError
-from .parse import numbers, plain_table, read_each, rows, splittable
+from .errors import ParseError
+from .parse import (
+    PLAIN,
+    Conversion,
+    Point,
+    breaks_lines,
+    chosen_engine,
+    numbers,
+    plain_table,
+    point_builder,
+    read_each,
+    rows,
+    splittable,
+)
 
 Columns = dict[str, list[Any]]
-ENGINES = ("auto", "python", "arrow")
 
 
 def csv_columns(pages: Iterable[Any], engine: str = "auto") -> Iterator[Columns]:
@@ -51,13 +61,7 @@ def page_reader(engine: str) -> Callable[[str], Columns]:
     ...
     runeq_fn.errors.UsageError: engine must be one of auto, python, arrow, not 'fast'
     """
-    if engine not in ENGINES:
-        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    if engine == "python" or (engine == "auto" and find_spec("pyarrow") is None):
-        return python_columns
-    if find_spec("pyarrow") is None:
-        raise ImportError("engine='arrow' needs pyarrow: pip install 'runeq-fn[arrow]'")
-    return arrow_columns
+    return python_columns if chosen_engine(engine) == "python" else arrow_columns
 
 
 def typed_column(cells: Sequence[str]) -> list[Any]:
@@ -173,3 +177,27 @@ def arrow_columns(text: str) -> Columns:
     if table is None:
         return python_columns(text)
     return dict(zip(header, map(arrow_column, table.columns)))
+
+
+def arrow_points(text: str, conversion: Conversion = PLAIN) -> list[Point] | None:
+    """One page's points read by pyarrow; None where it cannot read the page as Python does.
+
+    It reads a page whose cells are all numbers or blank, every row as wide as
+    its header (``arrow_readable``, and no ``LINE_BREAKS`` where rows end as
+    ``str.splitlines()`` ends them), each column made values by
+    ``conversion.arrow_column`` and the points by ``point_builder``. The floats
+    are ``float()``'s, bit for bit. Any other page (text, quotes, ragged rows)
+    gives None: read it with ``parse.text_points``.
+
+    >>> arrow_points("time,x\\n1,\\n2,3e2\\n"), arrow_points("time,x\\n1,on\\n"), arrow_points("time,x\\n1\\n")
+    ([{'time': 1.0, 'x': None}, {'time': 2.0, 'x': 300.0}], None, None)
+    """
+    import pyarrow as pa
+
+    if not arrow_readable(text) or (conversion.splitlines and breaks_lines(text)):
+        return None
+    header = text.partition("\n")[0].split(",")
+    table = arrow_table(pa.py_buffer(text.encode("utf-8", "surrogatepass")), len(header), "float64")
+    if table is None:
+        return None
+    return list(map(point_builder(tuple(header)), *map(conversion.arrow_column, table.columns)))

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import repeat
+from functools import lru_cache, partial
+from importlib.util import find_spec
+from itertools import chain, repeat
 from typing import Any, NamedTuple, TypeVar
 
-from .errors import ParseError, RuneError
+from .errors import ParseError, RuneError, UsageError
 from .response import decode_body
 
 log = logging.getLogger(__name__)
@@ -111,16 +114,27 @@ def to_value(cell: str) -> Any:
         return cell
 
 
-def rows(text: str) -> Iterator[list[str]]:
+LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+"""Where ``str.splitlines()`` ends a line and the csv module does not (besides ``\\r``, which both do)."""
+
+
+def rows(text: str, splitlines: bool = False) -> Iterator[list[str]]:
     """The rows of one CSV text, blank lines skipped, with errors that name the line.
+
+    With ``splitlines``, the text is cut into lines by ``str.splitlines()`` first,
+    as runeq's ``points()`` did: a row also ends at ``LINE_BREAKS``, a quoted
+    cell loses its line breaks, and a blank first line is the (empty) header, as
+    ``csv.DictReader`` took it.
 
     >>> list(rows('time,note\\n1,"a, b"\\n\\n2,\\n'))
     [['time', 'note'], ['1', 'a, b'], ['2', '']]
+    >>> list(rows('time,note\\n1,"a\\nb"\\f2,\\n', splitlines=True))
+    [['time', 'note'], ['1', 'ab'], ['2', '']]
     """
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(text.splitlines() if splitlines else io.StringIO(text, newline=""))
     try:
         for row in reader:
-            if row:
+            if row or (splitlines and reader.line_num == 1):
                 yield row
     except csv.Error as exc:
         raise ParseError(f"CSV page is malformed at line {reader.line_num}: {exc}") from None
@@ -152,17 +166,15 @@ def splittable(text: str) -> bool:
     return not ('"' in text or "\r" in text or "\0" in text) and lines_within(text, csv.field_size_limit())
 
 
-def plain_table(text: str) -> tuple[list[str], list[list[str]]] | None:
-    """A page's header and columns of cells, when splitting it on newlines and commas reads it as ``csv`` does.
+def plain_lines(text: str) -> list[str] | None:
+    """A page's lines (header first), when splitting it on newlines and commas reads it as ``csv`` does.
 
     That holds for a ``splittable`` page with no blank line (but a final newline)
     and as many commas on every line as in the header. Any other page gives None:
     read it row by row with ``rows``.
 
-    >>> plain_table("time,x\\n1,2\\n3,\\n")
-    (['time', 'x'], [['1', '3'], ['2', '']])
-    >>> plain_table('time,note\\n1,"a, b"\\n') is None, plain_table("time,x\\n1\\n") is None
-    (True, True)
+    >>> plain_lines("time,x\\n1,2\\n3,\\n"), plain_lines("time,x\\n1\\n"), plain_lines('time,x\\n1,"2"\\n')
+    (['time,x', '1,2', '3,'], None, None)
     """
     if not splittable(text):
         return None
@@ -171,25 +183,66 @@ def plain_table(text: str) -> tuple[list[str], list[list[str]]] | None:
         lines.pop()
     if not lines or "" in lines:
         return None
+    if set(map(str.count, lines, repeat(","))) != {lines[0].count(",")}:
+        return None
+    return lines
+
+
+def plain_table(text: str) -> tuple[list[str], list[list[str]]] | None:
+    """A page's header and columns of cells, for a page ``plain_lines`` splits; None for any other.
+
+    >>> plain_table("time,x\\n1,2\\n3,\\n")
+    (['time', 'x'], [['1', '3'], ['2', '']])
+    >>> plain_table('time,note\\n1,"a, b"\\n') is None, plain_table("time,x\\n1\\n") is None
+    (True, True)
+    """
+    lines = plain_lines(text)
+    if lines is None:
+        return None
     header = lines[0].split(",")
     width = len(header)
-    if set(map(str.count, lines, repeat(","))) != {width - 1}:
-        return None
     cells = ",".join(lines[1:]).split(",") if len(lines) > 1 else []
     return header, [cells[column::width] for column in range(width)]
 
 
-def blank_indexes(cells: Sequence[str]) -> list[int]:
-    """Where the blank cells are (``index`` scans for them at C speed).
+JSON_NUMBER_BYTES = b"0123456789.eE+-, \tNaIinfty"
+"""Every byte a row of JSON numbers (and ``NaN``, ``Infinity``) may hold: no ``null``, ``true`` or brackets."""
 
-    >>> blank_indexes(["1", "", "2", ""])
-    [1, 3]
+
+def json_numbers(rows: list[str]) -> list[float | None] | None:
+    """The cells of plain rows, row after row, as floats (None where blank), in one ``json.loads``.
+
+    One C call where splitting makes a string per cell and ``float()`` a call per cell; the same values:
+    JSON's numbers are a subset of what ``float()`` reads, and ``json`` makes each
+    with ``float()`` of its text (``parse_int=float``). None when a cell is
+    anything else (``.5``, ``+7``, ``nan``, text): convert such rows cell by cell.
+
+    >>> json_numbers(["1,,-2.5e1", ",NaN,"]), json_numbers(["1,.5"]), json_numbers(["1,null"])
+    ([1.0, None, -25.0, None, nan, None], None, None)
+    """
+    flat = ",".join(rows)
+    if not flat.isascii() or flat.encode("ascii").translate(None, JSON_NUMBER_BYTES):
+        return None
+    while ",," in flat:  # each pass fills every other blank of a run
+        flat = flat.replace(",,", ",null,")
+    flat = ("null" if flat.startswith(",") else "") + flat + ("null" if flat.endswith(",") else "")
+    try:
+        return json.loads(f"[{flat}]", parse_int=float)
+    except ValueError:
+        return None
+
+
+def blank_indexes(cells: Sequence[Any], blank: Any = "") -> list[int]:
+    """Where the blank cells (or other ``blank`` values) are (``index`` scans for them at C speed).
+
+    >>> blank_indexes(["1", "", "2", ""]), blank_indexes([1.0, None], None)
+    ([1, 3], [1])
     """
     found: list[int] = []
     at = -1
     try:
         while True:
-            at = cells.index("", at + 1)
+            at = cells.index(blank, at + 1)
             found.append(at)
     except ValueError:
         return found
@@ -242,19 +295,31 @@ def cell_values(cells: Sequence[str]) -> list[Any]:
 class Conversion(NamedTuple):
     """How CSV cells become values, for ``text_points``: the core's rule (``PLAIN``) or the shim's numpy one.
 
+    And where rows end: the csv module's rule (the core) or ``str.splitlines()``'s (the shim's, as runeq).
     ``number`` converts a cell that is a number and raises ``ValueError`` for any
     other (a blank too); ``cell`` applies the whole rule to one cell; ``column``
-    to a whole column at once; ``missing`` is the value of a key a short row lacks.
+    to a whole column at once; ``missing`` is the value of a key a short row lacks;
+    ``arrow_column`` makes a column pyarrow read as doubles into those values, and
+    ``numbers`` a list of floats with None at blanks.
     """
 
     number: Callable[[str], Any]
     cell: Callable[[str], Any]
     column: Callable[[Sequence[str]], list]
     missing: Any = None
+    splitlines: bool = False
+    """Rows end where ``str.splitlines()`` ends lines (the shim, as runeq), not where the csv module does."""
+    arrow_column: Callable[[Any], list] = lambda column: column.to_pylist()
+    """A pyarrow column of doubles (null where blank) as the values ``column`` gives (the arrow engine)."""
+    numbers: Callable[[list], list] = lambda values: values
+    """Floats and None (for blanks) as the values ``column`` gives (``json_numbers``'s)."""
 
 
 PLAIN = Conversion(float, to_value, cell_values)
 """The core's conversion: numbers are ``float``, blanks and missing keys ``None``, text stays text."""
+
+PLAIN_LINES = PLAIN._replace(splitlines=True)
+"""``PLAIN`` with rows cut as runeq cut them: the shim's ``points()`` without numpy."""
 
 
 def row_point(header: list[str], row: list[str], conversion: Conversion = PLAIN) -> Point:
@@ -286,7 +351,7 @@ def row_points(text: str, conversion: Conversion = PLAIN) -> Iterator[Point]:
     [{'time': 1.0, 'x': 2.0}, {'time': 3.0, 'x': None}]
     """
     number = conversion.number
-    lines = rows(text)
+    lines = rows(text, conversion.splitlines)
     header = next(lines, None)
     if header is None:
         return
@@ -301,29 +366,106 @@ def row_points(text: str, conversion: Conversion = PLAIN) -> Iterator[Point]:
         yield row_point(header, row, conversion)
 
 
-def text_points(text: str, conversion: Conversion = PLAIN) -> Iterator[Point]:
-    """The points of one CSV page: a plain page converted column by column, any other row by row.
+@lru_cache(maxsize=64)
+def point_builder(header: tuple[str, ...]) -> Callable[..., Point]:
+    """A function of one value per column that makes one point: a dict display compiled for this header.
 
-    ``conversion`` says how cells become values (``PLAIN``: float and None).
+    About three times as fast as ``dict(zip(header, values))``, with the same
+    result (a key named twice keeps its first place and its last value). Every
+    key is written with ``repr()``, so a header's text is only ever a string literal.
 
-    >>> list(text_points("time,x\\n1,2\\n3,\\n"))
-    [{'time': 1.0, 'x': 2.0}, {'time': 3.0, 'x': None}]
+    >>> point_builder(("time", "x", "time"))(1.0, 2.0, 3.0)
+    {'time': 3.0, 'x': 2.0}
+    >>> point_builder(("x'}; import os; {'",))(1.0)
+    {"x'}; import os; {'": 1.0}
     """
-    table = plain_table(text)
-    if table is None:
+    names = [f"v{at}" for at in range(len(header))]
+    items = ", ".join(f"{str(key)!r}: {name}" for key, name in zip(header, names))
+    return eval(f"lambda {', '.join(names)}: {{{items}}}", {"__builtins__": {}})  # noqa: S307 (keys are repr()s)
+
+
+ENGINES = ("auto", "python", "arrow")
+
+
+def chosen_engine(engine: str) -> str:
+    """The engine that reads pages: ``"python"`` or ``"arrow"`` (``"auto"``: arrow where pyarrow is installed).
+
+    >>> chosen_engine("python")
+    'python'
+    >>> chosen_engine("fast")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: engine must be one of auto, python, arrow, not 'fast'
+    """
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine == "python" or (engine == "auto" and find_spec("pyarrow") is None):
+        return "python"
+    if find_spec("pyarrow") is None:
+        raise ImportError("engine='arrow' needs pyarrow: pip install 'runeq-fn[arrow]'")
+    return "arrow"
+
+
+def page_points(text: str, conversion: Conversion = PLAIN, engine: str = "python") -> list[Point]:
+    """The points of one CSV page, read whole by an engine (``chosen_engine``'s).
+
+    ``"arrow"`` reads a plain page of numbers with pyarrow (``columns.arrow_points``);
+    any page it cannot read as Python does goes to ``text_points``, so both give the same.
+
+    >>> page_points("time,x\\n1,2\\n", engine="arrow") == page_points("time,x\\n1,2\\n") == [{"time": 1.0, "x": 2.0}]
+    True
+    """
+    if engine == "arrow":
+        from .columns import arrow_points
+
+        points = arrow_points(text, conversion)
+        if points is not None:
+            return points
+    return list(text_points(text, conversion))
+
+
+def breaks_lines(text: str) -> bool:
+    """Whether ``str.splitlines()`` ends a line of this text where the csv module does not.
+
+    >>> breaks_lines("time,x\\n1,2\\n"), breaks_lines("time,x\\n1,2\\x0c3\\n")
+    (False, True)
+    """
+    return any(map(text.__contains__, LINE_BREAKS))
+
+
+def text_points(text: str, conversion: Conversion = PLAIN) -> Iterator[Point]:
+    """The points of one CSV page: a plain page converted in bulk, any other row by row.
+
+    ``conversion`` says how cells become values (``PLAIN``: float and None). A
+    plain page of numbers is read by ``json_numbers`` in one call; a plain page
+    with other cells column by column (``conversion.column``).
+
+    >>> list(text_points("time,x\\n1,2\\n3,\\n")), list(text_points("time,x\\n1,.5\\n3,on\\n"))
+    ([{'time': 1.0, 'x': 2.0}, {'time': 3.0, 'x': None}], [{'time': 1.0, 'x': 0.5}, {'time': 3.0, 'x': 'on'}])
+    """
+    lines = None if conversion.splitlines and breaks_lines(text) else plain_lines(text)
+    if lines is None:
         return row_points(text, conversion)
-    header, columns = table
-    return map(dict, map(zip, repeat(header), zip(*map(conversion.column, columns))))
+    header = lines[0].split(",")
+    build = point_builder(tuple(header))
+    numbers = json_numbers(lines[1:]) if len(lines) > 1 else None
+    if numbers is not None:
+        return map(build, *[iter(conversion.numbers(numbers))] * len(header))  # row after row, width at a time
+    cells = ",".join(lines[1:]).split(",") if len(lines) > 1 else []
+    return map(build, *(conversion.column(cells[column::len(header)]) for column in range(len(header))))
 
 
-def csv_points(pages: Iterable[Any]) -> Iterator[Point]:
+def csv_points(pages: Iterable[Any], engine: str = "auto") -> Iterator[Point]:
     """Every row of every CSV page as a dict keyed by that page's header.
 
     Values follow runeq's conversion per cell: blank is None, what ``float()``
-    accepts is a float, anything else stays text.
+    accepts is a float, anything else stays text. ``engine`` is ``"python"``,
+    ``"arrow"`` (pyarrow must be installed) or ``"auto"`` (arrow where pyarrow is
+    installed): both give the same points; a page is read whole before any of
+    its rows is yielded, so a page that fails to parse yields none.
 
     >>> list(csv_points(["time,x\\n1,2\\n", "time,x\\n3,high\\n", ""]))
     [{'time': 1.0, 'x': 2.0}, {'time': 3.0, 'x': 'high'}]
     """
-    for points in read_each(pages, lambda text: list(text_points(text))):
-        yield from points  # read whole first: a page that fails to parse yields none of its rows
+    read = partial(page_points, conversion=PLAIN, engine=chosen_engine(engine))
+    return chain.from_iterable(read_each(pages, read))

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runeq_fn import columns
+from runeq_fn import columns, parse
 from runeq_fn.columns import arrow_readable, csv_columns
 from runeq_fn.errors import ParseError, UsageError
 from runeq_fn.parse import csv_points, lines_within, plain_table
@@ -163,13 +163,15 @@ def test_uneven_rows_are_refused_with_the_row_named():
         next(csv_columns(["a,b\n1,2\n3,4,5\n"], engine="python"))
 
 
-def test_engines_are_checked_before_any_page_is_read(monkeypatch):
+@pytest.mark.parametrize("read", [csv_columns, csv_points], ids=["csv_columns", "csv_points"])
+def test_engines_are_checked_before_any_page_is_read(monkeypatch, read):
     with pytest.raises(UsageError, match="engine must be one of auto, python, arrow"):
-        csv_columns([], engine="numpy")
-    monkeypatch.setattr(columns, "find_spec", lambda name: None)
+        read([], engine="numpy")
+    monkeypatch.setattr(parse, "find_spec", lambda name: None)
     with pytest.raises(ImportError, match=r"pip install 'runeq-fn\[arrow\]'"):
-        csv_columns([], engine="arrow")
+        read([], engine="arrow")
     assert columns.page_reader("auto") is columns.python_columns
+    assert list(read(["time\n1\n"], engine="auto")) in ([{"time": 1.0}], [{"time": [1.0]}])
 
 
 @pytest.mark.parametrize("engine", ["python", "arrow"])

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
 
 import pytest
 
@@ -188,18 +189,22 @@ def odd_values(results):
     [("page", True), ("token", True), ("mixed", True), ("mixed", False)],  # mixed holds both kinds of page
     ids=["page-numpy", "token-numpy", "mixed-numpy", "mixed-no-numpy"],
 )
-def test_same_as_runeq_on_odd_data_with_numpy_and_prefetch(pagination, numpy):
+def test_same_as_runeq_on_odd_data_with_numpy_prefetch_and_both_engines(pagination, numpy):
     odd_rows = ODD_ROWS if numpy else {**ODD_ROWS, "short": 0.0}  # without numpy runeq broke on a short row
     with Emulator(pagination=pagination, page_size=50, blank_rate=0.1, odd_rows=odd_rows) as emu:
         cases = odd_cases(emu.config_values(), numpy)
         theirs = run_runeq(emu, cases)
         their_log = request_slices(emu.requests)
         emu.clear()
-        ours = run_ours(emu, cases)
+        ours = run_ours(emu, cases, engine="python")
         our_log = request_slices(emu.requests)
+        emu.clear()
+        by_arrow = run_ours(emu, cases, engine="arrow")
+        arrow_log = request_slices(emu.requests)
         emu.clear()
         prefetched = run_ours(emu, cases, prefetch=4)
     assert_same(cases, theirs, ours, their_log, our_log)
+    assert_same(cases, theirs, by_arrow, their_log, arrow_log)
     assert_same(cases, theirs, prefetched)  # prefetch asks for guessed pages too: results only
     assert odd_values(ours) == ({"text", "blank", "surplus", "missing"} if numpy else {"text", "blank", "surplus"})
     pages = [text for case, result in zip(cases, ours) if case["method"] == "iter_csv_text" for text in result["value"]]
@@ -264,3 +269,35 @@ def test_a_short_row_without_numpy_is_blank_where_runeq_raised_type_error():
     short = [p for p in ours[0]["value"] if p["z"] is None]
     assert short and all(isinstance(p["y"], list) for p in short)  # the rows before their end are kept
     assert theirs[1] == ours[1] and ["float64", "nan"] in [p["z"] for p in ours[1]["value"]]
+
+
+LINE_BREAK_PAGES = {
+    # every row as wide as its header once split: runeq without numpy read these too
+    "full": "time,x\n1,2\x0b3,4\x0c5,6\x1c7,8\x1d9,10\x1e11,12\x8513,14\u202815,16\u202917,18\r19,20\r\n",
+    # a cell cut in two (a short row), a quoted line break (dropped by splitlines), a long row
+    "cut": 'time,x\n1,a\x0cb\n2,"3\n4"\n5,6\u20287,8,9\n',
+    # a first line that str.splitlines() leaves blank: csv.DictReader's empty header
+    "blank header": "\x1etime,x\n1,2\n",
+}
+
+
+@pytest.mark.parametrize("numpy", [True, False], ids=["numpy", "no-numpy"])
+@pytest.mark.parametrize("page", list(LINE_BREAK_PAGES), ids=list(LINE_BREAK_PAGES))
+def test_rows_end_where_str_splitlines_ends_them_as_in_runeq(page, numpy):
+    from rawserver import RawServer, answer
+
+    if page == "cut" and not numpy:
+        pytest.skip("runeq without numpy raised TypeError on the short row (tested above)")
+    body = LINE_BREAK_PAGES[page].encode()
+    csv_head = (("Content-Type", "text/csv; charset=utf-8"),)
+    answers = [answer(404), answer(200, body, csv_head), answer(200, b"", csv_head)]  # mark, the page, the end
+    results = []
+    runs = [run_runeq, partial(run_ours, engine="python"), partial(run_ours, engine="arrow")]
+    for run in runs:
+        with RawServer(answers) as server:
+            cases = [{"accessor": "Accel", "defaults": {"device_id": "d"}, "method": "points", "params": {},
+                      "config": {"jwt": "not-a-real-jwt", "stream_url": server.url}, "numpy": numpy}]
+            results.append(run(server, cases))
+    theirs, *ours = results
+    assert "value" in theirs[0], theirs[0]
+    assert ours == [theirs, theirs]

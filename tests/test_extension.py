@@ -10,7 +10,7 @@ import pytest
 
 from runeq_fn import Config
 from runeq_fn.emulator import Emulator, Fault
-from runeq_fn.errors import PaginationError
+from runeq_fn.errors import APIError, PaginationError
 from runeq_fn.stream import v1
 
 MORNING = 1609491600  # 2021-01-01 09:00 UTC
@@ -106,6 +106,50 @@ def test_an_override_may_answer_with_its_own_response_object():
     with Emulator(pagination="token", page_size=20) as emu:  # lower-case token header: still found
         cfg = Config(**emu.config_values())
         assert list(ReplayedAccel(cfg, **DEFAULTS).points()) == list(v1.Accel(cfg, **DEFAULTS).points())
+
+
+class Minimal:
+    """An answer with only what runeq's accessors read (as runeq's own tests made): no ``content``."""
+
+    def __init__(self, answer):
+        self.ok, self.status_code, self.text = answer.ok, answer.status_code, answer.text
+        self.headers = dict(answer.headers)
+        self.json = answer.json
+
+
+class MinimalAccel(v1.Accel):
+    def get_csv_response(self, **params):
+        return Minimal(super().get_csv_response(**params))
+
+    def get_json_response(self, **params):
+        return Minimal(super().get_json_response(**params))
+
+
+@pytest.mark.parametrize("pagination", ["page", "token"])
+def test_an_override_may_answer_with_only_ok_status_text_json_and_headers(pagination):
+    with Emulator(pagination=pagination, page_size=20) as emu:
+        cfg = Config(**emu.config_values())
+        mine, plain = MinimalAccel(cfg, **DEFAULTS), v1.Accel(cfg, **DEFAULTS)
+        assert list(mine.points()) == list(plain.points())
+        assert list(mine.iter_csv_text()) == list(plain.iter_csv_text())
+        assert list(mine.iter_json_data()) == list(plain.iter_json_data())
+        with pytest.raises(APIError) as refused:
+            list(mine.points(page="x"))
+    assert refused.value.status_code == 400
+
+
+def test_an_overrides_json_is_what_json_pages_read():
+    class Replaced:
+        ok, status_code, headers, text = True, 200, {}, "not json at all"
+
+        def json(self):
+            return {"success": True, "result": {"time": [1]}}
+
+    class Answering(v1.Event):
+        def get_json_response(self, **params):
+            return Replaced()
+
+    assert list(Answering(Config(jwt="not-a-real-jwt"), **DEFAULTS).iter_json_data()) == [{"time": [1]}]
 
 
 def test_a_signing_subclass_changes_every_request():

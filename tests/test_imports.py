@@ -32,3 +32,14 @@ def test_the_columnar_modules_import_no_optional_extra():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_the_engines_load_pyarrow_at_the_first_page_not_before():
+    code = (
+        "import sys, runeq_fn, runeq_fn.columns, runeq_fn.stream\n"
+        "points = runeq_fn.csv_points(['time,x\\n1,2\\n'], engine='arrow')\n"
+        "print('pyarrow' in sys.modules, 'numpy' in sys.modules)\n"
+        "print(list(points), 'pyarrow' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:2] == ["False False", "[{'time': 1.0, 'x': 2.0}] True"]

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runeq_fn import Config, csv_points
+from runeq_fn.columns import arrow_points
 from runeq_fn.emulator import Emulator
 from runeq_fn.parse import row_points, text_points
 from runeq_fn.stream import v1
@@ -35,9 +36,10 @@ def use_numpy(monkeypatch):
     return switch
 
 
-def test_points_are_numpy_floats_and_nan_as_in_runeq_and_the_switch_is_read_at_each_call(use_numpy):
+@pytest.mark.parametrize("engine", ["python", "arrow"])
+def test_points_are_numpy_floats_and_nan_as_in_runeq_and_the_switch_is_read_at_each_call(use_numpy, engine):
     with Emulator(page_size=40, blank_rate=0.2) as emu:
-        accel = v1.V1Client(Config(**emu.config_values())).Accel(**QUERY)
+        accel = v1.V1Client(Config(**emu.config_values()), engine=engine).Accel(**QUERY)
         use_numpy(True)
         with_numpy = list(accel.points())
         use_numpy(False)
@@ -77,15 +79,21 @@ def test_the_core_stays_plain_with_numpy_on(use_numpy):
 CELLS = st.sampled_from(["", "1.5", "-0", "nan", "1e400", " 7 ", "n/a", "on", "3"])
 
 
+def numeric(cell):
+    return cell in ("", "1.5", "-0", "nan", "1e400", " 7 ", "3")
+
+
 @given(st.integers(0, 3).flatmap(lambda width: st.lists(st.lists(CELLS, min_size=width, max_size=width), max_size=8)))
 def test_numpy_by_columns_is_numpy_cell_by_cell(cells):
-    """A plain page converted a column at a time in one numpy call gives what each cell gives alone."""
+    """A plain page converted a column at a time in one numpy call, or read by pyarrow, gives what each cell gives alone."""
     table = [[str(n), *row] for n, row in enumerate(cells)]  # a time first: no row is a blank line
     header = ["time"] + [f"c{i}" for i in range(len(cells[0]) if cells else 0)]
     text = "\n".join(",".join(row) for row in [header, *table]) + "\n"
     conversion = numpy_conversion()
     want = [{h: numpy_cell(np, c) for h, c in zip(header, row)} for row in table]
-    for got in (list(text_points(text, conversion)), list(row_points(text, conversion))):
+    by_arrow = arrow_points(text, conversion)
+    assert (by_arrow is None) == any(not numeric(c) for row in cells for c in row)  # pyarrow reads numbers only
+    for got in (list(text_points(text, conversion)), list(row_points(text, conversion)), by_arrow or want):
         assert [kinds(p) for p in got] == [kinds(p) for p in want]
         assert [[repr(v) for v in p.values()] for p in got] == [[repr(v) for v in p.values()] for p in want]
 

@@ -3,15 +3,20 @@
 import csv
 import io
 import math
+import struct
+import threading
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runeq_fn import csv_pages, csv_points, json_pages
+from runeq_fn import Config, csv_pages, csv_points, json_pages
+from runeq_fn.columns import arrow_points
+from runeq_fn.emulator import Emulator
 from runeq_fn.errors import ParseError
-from runeq_fn.parse import row_point, text_points
+from runeq_fn.parse import LINE_BREAKS, PLAIN_LINES, json_numbers, page_points, row_point, text_points
 from runeq_fn.response import Response
+from runeq_fn.stream import v1
 
 
 def reference_value(cell):
@@ -23,12 +28,16 @@ def reference_value(cell):
         return cell
 
 
-def reference_points(texts):
-    """The SPEC's rules, read with csv.DictReader: the slow, obvious way."""
+def csv_lines(text):
+    return io.StringIO(text, newline="")
+
+
+def reference_points(texts, lines=csv_lines):
+    """The SPEC's rules, read with csv.DictReader: the slow, obvious way (``lines=str.splitlines``: runeq's)."""
     for text in texts:
         if not text:
             continue
-        for row in csv.DictReader(io.StringIO(text, newline=""), restval=None):
+        for row in csv.DictReader(lines(text), restval=None):
             yield {
                 k: (v if k is None else None if v is None else reference_value(v))
                 for k, v in row.items()
@@ -64,8 +73,14 @@ headers = st.lists(
 )
 
 
+line_breaking_cells = st.one_of(
+    cells, st.tuples(float_forms, st.sampled_from(LINE_BREAKS + "\r\n"), float_forms).map("".join)
+)
+"""Cells that ``str.splitlines()`` cuts in two and the csv module does not (quoted where they hold \\r or \\n)."""
+
+
 @st.composite
-def csv_text(draw):
+def csv_text(draw, cells=cells):
     header = draw(headers)
     width = len(header)
     body = draw(st.lists(st.lists(cells, min_size=max(1, width - 2), max_size=width + 2), max_size=20))
@@ -76,28 +91,116 @@ def csv_text(draw):
     return out.getvalue()
 
 
-@given(st.lists(csv_text(), max_size=4))
-def test_csv_points_agree_with_a_reference_reading(texts):
-    got = list(csv_points(texts))
+ENGINES = ["python", "arrow"]
+
+plain_pages = st.builds(
+    lambda header, rows: "\n".join(",".join(row) for row in [header, *rows]) + "\n",
+    st.just(["time", "x", "y"]),
+    st.lists(st.lists(st.one_of(st.just(""), float_forms), min_size=3, max_size=3), min_size=1, max_size=20),
+)
+"""Pages of numbers and blanks, no quotes, every row as wide as its header: what the arrow engine reads itself."""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@given(texts=st.lists(st.one_of(csv_text(), plain_pages), max_size=4))
+def test_csv_points_agree_with_a_reference_reading(engine, texts):
+    got = list(csv_points(texts, engine=engine))
     want = list(reference_points(texts))
     assert len(got) == len(want)
     assert all(same(g, w) for g, w in zip(got, want))
 
 
-@given(csv_text())
-def test_fast_path_agrees_with_the_per_cell_rule(text):
+@given(st.one_of(csv_text(), plain_pages))
+def test_fast_path_and_both_engines_agree_with_the_per_cell_rule(text):
     lines = list(csv.reader(io.StringIO(text, newline="")))
     header, body = lines[0], [r for r in lines[1:] if r]
     expected = [row_point(header, r) for r in body]
     assert all(same(g, w) for g, w in zip(text_points(text), expected, strict=True))
+    for engine in ENGINES:
+        assert all(same(g, w) for g, w in zip(page_points(text, engine=engine), expected, strict=True))
 
 
-@given(st.lists(csv_text(), max_size=4))
-def test_points_do_not_depend_on_responses_or_texts(texts):
+@given(plain_pages)
+def test_the_arrow_engine_reads_plain_pages_of_numbers_itself_bit_for_bit(text):
+    got = arrow_points(text)
+    assert got is not None
+    want = list(text_points(text))
+    assert [[struct.pack("<d", v).hex() if v is not None else v for v in p.values()] for p in got] == [
+        [struct.pack("<d", v).hex() if v is not None else v for v in p.values()] for p in want
+    ]
+
+
+def bits(value):
+    return struct.pack("<d", value).hex() if isinstance(value, float) else value
+
+
+json_cells = st.one_of(
+    st.just(""), float_forms, st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-0.0", " 1 ", "null", "true"])
+)
+
+
+@given(st.lists(st.lists(json_cells, min_size=3, max_size=3).map(",".join), min_size=1, max_size=10))
+def test_json_numbers_are_float_of_each_cell_bit_for_bit_where_they_read_the_rows(rows):
+    got = json_numbers(rows)
+    if got is not None:
+        assert [bits(v) for v in got] == [bits(None if c == "" else float(c)) for c in ",".join(rows).split(",")]
+
+
+json_forms = st.one_of(
+    st.just(""), st.integers().map(str), st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["NaN", "Infinity", "-Infinity"]),
+)
+
+
+@given(st.lists(st.lists(json_forms, min_size=2, max_size=2).map(",".join), min_size=1, max_size=10))
+def test_json_numbers_read_rows_of_json_numbers_and_blanks(rows):
+    got = json_numbers(rows)
+    assert got is not None
+    assert [bits(v) for v in got] == [bits(None if c == "" else float(c)) for c in ",".join(rows).split(",")]
+
+
+def test_json_numbers_refuse_what_json_reads_but_a_cell_is_not():
+    for rows in (["1,null"], ["true,1"], ["[1],2"], ["1,.5"], ["+1,2"], ["01,2"], ["1 2,3"], ["1,nan"]):
+        assert json_numbers(rows) is None, rows
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@given(texts=st.lists(csv_text(), max_size=4))
+def test_points_do_not_depend_on_responses_or_texts(engine, texts):
     responses = [Response(200, content=t.encode()) for t in texts]
     assert all(
-        same(a, b) for a, b in zip(csv_points(responses), csv_points(texts), strict=True)
+        same(a, b) for a, b in zip(csv_points(responses, engine=engine), csv_points(texts), strict=True)
     )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@given(text=st.one_of(csv_text(line_breaking_cells), plain_pages))
+def test_the_shims_rows_end_where_str_splitlines_ends_them_as_in_runeq(engine, text):
+    got = page_points(text, PLAIN_LINES, engine)
+    want = list(reference_points([text], lines=str.splitlines))
+    assert len(got) == len(want) and all(same(g, w) for g, w in zip(got, want))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@given(text=csv_text(line_breaking_cells))
+def test_the_core_keeps_the_csv_modules_rows(engine, text):
+    got = csv_points([text], engine=engine)
+    assert all(same(g, w) for g, w in zip(got, reference_points([text]), strict=True))
+
+
+def test_line_breaks_split_the_shims_rows_only():
+    page = 'time,x\n1,2\x0c3,4\n5,"6\n"\n\u20287,8\n'
+    assert list(text_points(page, PLAIN_LINES)) == [
+        {"time": 1.0, "x": 2.0}, {"time": 3.0, "x": 4.0}, {"time": 5.0, "x": 6.0}, {"time": 7.0, "x": 8.0}
+    ]
+    assert list(csv_points([page])) == [
+        {"time": 1.0, "x": "2\x0c3", None: ["4"]}, {"time": 5.0, "x": 6.0}, {"time": 7.0, "x": 8.0}
+    ]
+
+
+def test_a_blank_first_line_is_the_shims_empty_header_as_in_runeq(caplog):
+    assert list(text_points("\x0ctime,x\n1,2\n", PLAIN_LINES)) == [{None: ["time", "x"]}, {None: ["1", "2"]}]
+    assert "more values than its header" in caplog.text
 
 
 def test_values_are_plain_floats_and_none():
@@ -132,12 +235,14 @@ def test_json_pages_yield_each_result_and_reject_cut_off_json():
 
 
 @given(st.text(max_size=200))
-def test_arbitrary_text_gives_points_or_a_parse_error(text):
-    try:
-        for point in csv_points([text]):
-            assert isinstance(point, dict)
-    except ParseError:
-        pass
+def test_arbitrary_text_gives_the_same_points_or_parse_error_from_both_engines(text):
+    outcomes = []
+    for engine in ENGINES:
+        try:
+            outcomes.append(list(csv_points([text], engine=engine)))
+        except ParseError as exc:
+            outcomes.append(str(exc))
+    assert same(*outcomes)
 
 
 @given(st.binary(max_size=200))
@@ -153,9 +258,55 @@ def test_a_byte_order_mark_does_not_stick_to_the_first_key():
     assert point == {"time": 1.0, "x": 2.0}
 
 
-def test_a_page_that_fails_to_parse_yields_none_of_its_rows():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_page_that_fails_to_parse_yields_none_of_its_rows(engine):
     too_long = "x" * (csv.field_size_limit() + 1)
     got = []
     with pytest.raises(ParseError):
-        got.extend(csv_points(["a\n1\n", f'a\n2\n"{too_long}"\n']))
+        got.extend(csv_points(["a\n1\n", f'a\n2\n"{too_long}"\n'], engine=engine))
     assert got == [{"a": 1.0}]
+
+
+# -- where pages are parsed ----------------------------------------------------------------------
+
+MORNING = 1609491600
+QUERY = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": MORNING, "end_time": MORNING + 2}
+
+
+def test_with_prefetch_the_shim_parses_each_page_in_the_thread_that_fetched_it(monkeypatch):
+    threads = []
+
+    def recording(*args):
+        threads.append(threading.current_thread().name)
+        return page_points(*args)
+
+    monkeypatch.setattr(v1, "page_points", recording)
+    with Emulator(page_size=20) as emu:
+        cfg = Config(**emu.config_values())
+        one_by_one = list(v1.V1Client(cfg).Accel(**QUERY).points())
+        assert set(threads) == {threading.current_thread().name}
+        threads.clear()
+        ahead = list(v1.V1Client(cfg, prefetch=4).Accel(**QUERY).points())
+    assert ahead == one_by_one and len(ahead) == 100
+    assert threads and set(threads) == {"runeq-prefetch"}
+
+
+def test_a_page_parsed_ahead_that_fails_raises_when_it_is_reached_with_its_resume():
+    class BrokenSecondPage(v1.Accel):
+        def get_csv_response(self, **params):
+            answer = super().get_csv_response(**params)
+            return Response(200, content=b"time,x\n\xff\n") if params.get("page") == 1 else answer
+
+    with Emulator(pagination="page", page_size=20) as emu:
+        accessor = BrokenSecondPage(Config(**emu.config_values()), **QUERY)
+        accessor.prefetch = 4
+        got = []
+        with pytest.raises(ParseError) as failed:
+            got.extend(accessor.points())
+    assert len(got) == 20 and failed.value.resume["page"] == 1
+
+
+@pytest.mark.parametrize("page", ["x\nnan(1)\n", 'x\n"1"\n', "x\r\n1\r\n", "time,x\n1\n", "time,x\n1,on\n"])
+def test_the_arrow_engine_leaves_to_python_the_pages_pyarrow_would_read_otherwise(page):
+    assert arrow_points(page) is None
+    assert same(list(csv_points([page], engine="arrow")), list(csv_points([page], engine="python")))

@@ -12,14 +12,15 @@ pipeline of the functional core (``build_request`` -> ``pages`` -> a parser).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..build import Request, build_request, readable
 from ..options import count_option
 from ..pages import Fetch
-from ..parse import PLAIN, Conversion, Point, csv_pages, json_pages, text_points
+from ..parse import PLAIN_LINES, Conversion, Point, chosen_engine, csv_pages, json_pages, page_points
 from ..resources import RESOURCES, Resource
 from ..response import Headers, Response
 from ..stats import Stats
@@ -42,17 +43,18 @@ def __getattr__(name: str) -> Any:
 
 
 def point_conversion() -> Conversion:
-    """How ``points()`` converts cells now: runeq's numpy rule when ``USE_NUMPY``, else the core's.
+    """How ``points()`` converts cells now: runeq's numpy rule when ``USE_NUMPY``, else the core's;
+    rows cut by ``str.splitlines()`` either way, as runeq cut them.
 
     >>> import runeq_fn.stream.v1 as v1
     >>> saved, v1.USE_NUMPY = v1.USE_NUMPY, False
-    >>> point_conversion() is PLAIN
+    >>> point_conversion() is PLAIN_LINES
     True
     >>> v1.USE_NUMPY = saved
     """
     use_numpy = globals().get("USE_NUMPY")
     if not (__getattr__("USE_NUMPY") if use_numpy is None else use_numpy):
-        return PLAIN
+        return PLAIN_LINES
     from .numeric import numpy_conversion
 
     return numpy_conversion()
@@ -87,17 +89,59 @@ def shim_request(cfg: Any, name: str, fmt: str, params: dict[str, Any], defaults
     )
 
 
+@dataclass(frozen=True)
+class Answer(Response):
+    """An overriding ``get_*_response``'s own object, read as runeq read it.
+
+    runeq read ``.ok``, ``.status_code``, ``.text``, ``.json()`` and ``.headers``;
+    so does this, each where the object has it, falling back to ``.content``
+    (decoded by the declared charset) only where it has no ``.text``. ``content``
+    is the object's ``.content``, or its text in UTF-8 where it has none.
+    """
+
+    answer: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """The object's ``ok``, else a status below 400."""
+        ok = getattr(self.answer, "ok", None)
+        return Response.ok.fget(self) if ok is None else bool(ok)  # type: ignore[attr-defined]
+
+    @cached_property
+    def text(self) -> str:
+        """The object's ``text``, else its ``content`` decoded."""
+        text = getattr(self.answer, "text", None)
+        return Response.text.func(self) if text is None else text  # type: ignore[attr-defined]
+
+    def json(self) -> Any:
+        """The object's ``json()``, else (or when it refuses the body) the body parsed here."""
+        read = getattr(self.answer, "json", None)
+        if callable(read):
+            try:
+                return read()
+            except ValueError:
+                pass
+        return super().json()  # a ParseError that shows the start of the body
+
+
 def as_response(answer: Any) -> Response:
-    """An overriding ``get_*_response``'s answer as a ``Response`` (it may be any object with the
-    ``requests.Response`` attributes ``status_code``, ``headers``, ``content`` and ``url``).
+    """An overriding ``get_*_response``'s answer as a ``Response``, read through ``Answer``.
+
+    The object needs ``status_code`` and ``headers``, and ``text`` or ``content``
+    (``ok``, ``json()`` and ``url`` are read where present), as runeq needed.
 
     >>> from types import SimpleNamespace
-    >>> as_response(SimpleNamespace(status_code=200, headers={"x-rune-next-page-token": "t"}, content=b"")).next_page_token
-    't'
+    >>> page = as_response(SimpleNamespace(status_code=200, headers={"x-rune-next-page-token": "t"}, text="time\\n1\\n"))
+    >>> page.next_page_token, page.text, page.content
+    ('t', 'time\\n1\\n', b'time\\n1\\n')
     """
     if isinstance(answer, Response):
         return answer
-    return Response(answer.status_code, Headers(dict(answer.headers)), answer.content, getattr(answer, "url", "") or "")
+    content = getattr(answer, "content", None)
+    if content is None:
+        content = answer.text.encode("utf-8", "surrogatepass")
+    headers = Headers(dict(answer.headers))
+    return Answer(answer.status_code, headers, content, getattr(answer, "url", "") or "", answer=answer)
 
 
 def through(get: Callable[..., Any]) -> Fetch:
@@ -152,6 +196,8 @@ class StreamV1Base:
     """Time windows a time series query is pulled in at once; set by ``V1Client(cfg, shards=N)``."""
     stats: Stats | None = None
     """Counts every page pulled (a ``runeq_fn.stats.Stats``); set by ``V1Client(cfg, stats=...)``."""
+    engine = "auto"
+    """What reads ``points()``'s pages (``parse.chosen_engine``); set by ``V1Client(cfg, engine=...)``."""
 
     def __init__(self, cfg: Any, **defaults: Any) -> None:
         self.config = cfg
@@ -171,7 +217,7 @@ class StreamV1Base:
         """One page through the accessor's own ``get_json_response``."""
         return through(self.get_json_response)(asked)
 
-    def _items(self, fmt: str, params: dict[str, Any], parse: Callable[[Response], Iterator[Any]]) -> Iterator[Any]:
+    def _items(self, fmt: str, params: dict[str, Any], parse: Callable[[Response], Iterable[Any]]) -> Iterator[Any]:
         """Every page's items, parsed page by page, pulled with the client's options (``shards.pull_items``)."""
         from ..shards import pull_items
 
@@ -240,10 +286,10 @@ class StreamV1CSVBase(StreamV1Base):
         and a sharded error's ``resume`` (it holds ``shard_windows``) pulls the
         rest of that sharded pull.
         """
-        conversion = point_conversion()
+        conversion, engine = point_conversion(), chosen_engine(self.engine)
 
-        def one_csv_page(response: Response) -> Iterator[Point]:
-            return text_points(response.text, conversion)  # the engine holds the page whole
+        def one_csv_page(response: Response) -> list[Point]:
+            return page_points(response.text, conversion, engine)
 
         yield from self._items("csv", params, one_csv_page)
 
@@ -298,6 +344,8 @@ class V1Client:
     ``iter_json_data``) into N windows pulled at once; ``stats=Stats()`` counts
     every page pulled. The defaults, 0, 1 and None, send exactly runeq's requests.
     ``shards`` and ``prefetch`` are checked here (``options.count_option``).
+    ``engine`` is what reads the pages of ``points()``: ``"auto"`` (pyarrow where
+    installed), ``"arrow"`` or ``"python"``; all give the same points.
     """
 
     # Made from the resource table below; declared here for type checkers and editors.
@@ -311,11 +359,14 @@ class V1Client:
     Span: Callable[..., StreamV1Base]
     State: Callable[..., StreamV1CSVBase]
 
-    def __init__(self, cfg: Any, prefetch: int = 0, shards: int = 1, stats: Stats | None = None) -> None:
+    def __init__(
+        self, cfg: Any, prefetch: int = 0, shards: int = 1, stats: Stats | None = None, engine: str = "auto"
+    ) -> None:
         self._cfg = cfg
         self.prefetch = count_option("prefetch", prefetch, 0)
         self.shards = count_option("shards", shards, 1)
         self.stats = stats
+        self.engine = engine
 
     @property
     def config(self) -> Any:
@@ -334,6 +385,7 @@ def accessor_factory(cls: type[StreamV1Base]) -> Callable[..., StreamV1Base]:
         accessor.prefetch = self.prefetch
         accessor.shards = self.shards
         accessor.stats = self.stats
+        accessor.engine = self.engine
         return accessor
 
     make.__name__ = cls.__name__
