@@ -1,0 +1,506 @@
+"""Keep a local Parquet copy of every patient's data current: ``runeq sync RESOURCE ... --output DIR``.
+
+The time range is cut on a grid of ``window`` seconds (an hour by default,
+aligned to the UTC epoch), and each (patient, device, grid window) is one
+Parquet file, partitioned hive style::
+
+    DIR/_ledger.jsonl                                           what is covered (see ``runeq_fn.ledger``)
+    DIR/patient_id=P1/device_id=D/20210101T090000Z.parquet     the rows of [09:00, 10:00), pulled whole
+    DIR/patient_id=P1/device_id=D/.20210101T100000Z.parquet.tmp a window being written (readers skip it)
+
+A window's file is written under a hidden name, fsynced and renamed into place,
+and only then is its ledger entry appended, so a kill at any moment leaves whole
+files, each either named by the ledger or cleared away by the next run (a file
+no entry names, or whose size is not the recorded one, is removed and its window
+pulled again). Every row is cut to its window's [lo, hi) on the time column, so
+no row is in two files whatever the server does at ``end_time``.
+
+A run pulls a window when the ledger does not cover the asked part of it, or
+when the run ends later than the sync that pulled it and the window ends within
+``recheck`` seconds before that sync's end (late data); the file is then
+replaced by rename, in one step. Windows with no data are recorded as such.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import partial
+from typing import Any
+
+from .arrow import header_names, page_bytes, read_table
+from .build import build_request
+from .errors import RuneError, UsageError
+from .export import PRIVATE, Progress, Pull, sync_folder, writing
+from .flight import CONNECTIONS_PER_HOST
+from .ledger import LOCK, Entry, Key, Ledger, cell_file
+from .parquet import PRIVATE_FOLDER, commit, patient_list
+from .resources import BY_NAME, resource
+from .shards import (
+    TIME_COLUMNS,
+    cut_page,
+    edge_param,
+    even_windows,
+    exact_time,
+    window_queries,
+    window_stream,
+)
+from .stats import Stats
+
+WINDOW = 3600
+"""Seconds per window (and per file) by default."""
+ROW_GROUP = 65536
+"""Rows gathered before a row group is written: pages are smaller."""
+SERIES = tuple(sorted(r.name for r in BY_NAME.values() if "csv" in r.formats and r.availability))
+
+
+class SyncError(RuneError):
+    """Some windows failed; the others are on disk and in the ledger. ``report`` says what was done."""
+
+    def __init__(self, message: str, report: SyncReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class SyncInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sync: every window committed before it is kept (``report``)."""
+
+    def __init__(self, report: SyncReport) -> None:
+        super().__init__()
+        self.report = report
+
+
+@dataclass(frozen=True)
+class Job:
+    """One window to pull: a patient's device over [lo, hi), written as the file of grid cell ``cell``."""
+
+    patient: str
+    device: str
+    cell: int
+    lo: Fraction
+    hi: Fraction
+
+
+# -- which windows to pull (pure) --------------------------------------------------------------------
+
+
+def grid_cells(start: Fraction, end: Fraction, window: int) -> list[tuple[int, Fraction, Fraction]]:
+    """The grid cells that meet [start, end), each as (cell start, part of [start, end) inside it).
+
+    >>> [(c, float(lo), float(hi)) for c, lo, hi in grid_cells(Fraction(5400), Fraction(9000), 3600)]
+    [(3600, 5400.0, 7200.0), (7200, 7200.0, 9000.0)]
+    """
+    first = math.floor(start / window) * window
+    return [(c, max(start, Fraction(c)), min(end, Fraction(c + window)))
+            for c in range(first, math.ceil(end / window) * window, window)]
+
+
+def stale(entry: Entry, end: Fraction, recheck: Fraction) -> bool:
+    """Whether a covered window is pulled again: the run ends later than the sync that pulled it,
+    and it ends within ``recheck`` seconds before that sync's end.
+
+    >>> e = Entry("P", "D", 0, Fraction(0), Fraction(3600), Fraction(3600), 1, 1, "f", 0.0)
+    >>> stale(e, Fraction(7200), Fraction(300)), stale(e, Fraction(3600), Fraction(300)), stale(e, Fraction(7200), Fraction(0))
+    (True, False, False)
+    """
+    return end > entry.end and entry.hi > entry.end - recheck
+
+
+def plan(entries: Mapping[Key, Entry], patients: Sequence[str], device: str, start: Fraction, end: Fraction,
+         window: int, recheck: Fraction) -> tuple[list[Job], int]:
+    """The windows a run pulls (in time order, patients interleaved) and how many are already current.
+
+    A window partly covered is pulled over the union of what it holds and what
+    is asked, so the file that replaces it loses nothing.
+
+    >>> jobs, current = plan({}, ["P1", "P2"], "D", Fraction(0), Fraction(5400), 3600, Fraction(0))
+    >>> [(j.patient, j.cell, float(j.hi)) for j in jobs], current
+    ([('P1', 0, 3600.0), ('P2', 0, 3600.0), ('P1', 3600, 5400.0), ('P2', 3600, 5400.0)], 0)
+    """
+    jobs, current = [], 0
+    for cell, lo, hi in grid_cells(start, end, window):
+        for patient in patients:
+            entry = entries.get((patient, device, cell))
+            if entry is None:
+                jobs.append(Job(patient, device, cell, lo, hi))
+            elif entry.lo <= lo and hi <= entry.hi and not stale(entry, end, recheck):
+                current += 1
+            else:
+                jobs.append(Job(patient, device, cell, min(lo, entry.lo), max(hi, entry.hi)))
+    return jobs, current
+
+
+# -- one window into one file --------------------------------------------------------------------------
+
+
+def header_types(names: Sequence[str]) -> dict[str, Any]:
+    """Types for columns not known in advance (state, expression): the time column numbers, the rest text."""
+    import pyarrow as pa
+
+    return {name: pa.float64() if name in ("time", "timestamp") else pa.string() for name in names}
+
+
+def known_types(name: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The resource's column types when the API fixes them (the same in every file), else None."""
+    from .dask import column_types, known_columns
+
+    return column_types(name, [params], None) if known_columns(name, params) is not None else None
+
+
+def page_tables(response: Any, column: str, lo: Fraction, hi: Fraction, types: dict[str, Any] | None) -> list:
+    """One page cut to [lo, hi) and read into Arrow (runs in the window's thread): [] or [table]."""
+    response = cut_page(response, column, lo, hi)
+    table, _ = read_table(response, types or header_types(header_names(page_bytes(response))), 1)
+    return [] if table is None else [table]
+
+
+class WindowFile:
+    """The Parquet file of one window, written under a hidden name and renamed into place by ``commit``."""
+
+    def __init__(self, root: str, relative: str) -> None:
+        self.final = os.path.join(root, relative)
+        folder, name = os.path.split(self.final)
+        self.temporary = os.path.join(folder, f".{name}.tmp")
+        self.pending: list = []
+        self.held = 0
+        self.writer: Any = None
+
+    def add(self, table: Any) -> None:
+        self.pending.append(table)
+        self.held += table.num_rows
+        if self.held >= ROW_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self.pending:
+            return
+        table = pa.concat_tables(self.pending)
+        if self.writer is None:
+            os.makedirs(os.path.dirname(self.final), PRIVATE_FOLDER, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.temporary, table.schema)
+        self.writer.write_table(table)
+        self.pending, self.held = [], 0
+
+    def commit(self) -> int:
+        """Put the file in place (or remove the old one when the window has no rows); its size."""
+        self.flush()
+        if self.writer is None:
+            if os.path.exists(self.final):
+                os.unlink(self.final)
+                sync_folder(self.final)
+            return 0
+        commit(self.writer, self.temporary, self.final)
+        self.writer = None
+        sync_folder(self.final)
+        return os.stat(self.final).st_size
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            os.unlink(self.temporary)
+
+
+def pull_job(config: Any, name: str, params: Mapping[str, Any], types: dict | None, root: str, job: Job,
+             shards: int, stop: threading.Event, stats: Stats, page: Callable[[int, int], None]) -> tuple[int, int]:
+    """Pull one window (in ``shards`` parts at once) into its file; (rows, file size)."""
+    query = {**params, "patient_id": job.patient, "device_id": job.device,
+             "start_time": edge_param(job.lo), "end_time": edge_param(job.hi)}
+    request = build_request(config, name, "csv", query)
+    windows = window_queries(request, even_windows(job.lo, job.hi, shards))
+    parse = partial(page_tables, column=TIME_COLUMNS.get(name, "time"), lo=job.lo, hi=job.hi, types=types)
+    out, rows = WindowFile(root, cell_file(job.patient, job.device, job.cell)), 0
+    stream: Any = window_stream(request, windows, parse=parse, buffer=2 * len(windows), stats=stats)
+    try:
+        with writing(out.final):
+            for response, tables, _ in stream:
+                if stop.is_set():
+                    raise KeyboardInterrupt
+                for table in tables or ():
+                    out.add(table)
+                    rows += table.num_rows
+                page(len(response.content), sum(t.num_rows for t in tables or ()))
+            return rows, out.commit()
+    finally:
+        stream.close()
+        out.abort()
+
+
+# -- a run ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PatientSync:
+    """What a run did for one patient."""
+
+    windows: int = 0
+    current: int = 0
+    pages: int = 0
+    rows: int = 0
+    bytes: int = 0
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class SyncReport:
+    """What a run did: per patient, in all, and the windows that failed (with why).
+
+    >>> SyncReport("d", {"P1": PatientSync(2, 1, 10, 500, 9000, 12, 1, 0.5)}, 0.6).summary()
+    'd: 1 patients, 2 windows pulled, 1 already current; 10 pages, 500 rows, 9.0 kB, 12 requests, 1 retries, 0.60 s (0.50-0.50 s per patient)'
+    """
+
+    output: str
+    patients: dict[str, PatientSync]
+    seconds: float = 0.0
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(p, name) for p in self.patients.values())
+
+    def summary(self) -> str:
+        from .export import human_bytes
+
+        times = [p.seconds for p in self.patients.values()] or [0.0]
+        line = (
+            f"{self.output}: {len(self.patients)} patients, {self.total('windows')} windows pulled, "
+            f"{self.total('current')} already current; {self.total('pages'):,} pages, {self.total('rows'):,} rows, "
+            f"{human_bytes(self.total('bytes'))}, {self.total('requests'):,} requests, {self.total('retries')} retries, "
+            f"{self.seconds:.2f} s ({min(times):.2f}-{max(times):.2f} s per patient)"
+        )
+        return line + (f"; {len(self.failed)} windows failed" if self.failed else "")
+
+
+def checked_resource(name: str) -> str:
+    """A resource that syncs: a CSV time series; any other is refused with one line.
+
+    >>> checked_resource("span")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: span cannot be synced: it is not a CSV time series (no time column to cut windows on); sync one of accel, band_power, heartrate, lfp, probability_symptom, rotation, state
+    """
+    if resource(name).name not in SERIES:
+        raise UsageError(f"{name} cannot be synced: it is not a CSV time series (no time column to cut windows on); "
+                         f"sync one of {', '.join(SERIES)}")
+    return name
+
+
+def tidy(ledger: Ledger) -> None:
+    """Clear what a kill left: hidden temporary files, files no entry names, entries whose file is not as recorded."""
+    named = {e.file: e for e in ledger.entries.values() if e.file}
+    for folder, _, names in os.walk(ledger.root):
+        for name in names:
+            path = os.path.join(folder, name)
+            relative = os.path.relpath(path, ledger.root)
+            if name.endswith(".tmp") and name.startswith(".") or (name.endswith(".parquet") and relative not in named):
+                os.unlink(path)
+    for entry in list(ledger.entries.values()):
+        if entry.file and not (os.path.isfile(path := os.path.join(ledger.root, entry.file))
+                               and os.path.getsize(path) == entry.size):
+            if os.path.exists(path):
+                os.unlink(path)
+            ledger.drop(entry.key)
+
+
+class Run:
+    """The shared state of one run's threads: the report, progress, the stop flag."""
+
+    def __init__(self, report: SyncReport, name: str, progress: Progress | None) -> None:
+        self.report, self.name, self.progress = report, name, progress
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.spans: dict[str, list[float]] = {}
+        self.pages = self.rows = self.bytes = 0
+
+    def page(self, size: int, rows: int) -> None:
+        with self.lock:
+            self.pages, self.rows, self.bytes = self.pages + bool(size), self.rows + rows, self.bytes + size
+            if self.progress is not None:
+                self.progress(Pull(self.name, "parquet", {}, None, self.pages, self.rows, self.bytes))
+
+    def done(self, patient: str, stats: Stats, began: float) -> None:
+        with self.lock:
+            p = self.report.patients[patient]
+            p.windows, p.pages, p.rows, p.bytes = p.windows + 1, p.pages + stats.pages, p.rows + stats.rows, p.bytes + stats.bytes
+            p.requests, p.retries = p.requests + stats.requests, p.retries + stats.retries
+            span = self.spans.setdefault(patient, [began, began])
+            span[0], span[1] = min(span[0], began), time.perf_counter()
+            p.seconds = span[1] - span[0]
+
+
+@contextmanager
+def dataset_lock(root: str) -> Iterator[None]:
+    """Hold ``DIR/_lock`` for the run, or refuse at once: one sync into a dataset at a time (released on kill)."""
+    import fcntl
+
+    path = os.path.join(root, LOCK)
+    with writing(path):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), PRIVATE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another runeq sync is writing {root}: wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def sync(
+    config: Any,
+    resource: str,
+    patients: str | Sequence[str],
+    device_id: str,
+    start_time: Any,
+    end_time: Any,
+    output: str | os.PathLike,
+    shards: int = 1,
+    recheck: float = 0,
+    window: int = WINDOW,
+    params: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+    max_workers: int = CONNECTIONS_PER_HOST,
+) -> SyncReport:
+    """Bring the dataset ``output`` up to date with [start_time, end_time) of each patient's device; the report.
+
+    Windows of every patient are pulled ``max_workers`` at once (each in
+    ``shards`` parts), all under the process's one limit on requests in flight.
+    ``recheck`` seconds before the end of the previous sync are pulled again
+    when the run ends later (late data). ``params`` are further query parameters
+    (``{"channels": "0,1"}``); they, the resource and ``window`` are fixed for a
+    dataset by its first run. Windows that fail are left out of the ledger and
+    raise ``SyncError`` once the others are in; Ctrl-C raises ``SyncInterrupted``.
+
+    >>> import tempfile
+    >>> from runeq_fn import Config
+    >>> from runeq_fn.emulator import Emulator
+    >>> with Emulator(page_size=500) as emu, tempfile.TemporaryDirectory() as folder:
+    ...     cfg = Config(**emu.config_values())
+    ...     first = sync(cfg, "accel", "P1,P2", "watch-1", 1609491590, 1609491610, folder + "/accel")
+    ...     again = sync(cfg, "accel", "P1,P2", "watch-1", 1609491590, 1609491610, folder + "/accel")
+    >>> first.total("rows"), first.total("windows"), again.total("requests"), again.total("current")
+    (2000, 4, 0, 4)
+    """
+    name = checked_resource(str(resource))
+    people = patient_list(patients) if isinstance(patients, str) else list(dict.fromkeys(map(str, patients)))
+    start, end = exact_time("start_time", start_time), exact_time("end_time", end_time)
+    if not people:
+        raise UsageError("give at least one patient: --patient-id P1,P2,...")
+    if not end > start:
+        raise UsageError("--end-time must be after --start-time")
+    if int(window) != window or window < 1 or shards < 1 or recheck < 0:
+        raise UsageError("--window (whole seconds) and --shards must be at least 1, --recheck at least 0")
+    extra = {k: str(v) for k, v in (params or {}).items() if v is not None}
+    types = known_types(name, extra)
+    root = os.path.normpath(os.fspath(output))
+    report = SyncReport(root, {p: PatientSync() for p in people})
+    began = time.perf_counter()
+    with writing(root):
+        os.makedirs(root, PRIVATE_FOLDER, exist_ok=True)
+    with dataset_lock(root):
+        ledger = Ledger.open(root, {"kind": "header", "version": 1, "resource": name, "params": extra, "window": int(window)})
+        tidy(ledger)
+        jobs, _ = plan(ledger.entries, people, str(device_id), start, end, int(window), Fraction(recheck))
+        for patient in people:
+            report.patients[patient].current = plan(ledger.entries, [patient], str(device_id), start, end,
+                                                    int(window), Fraction(recheck))[1]
+        run = Run(report, name, progress)
+
+        def pull(job: Job) -> None:
+            stats, started = Stats(), time.perf_counter()
+            rows, size = pull_job(config, name, extra, types, root, job, shards, run.stop, stats, run.page)
+            old = ledger.entries.get((job.patient, job.device, job.cell))
+            settled = end if old is None else max(end, old.end)
+            ledger.record(Entry(job.patient, job.device, job.cell, job.lo, job.hi, settled, rows, size,
+                                cell_file(job.patient, job.device, job.cell) if size else None, time.time()))
+            run.done(job.patient, stats, started)
+
+        executor = ThreadPoolExecutor(max(1, min(max_workers, len(jobs))), thread_name_prefix="runeq-sync")
+        futures = {executor.submit(pull, job): job for job in jobs}
+        try:
+            for future in as_completed(futures):
+                if future.exception() is not None:
+                    job = futures[future]
+                    report.failed[f"{job.patient} {window_label(job)}"] = str(future.exception())
+        except KeyboardInterrupt:
+            run.stop.set()
+            executor.shutdown(wait=True, cancel_futures=True)
+            report.seconds = time.perf_counter() - began
+            raise SyncInterrupted(report) from None
+        executor.shutdown(wait=True)
+    report.seconds = time.perf_counter() - began
+    if report.failed:
+        reasons = "; ".join(f"{where}: {why}" for where, why in list(report.failed.items())[:3])
+        raise SyncError(f"{len(report.failed)} of {len(jobs)} windows failed ({reasons}); the others are kept in "
+                        f"{root}: run the same command to pull only what is missing", report)
+    return report
+
+
+def window_label(job: Job) -> str:
+    """A window as people read it.
+
+    >>> window_label(Job("P", "D", 0, Fraction(0), Fraction(3600)))
+    '1970-01-01T00:00:00Z to 1970-01-01T01:00:00Z'
+    """
+    def stamp(t: Fraction) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(t)))
+
+    return f"{stamp(job.lo)} to {stamp(job.hi)}"
+
+
+def sync_command(resource: Any, output: Any, shards: Any, recheck: Any, window: Any, status: Any, plot: Any,
+                 config: Any, emulator: Any, params: Mapping[str, Any]) -> None:
+    """``runeq sync``: flags checked, the run (or ``--status``/``--plot``), one summary line on stderr."""
+    import sys
+
+    from .cli import as_flag, file_flag, note, whole_number
+    from .export import connect, query_from_flags, terminal_progress
+    from .ledger import plot_coverage, status_lines
+
+    shown = file_flag("status", status, "accel/")
+    drawn = file_flag("plot", plot, "coverage.png")
+    if shown is not None or drawn is not None:
+        root = os.path.normpath(shown or file_flag("output", output, "accel/") or "")
+        if drawn is None:
+            print("\n".join(status_lines(root)))
+        else:
+            plot_coverage(root, drawn)
+            note(f"drew the coverage of {root} into {drawn}")
+        return
+    query = query_from_flags(params)
+    missing = [f"--{k.replace('_', '-')}" for k in ("patient_id", "device_id", "start_time", "end_time") if k not in query]
+    if resource is None or output is None or missing:
+        raise UsageError(f"runeq sync needs RESOURCE, --output DIR and {', '.join(missing) or 'the flags given'}: "
+                         "runeq sync accel --patient-id P1,P2 --device-id D --start-time S --end-time E --output DIR")
+    try:
+        seconds = float(str(recheck))
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise UsageError(f"--recheck must be seconds (0 or more), not {recheck!r}")
+    target = file_flag("output", output, "accel/") or ""
+    rest = {k: v for k, v in query.items() if k not in ("patient_id", "device_id", "start_time", "end_time")}
+    try:
+        with connect(file_flag("config", config, "~/.rune/config"), as_flag("emulator", emulator)) as cfg, \
+                terminal_progress() as progress:
+            report = sync(cfg, str(resource), str(query["patient_id"]), str(query["device_id"]), query["start_time"],
+                          query["end_time"], target, whole_number("shards", shards, 1), seconds,
+                          whole_number("window", window, 1), rest, progress)
+    except SyncError as exc:
+        print(f"runeq sync: {exc.report.summary()}", file=sys.stderr)
+        raise
+    except SyncInterrupted as exc:
+        note(f"interrupted: {exc.report.total('windows')} windows pulled by this run are kept in {target} and in its "
+             "ledger; the same command pulls only what is missing")
+        raise SystemExit(130) from None
+    print(f"runeq sync: {report.summary()}", file=sys.stderr)
