@@ -79,13 +79,25 @@ class SyncInterrupted(KeyboardInterrupt):
 
 @dataclass(frozen=True)
 class Job:
-    """One window to pull: a patient's device over [lo, hi), written as the file of grid cell ``cell``."""
+    """One window to pull: a patient's device over [lo, hi), written as the file of grid cell ``cell``.
+
+    ``keep`` is the range of the cell's present file whose rows go into the new
+    one as they are (None: nothing kept); it touches [lo, hi), before or after.
+    """
 
     patient: str
     device: str
     cell: int
     lo: Fraction
     hi: Fraction
+    keep: tuple[Fraction, Fraction] | None = None
+
+    @property
+    def covers(self) -> tuple[Fraction, Fraction]:
+        """The range the cell's file holds once the job is done."""
+        if self.keep is None:
+            return self.lo, self.hi
+        return min(self.lo, self.keep[0]), max(self.hi, self.keep[1])
 
 
 # -- which windows to pull (pure) --------------------------------------------------------------------
@@ -117,12 +129,16 @@ def plan(entries: Mapping[Key, Entry], patients: Sequence[str], device: str, sta
          window: int, recheck: Fraction) -> tuple[list[Job], int]:
     """The windows a run pulls (in time order, patients interleaved) and how many are already current.
 
-    A window partly covered is pulled over the union of what it holds and what
-    is asked, so the file that replaces it loses nothing.
+    A window partly covered is pulled where it lacks data, or is to be
+    rechecked, and what it holds besides is kept; where that leaves a gap on
+    both sides (a range grown at both ends inside one window), all of it is pulled.
 
     >>> jobs, current = plan({}, ["P1", "P2"], "D", Fraction(0), Fraction(5400), 3600, Fraction(0))
     >>> [(j.patient, j.cell, float(j.hi)) for j in jobs], current
     ([('P1', 0, 3600.0), ('P2', 0, 3600.0), ('P1', 3600, 5400.0), ('P2', 3600, 5400.0)], 0)
+    >>> held = {("P1", "D", 3600): Entry("P1", "D", 3600, Fraction(3600), Fraction(5400), Fraction(5400), 9, 1, "f", 0.0)}
+    >>> [(float(j.lo), float(j.hi), j.keep) for j in plan(held, ["P1"], "D", Fraction(0), Fraction(7200), 3600, Fraction(300))[0]]
+    [(0.0, 3600.0, None), (5100.0, 7200.0, (Fraction(3600, 1), Fraction(5100, 1)))]
     """
     jobs, current = [], 0
     for cell, lo, hi in grid_cells(start, end, window):
@@ -130,10 +146,19 @@ def plan(entries: Mapping[Key, Entry], patients: Sequence[str], device: str, sta
             entry = entries.get((patient, device, cell))
             if entry is None:
                 jobs.append(Job(patient, device, cell, lo, hi))
-            elif entry.lo <= lo and hi <= entry.hi and not stale(entry, end, recheck):
+                continue
+            recheck_here = stale(entry, end, recheck)
+            if entry.lo <= lo and hi <= entry.hi and not recheck_here:
                 current += 1
+                continue
+            first, last = min(lo, entry.lo), max(hi, entry.hi)
+            kept = (entry.lo, max(entry.lo, entry.end - recheck) if recheck_here else entry.hi)
+            if kept[1] <= kept[0] or (first < kept[0] and kept[1] < last):
+                jobs.append(Job(patient, device, cell, first, last))
+            elif first < kept[0]:
+                jobs.append(Job(patient, device, cell, first, kept[0], kept))
             else:
-                jobs.append(Job(patient, device, cell, min(lo, entry.lo), max(hi, entry.hi)))
+                jobs.append(Job(patient, device, cell, kept[1], last, kept))
     return jobs, current
 
 
@@ -170,11 +195,13 @@ class WindowFile:
         self.temporary = os.path.join(folder, f".{name}.tmp")
         self.pending: list = []
         self.held = 0
+        self.rows = 0
         self.writer: Any = None
 
     def add(self, table: Any) -> None:
         self.pending.append(table)
         self.held += table.num_rows
+        self.rows += table.num_rows
         if self.held >= ROW_GROUP:
             self.flush()
 
@@ -210,26 +237,49 @@ class WindowFile:
             os.unlink(self.temporary)
 
 
+def kept_tables(path: str, column: str, keep: tuple[Fraction, Fraction] | None) -> Iterator[Any]:
+    """The rows of a window's present file within ``keep`` (none when nothing is kept or there is no file), a row group at a time."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if keep is None or not os.path.exists(path):
+        return
+    present = pq.ParquetFile(path)
+    for group in range(present.num_row_groups):
+        table = present.read_row_group(group)
+        times = table.column(column)
+        yield table.filter(pc.and_(pc.greater_equal(times, float(keep[0])), pc.less(times, float(keep[1]))))
+
+
 def pull_job(config: Any, name: str, params: Mapping[str, Any], types: dict | None, root: str, job: Job,
-             shards: int, stop: threading.Event, stats: Stats, page: Callable[[int, int], None]) -> tuple[int, int]:
-    """Pull one window (in ``shards`` parts at once) into its file; (rows, file size)."""
+             shards: int, stop: threading.Event, stats: Stats, page: Callable[[int, int], None]) -> tuple[int, int, int]:
+    """Pull one window (in ``shards`` parts at once) into its file, with the rows it keeps.
+
+    Returns (rows in the file, its size, rows pulled)."""
+    column = TIME_COLUMNS.get(name, "time")
     query = {**params, "patient_id": job.patient, "device_id": job.device,
              "start_time": edge_param(job.lo), "end_time": edge_param(job.hi)}
     request = build_request(config, name, "csv", query)
     windows = window_queries(request, even_windows(job.lo, job.hi, shards))
-    parse = partial(page_tables, column=TIME_COLUMNS.get(name, "time"), lo=job.lo, hi=job.hi, types=types)
-    out, rows = WindowFile(root, cell_file(job.patient, job.device, job.cell)), 0
+    parse = partial(page_tables, column=column, lo=job.lo, hi=job.hi, types=types)
+    out = WindowFile(root, cell_file(job.patient, job.device, job.cell))
+    kept_first, pulled = job.keep is not None and job.keep[0] < job.lo, 0
     stream: Any = window_stream(request, windows, parse=parse, buffer=2 * len(windows), stats=stats)
     try:
         with writing(out.final):
+            for table in kept_tables(out.final, column, job.keep if kept_first else None):
+                out.add(table)
             for response, tables, _ in stream:
                 if stop.is_set():
                     raise KeyboardInterrupt
+                rows = sum(t.num_rows for t in tables or ())
                 for table in tables or ():
                     out.add(table)
-                    rows += table.num_rows
-                page(len(response.content), sum(t.num_rows for t in tables or ()))
-            return rows, out.commit()
+                pulled += rows
+                page(len(response.content), rows)
+            for table in kept_tables(out.final, column, None if kept_first else job.keep):
+                out.add(table)
+            return out.rows, out.commit(), pulled
     finally:
         stream.close()
         out.abort()
@@ -328,10 +378,10 @@ class Run:
             if self.progress is not None:
                 self.progress(Pull(self.name, "parquet", {}, None, self.pages, self.rows, self.bytes))
 
-    def done(self, patient: str, stats: Stats, began: float) -> None:
+    def done(self, patient: str, stats: Stats, rows: int, began: float) -> None:
         with self.lock:
             p = self.report.patients[patient]
-            p.windows, p.pages, p.rows, p.bytes = p.windows + 1, p.pages + stats.pages, p.rows + stats.rows, p.bytes + stats.bytes
+            p.windows, p.pages, p.rows, p.bytes = p.windows + 1, p.pages + stats.pages, p.rows + rows, p.bytes + stats.bytes
             p.requests, p.retries = p.requests + stats.requests, p.retries + stats.retries
             span = self.spans.setdefault(patient, [began, began])
             span[0], span[1] = min(span[0], began), time.perf_counter()
@@ -418,12 +468,12 @@ def sync(
 
         def pull(job: Job) -> None:
             stats, started = Stats(), time.perf_counter()
-            rows, size = pull_job(config, name, extra, types, root, job, shards, run.stop, stats, run.page)
+            rows, size, pulled = pull_job(config, name, extra, types, root, job, shards, run.stop, stats, run.page)
             old = ledger.entries.get((job.patient, job.device, job.cell))
             settled = end if old is None else max(end, old.end)
-            ledger.record(Entry(job.patient, job.device, job.cell, job.lo, job.hi, settled, rows, size,
+            ledger.record(Entry(job.patient, job.device, job.cell, *job.covers, settled, rows, size,
                                 cell_file(job.patient, job.device, job.cell) if size else None, time.time()))
-            run.done(job.patient, stats, started)
+            run.done(job.patient, stats, pulled, started)
 
         executor = ThreadPoolExecutor(max(1, min(max_workers, len(jobs))), thread_name_prefix="runeq-sync")
         futures = {executor.submit(pull, job): job for job in jobs}

@@ -134,10 +134,27 @@ def test_a_later_end_pulls_the_new_range_and_the_recheck_only(emu: Moving, tmp_p
     out = tmp_path / "accel"
     run(emu, out, T0, T0 + 60)
     emu.clear()
-    run(emu, out, T0, T0 + 100, recheck=15)  # 15 s before the old end: the window [40, 60) again
+    run(emu, out, T0, T0 + 100, recheck=15)  # 15 s before the old end: [45, 60) of the window [40, 60) again
     starts = {float(r["start_time"]) for r in data_requests(emu)}
-    assert starts == {T0 + 40, T0 + 60, T0 + 80}
+    assert starts == {T0 + 45, T0 + 60, T0 + 80}
     assert dataset_rows(out) == server_rows(emu, T0, T0 + 100)
+
+
+@pytest.mark.parametrize(("first", "second", "asked"), [
+    ((30, 50), (30, 70), [(50, 60), (60, 70)]),  # the end moves on inside a window: only what is new
+    ((15, 50), (5, 50), [(5, 15)]),  # the start moves back inside a window
+    ((5, 15), (2, 18), [(2, 18)]),  # both, inside one window: all of it
+])  # fmt: skip
+def test_a_window_partly_held_is_pulled_only_where_it_lacks_rows(
+    emu: Moving, tmp_path: Path, first: tuple, second: tuple, asked: list
+) -> None:
+    out = tmp_path / "accel"
+    run(emu, out, T0 + first[0], T0 + first[1])
+    emu.clear()
+    run(emu, out, T0 + second[0], T0 + second[1])
+    ranges = {(float(r["start_time"]) - T0, float(r["end_time"]) - T0) for r in data_requests(emu)}
+    assert ranges == set(asked)
+    assert dataset_rows(out) == server_rows(emu, T0 + min(first[0], second[0]), T0 + max(first[1], second[1]))
 
 
 def test_late_data_is_picked_up_by_the_recheck_and_missed_without_it(emu: Moving, tmp_path: Path) -> None:
@@ -393,3 +410,12 @@ def test_arrow_schema_is_the_same_in_every_file(emu: Moving, tmp_path: Path) -> 
 
     schemas = {pq.read_schema(p) for p in out.rglob("*.parquet")}
     assert len(schemas) == 1 and next(iter(schemas)).field("time").type == pa.float64()
+
+
+def test_patients_and_windows_are_pulled_at_once_within_the_process_limit(tmp_path: Path) -> None:
+    from runeq_fn.flight import LIMITER
+
+    with Emulator(page_size=250, delay=0.05) as emu:
+        sync(Config(**emu.config_values()), "accel", ["P1", "P2", "P3", "P4"], "watch-1", T0, T0 + 100,
+             tmp_path / "a", window=WINDOW)
+        assert 2 <= emu.peak_in_flight <= LIMITER.limit
