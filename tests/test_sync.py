@@ -419,3 +419,36 @@ def test_patients_and_windows_are_pulled_at_once_within_the_process_limit(tmp_pa
         sync(Config(**emu.config_values()), "accel", ["P1", "P2", "P3", "P4"], "watch-1", T0, T0 + 100,
              tmp_path / "a", window=WINDOW)
         assert 2 <= emu.peak_in_flight <= LIMITER.limit
+
+
+def test_an_empty_window_is_rechecked_like_any_other(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "accel"
+    emu.horizon = T0  # nothing has arrived yet for [T0, T0 + 20)
+    run(emu, out, T0, T0 + 20)
+    assert dataset_rows(out) == []
+    emu.horizon = float("inf")
+    run(emu, out, T0, T0 + 40, recheck=20)
+    assert dataset_rows(out) == server_rows(emu, T0, T0 + 40)
+
+
+def test_other_query_parameters_into_a_dataset_are_refused(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "lfp"
+    sync(config(emu), "lfp", ["P1"], "dbs-1", T0, T0 + 1, out, window=WINDOW, params={"channels": "0"})
+    with pytest.raises(Exception, match="is synced with params"):
+        sync(config(emu), "lfp", ["P1"], "dbs-1", T0, T0 + 1, out, window=WINDOW, params={"channels": "0,1"})
+
+
+def test_a_failing_window_ends_the_command_with_status_2_naming_it(
+    emu: Moving, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    emu.broken = {T0 + 20}
+    with pytest.raises(SystemExit) as stop:
+        cli.main(sync_flags(tmp_path / "a", T0 + 40, "--config", str(config_file(emu, tmp_path))))
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "2 of 4 windows failed (P1 2021-01-01T09:00:20Z" in err and "Traceback" not in err
+
+
+def test_progress_counts_the_pages_and_rows_of_every_patient(emu: Moving, tmp_path: Path) -> None:
+    seen: list = []
+    report = run(emu, tmp_path / "a", T0, T0 + 40, progress=seen.append)
+    assert (seen[-1].pages, seen[-1].rows) == (report.total("pages"), report.total("rows")) == (16, 4000)
