@@ -27,37 +27,25 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import partial
 from typing import Any
 
-from .arrow import header_names, page_bytes, read_table
-from .build import build_request
 from .errors import RuneError, UsageError
-from .export import PRIVATE, Progress, Pull, sync_folder, writing
+from .export import PRIVATE, Progress, Pull, writing
 from .flight import CONNECTIONS_PER_HOST
 from .ledger import LOCK, Entry, Key, Ledger, cell_file
-from .parquet import PRIVATE_FOLDER, commit, patient_list
+from .parquet import PRIVATE_FOLDER, patient_list
 from .resources import BY_NAME, resource
-from .shards import (
-    TIME_COLUMNS,
-    cut_page,
-    edge_param,
-    even_windows,
-    exact_time,
-    window_queries,
-    window_stream,
-)
+from .shards import exact_time
 from .stats import Stats
+from .syncfile import Job, known_types, pull_job
 
 WINDOW = 3600
 """Seconds per window (and per file) by default."""
-ROW_GROUP = 65536
-"""Rows gathered before a row group is written: pages are smaller."""
 SERIES = tuple(sorted(r.name for r in BY_NAME.values() if "csv" in r.formats and r.availability))
 
 
@@ -68,6 +56,9 @@ class SyncError(RuneError):
         super().__init__(message)
         self.report = report
 
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), self.report))
+
 
 class SyncInterrupted(KeyboardInterrupt):
     """Ctrl-C during a sync: every window committed before it is kept (``report``)."""
@@ -76,28 +67,8 @@ class SyncInterrupted(KeyboardInterrupt):
         super().__init__()
         self.report = report
 
-
-@dataclass(frozen=True)
-class Job:
-    """One window to pull: a patient's device over [lo, hi), written as the file of grid cell ``cell``.
-
-    ``keep`` is the range of the cell's present file whose rows go into the new
-    one as they are (None: nothing kept); it touches [lo, hi), before or after.
-    """
-
-    patient: str
-    device: str
-    cell: int
-    lo: Fraction
-    hi: Fraction
-    keep: tuple[Fraction, Fraction] | None = None
-
-    @property
-    def covers(self) -> tuple[Fraction, Fraction]:
-        """The range the cell's file holds once the job is done."""
-        if self.keep is None:
-            return self.lo, self.hi
-        return min(self.lo, self.keep[0]), max(self.hi, self.keep[1])
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.report,))
 
 
 # -- which windows to pull (pure) --------------------------------------------------------------------
@@ -163,126 +134,6 @@ def plan(entries: Mapping[Key, Entry], patients: Sequence[str], device: str, sta
 
 
 # -- one window into one file --------------------------------------------------------------------------
-
-
-def header_types(names: Sequence[str]) -> dict[str, Any]:
-    """Types for columns not known in advance (state, expression): the time column numbers, the rest text."""
-    import pyarrow as pa
-
-    return {name: pa.float64() if name in ("time", "timestamp") else pa.string() for name in names}
-
-
-def known_types(name: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The resource's column types when the API fixes them (the same in every file), else None."""
-    from .dask import column_types, known_columns
-
-    return column_types(name, [params], None) if known_columns(name, params) is not None else None
-
-
-def page_tables(response: Any, column: str, lo: Fraction, hi: Fraction, types: dict[str, Any] | None) -> list:
-    """One page cut to [lo, hi) and read into Arrow (runs in the window's thread): [] or [table]."""
-    response = cut_page(response, column, lo, hi)
-    table, _ = read_table(response, types or header_types(header_names(page_bytes(response))), 1)
-    return [] if table is None else [table]
-
-
-class WindowFile:
-    """The Parquet file of one window, written under a hidden name and renamed into place by ``commit``."""
-
-    def __init__(self, root: str, relative: str) -> None:
-        self.final = os.path.join(root, relative)
-        folder, name = os.path.split(self.final)
-        self.temporary = os.path.join(folder, f".{name}.tmp")
-        self.pending: list = []
-        self.held = 0
-        self.rows = 0
-        self.writer: Any = None
-
-    def add(self, table: Any) -> None:
-        self.pending.append(table)
-        self.held += table.num_rows
-        self.rows += table.num_rows
-        if self.held >= ROW_GROUP:
-            self.flush()
-
-    def flush(self) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if not self.pending:
-            return
-        table = pa.concat_tables(self.pending)
-        if self.writer is None:
-            os.makedirs(os.path.dirname(self.final), PRIVATE_FOLDER, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.temporary, table.schema)
-        self.writer.write_table(table)
-        self.pending, self.held = [], 0
-
-    def commit(self) -> int:
-        """Put the file in place (or remove the old one when the window has no rows); its size."""
-        self.flush()
-        if self.writer is None:
-            if os.path.exists(self.final):
-                os.unlink(self.final)
-                sync_folder(self.final)
-            return 0
-        commit(self.writer, self.temporary, self.final)
-        self.writer = None
-        sync_folder(self.final)
-        return os.stat(self.final).st_size
-
-    def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            os.unlink(self.temporary)
-
-
-def kept_tables(path: str, column: str, keep: tuple[Fraction, Fraction] | None) -> Iterator[Any]:
-    """The rows of a window's present file within ``keep`` (none when nothing is kept or there is no file), a row group at a time."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    if keep is None or not os.path.exists(path):
-        return
-    present = pq.ParquetFile(path)
-    for group in range(present.num_row_groups):
-        table = present.read_row_group(group)
-        times = table.column(column)
-        yield table.filter(pc.and_(pc.greater_equal(times, float(keep[0])), pc.less(times, float(keep[1]))))
-
-
-def pull_job(config: Any, name: str, params: Mapping[str, Any], types: dict | None, root: str, job: Job,
-             shards: int, stop: threading.Event, stats: Stats, page: Callable[[int, int], None]) -> tuple[int, int, int]:
-    """Pull one window (in ``shards`` parts at once) into its file, with the rows it keeps.
-
-    Returns (rows in the file, its size, rows pulled)."""
-    column = TIME_COLUMNS.get(name, "time")
-    query = {**params, "patient_id": job.patient, "device_id": job.device,
-             "start_time": edge_param(job.lo), "end_time": edge_param(job.hi)}
-    request = build_request(config, name, "csv", query)
-    windows = window_queries(request, even_windows(job.lo, job.hi, shards))
-    parse = partial(page_tables, column=column, lo=job.lo, hi=job.hi, types=types)
-    out = WindowFile(root, cell_file(job.patient, job.device, job.cell))
-    kept_first, pulled = job.keep is not None and job.keep[0] < job.lo, 0
-    stream: Any = window_stream(request, windows, parse=parse, buffer=2 * len(windows), stats=stats)
-    try:
-        with writing(out.final):
-            for table in kept_tables(out.final, column, job.keep if kept_first else None):
-                out.add(table)
-            for response, tables, _ in stream:
-                if stop.is_set():
-                    raise KeyboardInterrupt
-                rows = sum(t.num_rows for t in tables or ())
-                for table in tables or ():
-                    out.add(table)
-                pulled += rows
-                page(len(response.content), rows)
-            for table in kept_tables(out.final, column, None if kept_first else job.keep):
-                out.add(table)
-            return out.rows, out.commit(), pulled
-    finally:
-        stream.close()
-        out.abort()
 
 
 # -- a run ---------------------------------------------------------------------------------------------

@@ -452,3 +452,17 @@ def test_progress_counts_the_pages_and_rows_of_every_patient(emu: Moving, tmp_pa
     seen: list = []
     report = run(emu, tmp_path / "a", T0, T0 + 40, progress=seen.append)
     assert (seen[-1].pages, seen[-1].rows) == (report.total("pages"), report.total("rows")) == (16, 4000)
+
+
+def test_reports_and_errors_pickle(emu: Moving, tmp_path: Path) -> None:
+    import pickle
+
+    from runeq_fn.sync import SyncInterrupted
+
+    emu.broken = {T0}
+    with pytest.raises(SyncError) as failed:
+        run(emu, tmp_path / "a", T0, T0 + 40)
+    again = pickle.loads(pickle.dumps(failed.value))
+    assert str(again) == str(failed.value) and again.report == failed.value.report
+    stopped = pickle.loads(pickle.dumps(SyncInterrupted(failed.value.report)))
+    assert stopped.report.failed == failed.value.report.failed
