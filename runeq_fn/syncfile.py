@@ -26,8 +26,8 @@ from .parquet import PRIVATE_FOLDER, commit
 from .shards import TIME_COLUMNS, cut_page, edge_param, even_windows, window_queries, window_stream
 from .stats import Stats
 
-ROW_GROUP = 65536
-"""Rows gathered before a row group is written: pages are smaller."""
+ROW_GROUP = 16384
+"""Rows gathered before a row group is written (pages are smaller): what a window's writer holds at most."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,9 @@ class WindowFile:
         table = pa.concat_tables(self.pending)
         if self.writer is None:
             os.makedirs(os.path.dirname(self.final), PRIVATE_FOLDER, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.temporary, table.schema)
+            # dictionaries only for text: a dictionary of doubles (times, samples) grows to its limit and is dropped
+            text = [f.name for f in table.schema if pa.types.is_string(f.type)]
+            self.writer = pq.ParquetWriter(self.temporary, table.schema, use_dictionary=text)
         self.writer.write_table(table)
         self.pending, self.held = [], 0
 

@@ -466,3 +466,18 @@ def test_reports_and_errors_pickle(emu: Moving, tmp_path: Path) -> None:
     assert str(again) == str(failed.value) and again.report == failed.value.report
     stopped = pickle.loads(pickle.dumps(SyncInterrupted(failed.value.report)))
     assert stopped.report.failed == failed.value.report.failed
+
+
+def test_runeq_sync_reads_with_pyarrows_system_allocator_unless_told_otherwise(tmp_path: Path) -> None:
+    import sys
+
+    code = ("import sys; from runeq_fn import cli\n"
+            "try:\n    cli.main(sys.argv[1:])\nfinally:\n"
+            "    import pyarrow; print(pyarrow.default_memory_pool().backend_name)")
+    flags = sync_flags(tmp_path / "a", T0 + 1, "--emulator")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    chosen = subprocess.run([sys.executable, "-c", code, *flags], capture_output=True, text=True, timeout=60, env=env)
+    assert chosen.stdout.split() == ["system"], chosen.stderr
+    told = subprocess.run([sys.executable, "-c", code, *sync_flags(tmp_path / "b", T0 + 1, "--emulator")],
+                          capture_output=True, text=True, timeout=60, env={**env, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"})
+    assert told.stdout.split() == ["jemalloc"], told.stderr
