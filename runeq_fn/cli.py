@@ -282,7 +282,7 @@ def named_parameters(function: Callable[..., Any]) -> list[str]:
     return [p.name for p in inspect.signature(function).parameters.values() if p.kind in kinds]
 
 
-def unknown_parameters(flags: Iterable[str], options: Iterable[str]) -> list[str]:
+def unknown_parameters(flags: Iterable[str], options: Iterable[str], command: str = "runeq fetch") -> list[str]:
     """One warning per flag that is not a V1 query parameter; a flag like one of ``options`` is refused.
 
     A mistyped option must not quietly become a query parameter (``--resum``
@@ -320,7 +320,7 @@ def unknown_parameters(flags: Iterable[str], options: Iterable[str]) -> list[str
             o for o in options if len(name) >= 3 and (o.startswith(name) or name.startswith(o))
         ]
         if option:
-            raise UsageError(f"{shown} is not an option of runeq fetch: did you mean --{option[0]}?")
+            raise UsageError(f"{shown} is not an option of {command}: did you mean --{option[0]}?")
         near = difflib.get_close_matches(name, sorted(V1_PARAMETERS), n=1, cutoff=0.7)
         hint = f" (did you mean --{near[0].replace('_', '-')}?)" if near else ""
         warnings.append(f"{shown} is not a Stream API V1 parameter: sent as typed{hint}")
@@ -425,7 +425,7 @@ class Runeq:
         """
         from .sync import sync_command
 
-        for warning in unknown_parameters(params, named_parameters(self.sync)):
+        for warning in unknown_parameters(params, named_parameters(self.sync), "runeq sync"):
             note(warning)
         sync_command(resource, output, shards, recheck, window, status, plot, config, emulator, params)
 

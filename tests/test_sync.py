@@ -481,3 +481,11 @@ def test_runeq_sync_reads_with_pyarrows_system_allocator_unless_told_otherwise(t
     told = subprocess.run([sys.executable, "-c", code, *sync_flags(tmp_path / "b", T0 + 1, "--emulator")],
                           capture_output=True, text=True, timeout=60, env={**env, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"})
     assert told.stdout.split() == ["jemalloc"], told.stderr
+
+
+def test_a_flag_close_to_an_option_of_sync_is_refused_naming_sync(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*sync_flags(tmp_path / "a", T0 + 1, "--emulator"), "--recheks", "30"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "--recheks is not an option of runeq sync: did you mean --recheck?" in err
+    assert not (tmp_path / "a").exists()
