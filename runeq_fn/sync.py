@@ -196,15 +196,25 @@ def checked_resource(name: str) -> str:
     return name
 
 
+def ours(relative: str) -> bool:
+    """Whether a path in the dataset is a file of a partition, where sync writes windows.
+
+    >>> ours("patient_id=P/device_id=D/a.parquet"), ours("notes/a.parquet"), ours("a.parquet")
+    (True, False, False)
+    """
+    parts = relative.split(os.sep)
+    return len(parts) == 3 and parts[0].startswith("patient_id=") and parts[1].startswith("device_id=")
+
+
 def tidy(ledger: Ledger) -> None:
     """Clear what a kill left: hidden temporary files, files no entry names, entries whose file is not as recorded."""
-    named = {e.file: e for e in ledger.entries.values() if e.file}
+    named = {e.file for e in ledger.entries.values() if e.file}
     for folder, _, names in os.walk(ledger.root):
         for name in names:
-            path = os.path.join(folder, name)
-            relative = os.path.relpath(path, ledger.root)
-            if name.endswith(".tmp") and name.startswith(".") or (name.endswith(".parquet") and relative not in named):
-                os.unlink(path)
+            relative = os.path.relpath(os.path.join(folder, name), ledger.root)
+            temporary = name.startswith(".") and name.endswith(".tmp") and (ours(relative) or os.sep not in relative)
+            if temporary or (ours(relative) and name.endswith(".parquet") and relative not in named):
+                os.unlink(os.path.join(ledger.root, relative))
     for entry in list(ledger.entries.values()):
         if entry.file and not (os.path.isfile(path := os.path.join(ledger.root, entry.file))
                                and os.path.getsize(path) == entry.size):

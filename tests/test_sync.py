@@ -489,3 +489,14 @@ def test_a_flag_close_to_an_option_of_sync_is_refused_naming_sync(tmp_path: Path
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "--recheks is not an option of runeq sync: did you mean --recheck?" in err
     assert not (tmp_path / "a").exists()
+
+
+def test_files_of_your_own_outside_the_partitions_are_left_alone(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "accel"
+    run(emu, out, T0, T0 + 20)
+    mine = [out / "notes.parquet", out / "extra" / "x.parquet"]
+    for path in mine:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"mine")
+    run(emu, out, T0, T0 + 40)
+    assert all(path.read_bytes() == b"mine" for path in mine)
