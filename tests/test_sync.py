@@ -193,7 +193,7 @@ def test_a_window_that_emptied_on_recheck_loses_its_file(emu: Moving, tmp_path: 
 # -- any sequence of runs is one run ----------------------------------------------------------------------------
 
 
-@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     st.lists(st.tuples(st.integers(0, 30), st.integers(1, 30)), min_size=1, max_size=4),
     st.sampled_from([0, 7, 25]),
