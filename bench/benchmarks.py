@@ -389,6 +389,88 @@ def sharding(rounds: int, slow_rounds: int) -> Result:
     return rows, notes
 
 
+SYNC_PATIENTS = ["patient-1", "patient-2", "patient-3", "patient-4"]
+SYNC_RANGE = {"start_time": START + 3 * 3600, "end_time": START + 9 * 3600}
+"""12:00 to 18:00 UTC: about 16 hours of 50 Hz data over the four patients, ~590 pages of 5,000 rows."""
+
+
+def syncing(rounds: int, shards: tuple[int, ...] = (1, 2, 4)) -> Result:
+    """``runeq sync`` of 4 patients x 6 hours against runeq's serial ``points()`` per patient, 200 ms a request.
+
+    The runeq-fn workers run with pyarrow's system allocator, as ``runeq sync`` does.
+    """
+    import shutil
+
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    folder = tempfile.mkdtemp(prefix="runeq-bench-sync-")
+    args = {"patients": SYNC_PATIENTS, "device": DEFAULTS["device_id"], "start": SYNC_RANGE["start_time"],
+            "end": SYNC_RANGE["end_time"]}
+    served = {"pagination": "token", "page_size": PAGE_ROWS, "blank_rate": BLANK_RATE, "warm": True, "delay": 0.2}
+    runs = [0]
+    try:
+        with Server(**served) as server, worker("runeq") as rq, worker("runeq_fn") as fn:
+            def runeq() -> float:
+                replies = [rq.ask(task("pull", config=server.config, defaults={**DEFAULTS, "patient_id": p},
+                                       params=SYNC_RANGE)) for p in SYNC_PATIENTS]
+                totals["rows"] = sum(r["count"] for r in replies)
+                return sum(r["seconds"] for r in replies)
+
+            def synced(n: int) -> Callable[[], float]:
+                def run() -> float:
+                    runs[0] += 1
+                    output = os.path.join(folder, f"run-{runs[0]}")
+                    reply = fn.ask(task("sync", config=server.config, output=output, shards=n, **args))
+                    counted(reply, totals["rows"], f"runeq sync shards={n}")
+                    server.ask("clear")
+                    again = fn.ask(task("sync", config=server.config, output=output, shards=n, **args))
+                    sent = server.ask("sent")["requests"]
+                    if again["count"] or sent:
+                        raise BenchError(f"a second sync sent {sent} requests and pulled {again['count']} rows")
+                    shutil.rmtree(output)
+                    return reply["seconds"]
+
+                return run
+
+            def floor(n: int) -> Callable[[], float]:
+                return lambda: counted(fn.ask(task("sync_floor", config=server.config, shards=n, **args)),
+                                       totals["rows"], "the sync floor")
+
+            totals: dict[str, int] = {}
+            contenders = {"runeq": runeq, **{f"sync {n}": synced(n) for n in shards},
+                          **{f"floor {n}": floor(n) for n in shards}}
+            for run in contenders.values():  # the warm emulator builds each page once
+                run()
+            server.ask("clear")
+            best = medians(alternate(rounds, contenders))
+        with Server(**served) as server, worker("runeq_fn") as fresh:
+            output = os.path.join(folder, "rss")
+            rss = fresh.ask(task("sync", config=server.config, output=output, shards=shards[-1], **args))["peak_rss_kb"]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    label = "sync 200 ms"
+    what = f"4 patients x 6 h of 50 Hz accel ({totals['rows']:,} rows, 5,000 a page)"
+    rows = []
+    for n in shards:
+        rows += [
+            timed(label, f"{what}: runeq sync --shards {n}", best["runeq"], best[f"sync {n}"], 15 if n == shards[-1] else None),
+            timed(label, f"floor: the same windows' pages, 16 at once, nothing parsed (shards {n})", best["runeq"],
+                  best[f"floor {n}"], None),
+        ]
+    rows.append(Row(label, f"peak RSS of a fresh process syncing it (shards {shards[-1]})", "", mb(rss), "",
+                    "< 200 MB", rss * 1024 / 1e6 < 200))
+    rows.append(Row(label, "requests sent by a second run with the same arguments", "", "0", "", "0", True))
+    notes = [
+        "sync: runeq is Accel(patient_id=P, device_id=D).points(start_time, end_time) per patient, one after "
+        "another; runeq-fn is runeq_fn.sync.sync into a new folder each round (hour windows, 16 at once under "
+        "the process limit, each in --shards parts), pages served from memory after Emulator(delay=0.2). "
+        "After each timed sync the same sync runs again and the emulator counts its requests (0, or the "
+        "bench stops). The floor is the most any client pulling these windows 16 at a time can do: at 200 ms "
+        "a request, 16 in flight give at most 80 requests a second. The runeq-fn workers run with "
+        "ARROW_DEFAULT_MEMORY_POOL=system, as runeq sync sets it.",
+    ]
+    return rows, notes
+
+
 BENCHMARKS: dict[str, Callable[[], Result]] = {
     "parse": lambda: parse(rounds=9),
     "e2e": lambda: end_to_end(rounds=7, cold_rounds=3),
@@ -397,4 +479,5 @@ BENCHMARKS: dict[str, Callable[[], Result]] = {
     "memory": memory,
     "latency": lambda: latency(rounds=5),
     "shards": lambda: sharding(rounds=5, slow_rounds=3),
+    "sync": lambda: syncing(rounds=1),
 }

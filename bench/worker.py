@@ -279,6 +279,47 @@ def parquet_pull(lib: str, config: dict, defaults: dict, params: dict) -> dict[s
     return {"seconds": seconds, "count": done.rows, "connections": None}
 
 
+def sync_pull(lib: str, config: dict, patients: list, device: str, start: int, end: int, output: str,
+              shards: int = 1) -> dict[str, Any]:
+    """Time ``runeq_fn.sync.sync`` of the patients into ``output``; rows and requests from its report."""
+    from runeq_fn import Config
+    from runeq_fn.sync import sync
+
+    gc.collect()
+    began = time.perf_counter()
+    report = sync(Config(**config), "accel", patients, device, start, end, output, shards=shards)
+    seconds = time.perf_counter() - began
+    return {"seconds": seconds, "count": report.total("rows"), "requests": report.total("requests"),
+            "connections": None}
+
+
+def sync_floor(lib: str, config: dict, patients: list, device: str, start: int, end: int,
+               shards: int = 1) -> dict[str, Any]:
+    """The floor of a sync: the same windows' pages fetched as concurrently (16 at once), counted and dropped."""
+    from concurrent.futures import ThreadPoolExecutor
+    from fractions import Fraction
+
+    from runeq_fn import Config, build_request
+    from runeq_fn.shards import edge_param, even_windows, window_pages, window_queries
+    from runeq_fn.sync import WINDOW, plan
+
+    cfg = Config(**config)
+    jobs, _ = plan({}, patients, device, Fraction(start), Fraction(end), WINDOW, Fraction(0))
+
+    def lines(job: Any) -> int:
+        query = {"patient_id": job.patient, "device_id": job.device,
+                 "start_time": edge_param(job.lo), "end_time": edge_param(job.hi)}
+        request = build_request(cfg, "accel", "csv", query)
+        pages = window_pages(request, window_queries(request, even_windows(job.lo, job.hi, shards)))
+        return sum(page.content.count(b"\n") - 1 for page in pages if page.content)
+
+    gc.collect()
+    began = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        count = sum(pool.map(lines, jobs))
+    return {"seconds": time.perf_counter() - began, "count": count, "connections": None}
+
+
 def idle(lib: str) -> dict[str, Any]:
     """Import the library and do nothing: the peak RSS of a process that has done no work yet."""
     importlib.import_module(lib)
@@ -287,6 +328,7 @@ def idle(lib: str) -> dict[str, Any]:
 
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "parse": parse, "pull": pull, "bare": bare_pull, "parquet": parquet_pull, "idle": idle,
+    "sync": sync_pull, "sync_floor": sync_floor,
 }
 
 

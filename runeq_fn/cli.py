@@ -369,7 +369,7 @@ def named_parameters(function: Callable[..., Any]) -> list[str]:
     return [p.name for p in inspect.signature(function).parameters.values() if p.kind in kinds]
 
 
-def unknown_parameters(flags: Iterable[str], options: Iterable[str]) -> list[str]:
+def unknown_parameters(flags: Iterable[str], options: Iterable[str], command: str = "runeq fetch") -> list[str]:
     """One warning per flag that is not a V1 query parameter; a flag like one of ``options`` is refused.
 
     A mistyped option must not quietly become a query parameter (``--resum``
@@ -407,7 +407,7 @@ def unknown_parameters(flags: Iterable[str], options: Iterable[str]) -> list[str
             o for o in options if len(name) >= 3 and (o.startswith(name) or name.startswith(o))
         ]
         if option:
-            raise UsageError(f"{shown} is not an option of runeq fetch: did you mean --{option[0]}?")
+            raise UsageError(f"{shown} is not an option of {command}: did you mean --{option[0]}?")
         near = difflib.get_close_matches(name, sorted(V1_PARAMETERS), n=1, cutoff=0.7)
         hint = f" (did you mean --{near[0].replace('_', '-')}?)" if near else ""
         warnings.append(f"{shown} is not a Stream API V1 parameter: sent as typed{hint}")
@@ -425,13 +425,13 @@ def to_stderr(line: str) -> None:
 
 
 def start_emulator(
-    port: int, pagination: str, page_size: int, tls: tuple[str, str] | None = None
+    port: int, pagination: str, page_size: int, tls: tuple[str, str] | None = None, delay: float = 0.0
 ) -> Emulator:
     """An emulator bound to its port (not yet serving), or a ``UsageError`` saying why not."""
     from .emulator import Emulator
 
     try:
-        emu = Emulator(port=port, pagination=pagination, page_size=page_size, log=to_stderr, tls=tls)
+        emu = Emulator(port=port, pagination=pagination, page_size=page_size, log=to_stderr, tls=tls, delay=delay)
         emu.url  # noqa: B018 -- binds the port now, so that a busy one fails here
     except (ValueError, OverflowError, OSError) as exc:
         raise UsageError(f"cannot start the emulator: {exc}") from None
@@ -457,6 +457,7 @@ class Runeq:
         page_size: int = 1000,
         tls_cert: str | None = None,
         tls_key: str | None = None,
+        delay_ms: int = 0,
     ) -> None:
         """Serve an emulated Stream API on 127.0.0.1 until Ctrl-C.
 
@@ -469,6 +470,7 @@ class Runeq:
           page_size: rows per page
           tls_cert: serve https with this certificate chain (PEM; give --tls-key too)
           tls_key: the certificate's private key (PEM)
+          delay_ms: milliseconds slept before each answer (a slow server, for trying sync or shards)
         """
         from .emulator.pagination import SCHEMES
 
@@ -481,6 +483,7 @@ class Runeq:
             str(pagination),
             whole_number("page-size", page_size, 1),
             (str(tls_cert), str(tls_key)) if tls_cert is not None else None,
+            whole_number("delay-ms", delay_ms, 0) / 1000,
         )
         print(f"url: {emu.url}")
         for key in ("access_token_id", "access_token_secret"):
@@ -488,6 +491,34 @@ class Runeq:
         sys.stdout.flush()
         emu.serve_forever()
         note("emulator stopped")
+
+    def sync(self, resource: str | None = None, output: str | None = None, shards: int = 1, recheck: float = 0,
+             window: int = 3600, status: str | None = None, plot: str | None = None, config: str | None = None,
+             emulator: bool = False, **params: str) -> None:
+        """Keep a Parquet dataset of every patient's data current, pulling only what it lacks.
+
+        runeq sync accel --patient-id P1,P2 --device-id D --start-time S --end-time E --output DIR
+        (times as for fetch). DIR is partitioned patient_id=P/device_id=D/, one file per window,
+        with a ledger of what is covered: the same command again pulls nothing; a later
+        --end-time pulls the new range and --recheck seconds before the old end. Safe to kill:
+        the same command completes it. Other flags are query parameters.
+
+        Args:
+          resource: a CSV time series: accel, band_power, heartrate, lfp, probability_symptom, rotation or state
+          output: the dataset folder (made on the first run)
+          shards: parts of each window pulled at once
+          recheck: seconds before the previous end pulled again when the end moves on (late data)
+          window: seconds per window and file (fixed by the first run)
+          status: print the coverage of this dataset per patient and day (rows, hours, last sync)
+          plot: draw the coverage of --status DIR (or --output DIR) as a heatmap into this PNG (matplotlib)
+          config: the config file to read instead of ~/.rune/config
+          emulator: pull fake data from an in-process emulator (no config needed)
+        """
+        from .sync import sync_command
+
+        for warning in unknown_parameters(params, named_parameters(self.sync), "runeq sync"):
+            note(warning)
+        sync_command(resource, output, shards, recheck, window, status, plot, config, emulator, params)
 
     def demo(self) -> None:
         """Walk through the runeq V1 API against an in-process emulator (nothing is written)."""

@@ -23,7 +23,8 @@ RUNS = {
     "cohort_dask synchronous": ["cohort_dask", "synchronous"],
     "cohort_dask processes": ["cohort_dask", "processes"],  # the config is pickled into each worker
 }
-NEEDS = {"cohort_dask": ("dask", "pandas", "pyarrow"), "plot_day": ("pandas", "matplotlib")}
+NEEDS = {"cohort_dask": ("dask", "pandas", "pyarrow"), "plot_day": ("pandas", "matplotlib"),
+         "sync_cohort": ("duckdb", "pandas", "pyarrow")}
 SAYS = {
     "walkthrough": "CSV: 3 pages, header 'time,x,y,z'",
     "pipeline": "09:00 UTC   720 samples",
@@ -31,6 +32,7 @@ SAYS = {
     "cohort_pull": "patient-4: {'samples'",
     "cohort_dask": "{'patient_id': 'patient-4', 'samples'",
     "plot_day": "accelerometry rows and",
+    "sync_cohort": "synced to 09:20: 0 windows, 0 rows, 0 requests",
 }
 
 

@@ -1,0 +1,420 @@
+"""Keep a local Parquet copy of every patient's data current: ``runeq sync RESOURCE ... --output DIR``.
+
+The time range is cut on a grid of ``window`` seconds (an hour by default,
+aligned to the UTC epoch), and each (patient, device, grid window) is one
+Parquet file, partitioned hive style::
+
+    DIR/_ledger.jsonl                                           what is covered (see ``runeq_fn.ledger``)
+    DIR/patient_id=P1/device_id=D/20210101T090000Z.parquet     the rows of [09:00, 10:00), pulled whole
+    DIR/patient_id=P1/device_id=D/.20210101T100000Z.parquet.tmp a window being written (readers skip it)
+
+A window's file is written under a hidden name, fsynced and renamed into place,
+and only then is its ledger entry appended, so a kill at any moment leaves whole
+files, each either named by the ledger or cleared away by the next run (a file
+no entry names, or whose size is not the recorded one, is removed and its window
+pulled again). Every row is cut to its window's [lo, hi) on the time column, so
+no row is in two files whatever the server does at ``end_time``.
+
+A run pulls a window when the ledger does not cover the asked part of it, or
+when the run ends later than the sync that pulled it and the window ends within
+``recheck`` seconds before that sync's end (late data); the file is then
+replaced by rename, in one step. Windows with no data are recorded as such.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from .errors import RuneError, UsageError
+from .export import PRIVATE, Progress, Pull, writing
+from .flight import CONNECTIONS_PER_HOST
+from .ledger import LOCK, Entry, Key, Ledger, cell_file
+from .parquet import PRIVATE_FOLDER, patient_list
+from .resources import BY_NAME, resource
+from .shards import exact_time
+from .stats import Stats
+from .syncfile import Job, known_types, pull_job
+
+WINDOW = 3600
+"""Seconds per window (and per file) by default."""
+SERIES = tuple(sorted(r.name for r in BY_NAME.values() if "csv" in r.formats and r.availability))
+
+
+class SyncError(RuneError):
+    """Some windows failed; the others are on disk and in the ledger. ``report`` says what was done."""
+
+    def __init__(self, message: str, report: SyncReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), self.report))
+
+
+class SyncInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sync: every window committed before it is kept (``report``)."""
+
+    def __init__(self, report: SyncReport) -> None:
+        super().__init__()
+        self.report = report
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.report,))
+
+
+# -- which windows to pull (pure) --------------------------------------------------------------------
+
+
+def grid_cells(start: Fraction, end: Fraction, window: int) -> list[tuple[int, Fraction, Fraction]]:
+    """The grid cells that meet [start, end), each as (cell start, part of [start, end) inside it).
+
+    >>> [(c, float(lo), float(hi)) for c, lo, hi in grid_cells(Fraction(5400), Fraction(9000), 3600)]
+    [(3600, 5400.0, 7200.0), (7200, 7200.0, 9000.0)]
+    """
+    first = math.floor(start / window) * window
+    return [(c, max(start, Fraction(c)), min(end, Fraction(c + window)))
+            for c in range(first, math.ceil(end / window) * window, window)]
+
+
+def stale(entry: Entry, end: Fraction, recheck: Fraction) -> bool:
+    """Whether a covered window is pulled again: the run ends later than the sync that pulled it,
+    and it ends within ``recheck`` seconds before that sync's end.
+
+    >>> e = Entry("P", "D", 0, Fraction(0), Fraction(3600), Fraction(3600), 1, 1, "f", 0.0)
+    >>> stale(e, Fraction(7200), Fraction(300)), stale(e, Fraction(3600), Fraction(300)), stale(e, Fraction(7200), Fraction(0))
+    (True, False, False)
+    """
+    return end > entry.end and entry.hi > entry.end - recheck
+
+
+def plan(entries: Mapping[Key, Entry], patients: Sequence[str], device: str, start: Fraction, end: Fraction,
+         window: int, recheck: Fraction) -> tuple[list[Job], int]:
+    """The windows a run pulls (in time order, patients interleaved) and how many are already current.
+
+    A window partly covered is pulled where it lacks data, or is to be
+    rechecked, and what it holds besides is kept; where that leaves a gap on
+    both sides (a range grown at both ends inside one window), all of it is pulled.
+
+    >>> jobs, current = plan({}, ["P1", "P2"], "D", Fraction(0), Fraction(5400), 3600, Fraction(0))
+    >>> [(j.patient, j.cell, float(j.hi)) for j in jobs], current
+    ([('P1', 0, 3600.0), ('P2', 0, 3600.0), ('P1', 3600, 5400.0), ('P2', 3600, 5400.0)], 0)
+    >>> held = {("P1", "D", 3600): Entry("P1", "D", 3600, Fraction(3600), Fraction(5400), Fraction(5400), 9, 1, "f", 0.0)}
+    >>> [(float(j.lo), float(j.hi), j.keep) for j in plan(held, ["P1"], "D", Fraction(0), Fraction(7200), 3600, Fraction(300))[0]]
+    [(0.0, 3600.0, None), (5100.0, 7200.0, (Fraction(3600, 1), Fraction(5100, 1)))]
+    """
+    jobs, current = [], 0
+    for cell, lo, hi in grid_cells(start, end, window):
+        for patient in patients:
+            entry = entries.get((patient, device, cell))
+            if entry is None:
+                jobs.append(Job(patient, device, cell, lo, hi))
+                continue
+            recheck_here = stale(entry, end, recheck)
+            if entry.lo <= lo and hi <= entry.hi and not recheck_here:
+                current += 1
+                continue
+            first, last = min(lo, entry.lo), max(hi, entry.hi)
+            kept = (entry.lo, max(entry.lo, entry.end - recheck) if recheck_here else entry.hi)
+            if kept[1] <= kept[0] or (first < kept[0] and kept[1] < last):
+                jobs.append(Job(patient, device, cell, first, last))
+            elif first < kept[0]:
+                jobs.append(Job(patient, device, cell, first, kept[0], kept))
+            else:
+                jobs.append(Job(patient, device, cell, kept[1], last, kept))
+    return jobs, current
+
+
+# -- one window into one file --------------------------------------------------------------------------
+
+
+# -- a run ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PatientSync:
+    """What a run did for one patient."""
+
+    windows: int = 0
+    current: int = 0
+    pages: int = 0
+    rows: int = 0
+    bytes: int = 0
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class SyncReport:
+    """What a run did: per patient, in all, and the windows that failed (with why).
+
+    >>> SyncReport("d", {"P1": PatientSync(2, 1, 10, 500, 9000, 12, 1, 0.5)}, 0.6).summary()
+    'd: 1 patients, 2 windows pulled, 1 already current; 10 pages, 500 rows, 9.0 kB, 12 requests, 1 retries, 0.60 s (0.50-0.50 s per patient)'
+    """
+
+    output: str
+    patients: dict[str, PatientSync]
+    seconds: float = 0.0
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(p, name) for p in self.patients.values())
+
+    def summary(self) -> str:
+        from .export import human_bytes
+
+        times = [p.seconds for p in self.patients.values()] or [0.0]
+        line = (
+            f"{self.output}: {len(self.patients)} patients, {self.total('windows')} windows pulled, "
+            f"{self.total('current')} already current; {self.total('pages'):,} pages, {self.total('rows'):,} rows, "
+            f"{human_bytes(self.total('bytes'))}, {self.total('requests'):,} requests, {self.total('retries')} retries, "
+            f"{self.seconds:.2f} s ({min(times):.2f}-{max(times):.2f} s per patient)"
+        )
+        return line + (f"; {len(self.failed)} windows failed" if self.failed else "")
+
+
+def checked_resource(name: str) -> str:
+    """A resource that syncs: a CSV time series; any other is refused with one line.
+
+    >>> checked_resource("span")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: span cannot be synced: it is not a CSV time series (no time column to cut windows on); sync one of accel, band_power, heartrate, lfp, probability_symptom, rotation, state
+    """
+    if resource(name).name not in SERIES:
+        raise UsageError(f"{name} cannot be synced: it is not a CSV time series (no time column to cut windows on); "
+                         f"sync one of {', '.join(SERIES)}")
+    return name
+
+
+def ours(relative: str) -> bool:
+    """Whether a path in the dataset is a file of a partition, where sync writes windows.
+
+    >>> ours("patient_id=P/device_id=D/a.parquet"), ours("notes/a.parquet"), ours("a.parquet")
+    (True, False, False)
+    """
+    parts = relative.split(os.sep)
+    return len(parts) == 3 and parts[0].startswith("patient_id=") and parts[1].startswith("device_id=")
+
+
+def tidy(ledger: Ledger) -> None:
+    """Clear what a kill left: hidden temporary files, files no entry names, entries whose file is not as recorded."""
+    named = {e.file for e in ledger.entries.values() if e.file}
+    for folder, _, names in os.walk(ledger.root):
+        for name in names:
+            relative = os.path.relpath(os.path.join(folder, name), ledger.root)
+            temporary = name.startswith(".") and name.endswith(".tmp") and (ours(relative) or os.sep not in relative)
+            if temporary or (ours(relative) and name.endswith(".parquet") and relative not in named):
+                os.unlink(os.path.join(ledger.root, relative))
+    for entry in list(ledger.entries.values()):
+        if entry.file and not (os.path.isfile(path := os.path.join(ledger.root, entry.file))
+                               and os.path.getsize(path) == entry.size):
+            if os.path.exists(path):
+                os.unlink(path)
+            ledger.drop(entry.key)
+
+
+class Run:
+    """The shared state of one run's threads: the report, progress, the stop flag."""
+
+    def __init__(self, report: SyncReport, name: str, progress: Progress | None) -> None:
+        self.report, self.name, self.progress = report, name, progress
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.spans: dict[str, list[float]] = {}
+        self.pages = self.rows = self.bytes = 0
+
+    def page(self, size: int, rows: int) -> None:
+        with self.lock:
+            self.pages, self.rows, self.bytes = self.pages + bool(size), self.rows + rows, self.bytes + size
+            if self.progress is not None:
+                self.progress(Pull(self.name, "parquet", {}, None, self.pages, self.rows, self.bytes))
+
+    def done(self, patient: str, stats: Stats, rows: int, began: float) -> None:
+        with self.lock:
+            p = self.report.patients[patient]
+            p.windows, p.pages, p.rows, p.bytes = p.windows + 1, p.pages + stats.pages, p.rows + rows, p.bytes + stats.bytes
+            p.requests, p.retries = p.requests + stats.requests, p.retries + stats.retries
+            span = self.spans.setdefault(patient, [began, began])
+            span[0], span[1] = min(span[0], began), time.perf_counter()
+            p.seconds = span[1] - span[0]
+
+
+@contextmanager
+def dataset_lock(root: str) -> Iterator[None]:
+    """Hold ``DIR/_lock`` for the run, or refuse at once: one sync into a dataset at a time (released on kill)."""
+    import fcntl
+
+    path = os.path.join(root, LOCK)
+    with writing(path):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), PRIVATE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another runeq sync is writing {root}: wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def sync(
+    config: Any,
+    resource: str,
+    patients: str | Sequence[str],
+    device_id: str,
+    start_time: Any,
+    end_time: Any,
+    output: str | os.PathLike,
+    shards: int = 1,
+    recheck: float = 0,
+    window: int = WINDOW,
+    params: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+    max_workers: int = CONNECTIONS_PER_HOST,
+) -> SyncReport:
+    """Bring the dataset ``output`` up to date with [start_time, end_time) of each patient's device; the report.
+
+    Windows of every patient are pulled ``max_workers`` at once (each in
+    ``shards`` parts), all under the process's one limit on requests in flight.
+    ``recheck`` seconds before the end of the previous sync are pulled again
+    when the run ends later (late data). ``params`` are further query parameters
+    (``{"channels": "0,1"}``); they, the resource and ``window`` are fixed for a
+    dataset by its first run. Windows that fail are left out of the ledger and
+    raise ``SyncError`` once the others are in; Ctrl-C raises ``SyncInterrupted``.
+
+    >>> import tempfile
+    >>> from runeq_fn import Config
+    >>> from runeq_fn.emulator import Emulator
+    >>> with Emulator(page_size=500) as emu, tempfile.TemporaryDirectory() as folder:
+    ...     cfg = Config(**emu.config_values())
+    ...     first = sync(cfg, "accel", "P1,P2", "watch-1", 1609491590, 1609491610, folder + "/accel")
+    ...     again = sync(cfg, "accel", "P1,P2", "watch-1", 1609491590, 1609491610, folder + "/accel")
+    >>> first.total("rows"), first.total("windows"), again.total("requests"), again.total("current")
+    (2000, 4, 0, 4)
+    """
+    name = checked_resource(str(resource))
+    people = patient_list(patients) if isinstance(patients, str) else list(dict.fromkeys(map(str, patients)))
+    start, end = exact_time("start_time", start_time), exact_time("end_time", end_time)
+    if not people:
+        raise UsageError("give at least one patient: --patient-id P1,P2,...")
+    if not end > start:
+        raise UsageError("--end-time must be after --start-time")
+    if int(window) != window or window < 1 or shards < 1 or recheck < 0:
+        raise UsageError("--window (whole seconds) and --shards must be at least 1, --recheck at least 0")
+    extra = {k: str(v) for k, v in (params or {}).items() if v is not None}
+    types = known_types(name, extra)
+    root = os.path.normpath(os.fspath(output))
+    report = SyncReport(root, {p: PatientSync() for p in people})
+    began = time.perf_counter()
+    with writing(root):
+        os.makedirs(root, PRIVATE_FOLDER, exist_ok=True)
+    with dataset_lock(root):
+        ledger = Ledger.open(root, {"kind": "header", "version": 1, "resource": name, "params": extra, "window": int(window)})
+        tidy(ledger)
+        jobs, _ = plan(ledger.entries, people, str(device_id), start, end, int(window), Fraction(recheck))
+        for patient in people:
+            report.patients[patient].current = plan(ledger.entries, [patient], str(device_id), start, end,
+                                                    int(window), Fraction(recheck))[1]
+        run = Run(report, name, progress)
+
+        def pull(job: Job) -> None:
+            stats, started = Stats(), time.perf_counter()
+            rows, size, pulled = pull_job(config, name, extra, types, root, job, shards, run.stop, stats, run.page)
+            old = ledger.entries.get((job.patient, job.device, job.cell))
+            settled = end if old is None else max(end, old.end)
+            ledger.record(Entry(job.patient, job.device, job.cell, *job.covers, settled, rows, size,
+                                cell_file(job.patient, job.device, job.cell) if size else None, time.time()))
+            run.done(job.patient, stats, pulled, started)
+
+        executor = ThreadPoolExecutor(max(1, min(max_workers, len(jobs))), thread_name_prefix="runeq-sync")
+        futures = {executor.submit(pull, job): job for job in jobs}
+        try:
+            for future in as_completed(futures):
+                if future.exception() is not None:
+                    job = futures[future]
+                    report.failed[f"{job.patient} {window_label(job)}"] = str(future.exception())
+        except KeyboardInterrupt:
+            run.stop.set()
+            executor.shutdown(wait=True, cancel_futures=True)
+            report.seconds = time.perf_counter() - began
+            raise SyncInterrupted(report) from None
+        executor.shutdown(wait=True)
+    report.seconds = time.perf_counter() - began
+    if report.failed:
+        reasons = "; ".join(f"{where}: {why}" for where, why in list(report.failed.items())[:3])
+        raise SyncError(f"{len(report.failed)} of {len(jobs)} windows failed ({reasons}); the others are kept in "
+                        f"{root}: run the same command to pull only what is missing", report)
+    return report
+
+
+def window_label(job: Job) -> str:
+    """A window as people read it.
+
+    >>> window_label(Job("P", "D", 0, Fraction(0), Fraction(3600)))
+    '1970-01-01T00:00:00Z to 1970-01-01T01:00:00Z'
+    """
+    def stamp(t: Fraction) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(t)))
+
+    return f"{stamp(job.lo)} to {stamp(job.hi)}"
+
+
+def sync_command(resource: Any, output: Any, shards: Any, recheck: Any, window: Any, status: Any, plot: Any,
+                 config: Any, emulator: Any, params: Mapping[str, Any]) -> None:
+    """``runeq sync``: flags checked, the run (or ``--status``/``--plot``), one summary line on stderr."""
+    import sys
+
+    from .cli import as_flag, file_flag, note, whole_number
+    from .export import connect, query_from_flags, terminal_progress
+    from .ledger import plot_coverage, status_lines
+
+    # pyarrow's default allocator (mimalloc) keeps a heap per thread: with windows read in 16 threads it held
+    # about 150 MB more at the peak than malloc; the choice is read once, when pyarrow is first imported
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    shown = file_flag("status", status, "accel/")
+    drawn = file_flag("plot", plot, "coverage.png")
+    if shown is not None or drawn is not None:
+        root = os.path.normpath(shown or file_flag("output", output, "accel/") or "")
+        if drawn is None:
+            print("\n".join(status_lines(root)))
+        else:
+            plot_coverage(root, drawn)
+            note(f"drew the coverage of {root} into {drawn}")
+        return
+    query = query_from_flags(params)
+    missing = [f"--{k.replace('_', '-')}" for k in ("patient_id", "device_id", "start_time", "end_time") if k not in query]
+    if resource is None or output is None or missing:
+        raise UsageError(f"runeq sync needs RESOURCE, --output DIR and {', '.join(missing) or 'the flags given'}: "
+                         "runeq sync accel --patient-id P1,P2 --device-id D --start-time S --end-time E --output DIR")
+    try:
+        seconds = float(str(recheck))
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise UsageError(f"--recheck must be seconds (0 or more), not {recheck!r}")
+    target = file_flag("output", output, "accel/") or ""
+    rest = {k: v for k, v in query.items() if k not in ("patient_id", "device_id", "start_time", "end_time")}
+    try:
+        with connect(file_flag("config", config, "~/.rune/config"), as_flag("emulator", emulator)) as cfg, \
+                terminal_progress() as progress:
+            report = sync(cfg, str(resource), str(query["patient_id"]), str(query["device_id"]), query["start_time"],
+                          query["end_time"], target, whole_number("shards", shards, 1), seconds,
+                          whole_number("window", window, 1), rest, progress)
+    except SyncError as exc:
+        print(f"runeq sync: {exc.report.summary()}", file=sys.stderr)
+        raise
+    except SyncInterrupted as exc:
+        note(f"interrupted: {exc.report.total('windows')} windows pulled by this run are kept in {target} and in its "
+             "ledger; the same command pulls only what is missing")
+        raise SystemExit(130) from None
+    print(f"runeq sync: {report.summary()}", file=sys.stderr)

@@ -1,0 +1,502 @@
+"""``runeq sync``: a Parquet dataset kept current, exact after any sequence of runs, kills and bad answers.
+
+Against the emulator over loopback; late data and a failing window come from ``Moving``, an emulator
+whose data after a horizon has not arrived yet and whose chosen windows answer 503.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+import yaml
+from commands import COMMAND
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from runeq_fn import Config, build_request, cli, csv_points
+from runeq_fn.emulator import Emulator, Fault
+from runeq_fn.emulator.resources import ApiError
+from runeq_fn.ledger import LEDGER, read_entries
+from runeq_fn.pages import pages
+from runeq_fn.sync import SyncError, sync
+
+T0 = 1609491600  # 2021-01-01 09:00 UTC: the emulator has accelerometry around it
+PATIENTS = ["P1", "P2"]
+WINDOW = 20  # seconds per file: 1000 rows of 50 Hz accelerometry
+
+
+class Moving(Emulator):
+    """An emulator whose rows from ``horizon`` on have not arrived yet, and whose windows starting in ``broken`` fail."""
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.horizon = float("inf")
+        self.broken: set[float] = set()
+
+    def _page_reply(self, path, pairs, method, repeat):  # type: ignore[no-untyped-def]
+        params = dict(pairs)
+        if float(params.get("start_time", "nan")) in self.broken:
+            raise ApiError(503, "ServiceUnavailable", "this window is down")
+        if "end_time" in params and float(params["end_time"]) > self.horizon:
+            end = max(float(params["start_time"]), self.horizon)
+            pairs = [(k, str(end) if k == "end_time" else v) for k, v in pairs]
+        return super()._page_reply(path, pairs, method, repeat)
+
+
+@pytest.fixture
+def emu() -> Iterator[Moving]:
+    with Moving(page_size=250) as emulator:
+        yield emulator
+
+
+def config(emu: Emulator) -> Config:
+    return Config(**emu.config_values(), retries=0)
+
+
+def run(emu: Emulator, out: Path, start: float, end: float, **options: object):  # type: ignore[no-untyped-def]
+    return sync(config(emu), "accel", PATIENTS, "watch-1", start, end, out, window=WINDOW, **options)  # type: ignore[arg-type]
+
+
+def dataset_rows(out: Path) -> list[tuple]:
+    """Every row of the dataset as read with no options, sorted; and the check that none is there twice."""
+    table = ds.dataset(out, format="parquet", partitioning="hive").to_table()
+    if not table.num_rows:
+        return []
+    rows = sorted(zip(*(table.column(n).to_pylist() for n in ("patient_id", "device_id", "time", "x", "y", "z"))))
+    assert len({r[:3] for r in rows}) == len(rows), "a (patient, device, time) row twice"
+    return rows
+
+
+def server_rows(emu: Emulator, start: float, end: float) -> list[tuple]:
+    """What the server holds for each patient in [start, end), pulled plainly."""
+    rows = []
+    for patient in PATIENTS:
+        query = {"patient_id": patient, "device_id": "watch-1", "start_time": start, "end_time": end}
+        for p in csv_points(pages(build_request(Config(**emu.config_values()), "accel", "csv", query))):
+            rows.append((patient, "watch-1", p["time"], p["x"], p["y"], p["z"]))
+    return sorted(rows)
+
+
+def files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and p.name != "_lock"}
+
+
+def data_requests(emu: Emulator) -> list[dict]:
+    return [dict(r.params) for r in emu.requests if r.path.startswith("/v1/")]
+
+
+# -- the dataset ----------------------------------------------------------------------------------------------
+
+
+def test_the_dataset_holds_every_row_of_the_server_once_and_reads_without_options(emu: Moving, tmp_path: Path) -> None:
+    import duckdb
+    import pandas as pd
+
+    out = tmp_path / "accel"
+    report = run(emu, out, T0 - 10, T0 + 35)  # windows cut by the grid: [-10, 0) [0, 20) [20, 35) of each patient
+    assert dataset_rows(out) == server_rows(emu, T0 - 10, T0 + 35)
+    assert report.total("windows") == 6 and report.total("rows") == 2 * 45 * 50
+    frame = pd.read_parquet(out)
+    assert sorted(frame.columns) == ["device_id", "patient_id", "time", "x", "y", "z"] and len(frame) == 4500
+    counted = duckdb.sql(f"select patient_id, count(*) from read_parquet('{out}/**/*.parquet', hive_partitioning=true) "
+                         "group by 1 order by 1").fetchall()
+    assert counted == [("P1", 2250), ("P2", 2250)]
+
+
+def test_a_row_on_a_window_edge_is_kept_once_when_the_server_includes_end_time(tmp_path: Path) -> None:
+    with Emulator(page_size=250, inclusive_end=True) as emu:
+        run(emu, tmp_path / "a", T0, T0 + 40)
+        times = [r[2] for r in dataset_rows(tmp_path / "a") if r[0] == "P1"]
+    assert times == [T0 + k / 50 for k in range(2000)]
+
+
+def test_the_same_command_again_sends_no_data_request_and_changes_nothing(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "accel"
+    run(emu, out, T0, T0 + 40)
+    before = files(out)
+    emu.clear()
+    again = run(emu, out, T0, T0 + 40)
+    assert data_requests(emu) == [] and files(out) == before
+    assert again.total("current") == 4 and again.total("windows") == 0
+
+
+def test_a_later_end_pulls_the_new_range_and_the_recheck_only(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "accel"
+    run(emu, out, T0, T0 + 60)
+    emu.clear()
+    run(emu, out, T0, T0 + 100, recheck=15)  # 15 s before the old end: [45, 60) of the window [40, 60) again
+    starts = {float(r["start_time"]) for r in data_requests(emu)}
+    assert starts == {T0 + 45, T0 + 60, T0 + 80}
+    assert dataset_rows(out) == server_rows(emu, T0, T0 + 100)
+
+
+@pytest.mark.parametrize(("first", "second", "asked"), [
+    ((30, 50), (30, 70), [(50, 60), (60, 70)]),  # the end moves on inside a window: only what is new
+    ((15, 50), (5, 50), [(5, 15)]),  # the start moves back inside a window
+    ((5, 15), (2, 18), [(2, 18)]),  # both, inside one window: all of it
+])  # fmt: skip
+def test_a_window_partly_held_is_pulled_only_where_it_lacks_rows(
+    emu: Moving, tmp_path: Path, first: tuple, second: tuple, asked: list
+) -> None:
+    out = tmp_path / "accel"
+    run(emu, out, T0 + first[0], T0 + first[1])
+    emu.clear()
+    run(emu, out, T0 + second[0], T0 + second[1])
+    ranges = {(float(r["start_time"]) - T0, float(r["end_time"]) - T0) for r in data_requests(emu)}
+    assert ranges == set(asked)
+    assert dataset_rows(out) == server_rows(emu, T0 + min(first[0], second[0]), T0 + max(first[1], second[1]))
+
+
+def test_late_data_is_picked_up_by_the_recheck_and_missed_without_it(emu: Moving, tmp_path: Path) -> None:
+    emu.horizon = T0 + 50  # the last 10 s of the first run's range have not arrived yet
+    for name, recheck in (("with", 30), ("without", 0)):
+        emu.horizon = T0 + 50
+        run(emu, tmp_path / name, T0, T0 + 60)
+        emu.horizon = float("inf")
+        run(emu, tmp_path / name, T0, T0 + 80, recheck=recheck)
+    assert dataset_rows(tmp_path / "with") == server_rows(emu, T0, T0 + 80)
+    missed = {r[2] for r in server_rows(emu, T0, T0 + 80)} - {r[2] for r in dataset_rows(tmp_path / "without")}
+    assert missed == {T0 + 50 + k / 50 for k in range(500)}
+
+
+def test_a_window_with_no_data_is_recorded_empty_and_not_asked_again(emu: Moving, tmp_path: Path) -> None:
+    night = 1609459200  # 00:00 UTC: no data
+    out = tmp_path / "accel"
+    report = run(emu, out, night, night + 40)
+    _, entries = read_entries(str(out))
+    assert report.total("rows") == 0 and len(entries) == 4
+    assert all(e.rows == 0 and e.file is None for e in entries)
+    assert not list(out.rglob("*.parquet"))
+    emu.clear()
+    run(emu, out, night, night + 40)
+    assert data_requests(emu) == []
+
+
+def test_a_window_that_emptied_on_recheck_loses_its_file(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "accel"
+    run(emu, out, T0, T0 + 20)
+    emu.horizon = T0  # the server no longer has these rows
+    run(emu, out, T0, T0 + 40, recheck=20)
+    assert dataset_rows(out) == []
+
+
+# -- any sequence of runs is one run ----------------------------------------------------------------------------
+
+
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.integers(1, 30)), min_size=1, max_size=4),
+    st.sampled_from([0, 7, 25]),
+    st.integers(1, 3),
+)
+def test_any_sequence_of_growing_syncs_equals_one_sync_of_the_final_range(
+    emu: Moving, tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[int, int]], recheck: int, shards: int
+) -> None:
+    out = tmp_path_factory.mktemp("seq") / "accel"
+    start, end = T0 + 0.5, T0 + 1
+    for grow_back, grow_on in steps:
+        start, end = start - grow_back / 2, end + grow_on  # half seconds: window edges between samples too
+        run(emu, out, start, end, recheck=recheck, shards=shards)
+    once = tmp_path_factory.mktemp("once") / "accel"
+    run(emu, once, start, end)
+    assert dataset_rows(out) == dataset_rows(once) == server_rows(emu, start, end)
+
+
+# -- servers that misbehave -------------------------------------------------------------------------------------
+
+
+def test_429s_mid_sync_are_waited_out_and_counted(tmp_path: Path) -> None:
+    with Emulator(page_size=250) as emu:
+        for _ in range(3):
+            emu.inject(Fault("status", status=429, retry_after=0, path="/v1/accel"))
+        report = sync(Config(**emu.config_values(), retries=5), "accel", PATIENTS, "watch-1", T0, T0 + 40,
+                      tmp_path / "a", window=WINDOW)
+        assert report.total("retries") == 3
+        assert dataset_rows(tmp_path / "a") == server_rows(emu, T0, T0 + 40)
+
+
+def test_a_failing_window_is_left_out_named_and_pulled_by_the_same_command(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "accel"
+    emu.broken = {T0 + 20}
+    with pytest.raises(SyncError) as failed:
+        run(emu, out, T0, T0 + 60)
+    assert "2 of 6 windows failed" in str(failed.value) and "2021-01-01T09:00:20Z" in str(failed.value)
+    assert "run the same command" in str(failed.value)
+    assert failed.value.report.total("windows") == 4
+    _, entries = read_entries(str(out))
+    assert sorted(e.cell for e in entries) == [T0, T0, T0 + 40, T0 + 40]
+    emu.broken = set()
+    emu.clear()
+    run(emu, out, T0, T0 + 60)
+    assert {float(r["start_time"]) for r in data_requests(emu)} == {T0 + 20}
+    assert dataset_rows(out) == server_rows(emu, T0, T0 + 60)
+
+
+# -- kills -----------------------------------------------------------------------------------------------------
+
+
+def config_file(emu: Emulator, folder: Path) -> Path:
+    path = folder / "config.yml"
+    path.write_text(yaml.safe_dump({**emu.config_values(), "retries": 0}))
+    path.chmod(0o600)
+    return path
+
+
+def sync_flags(out: Path, end: float, *more: str) -> list[str]:
+    return ["sync", "accel", "--patient-id", ",".join(PATIENTS), "--device-id", "watch-1", "--start-time", str(T0),
+            "--end-time", str(end), "--output", str(out), "--window", str(WINDOW), *more]
+
+
+def sync_process(config: Path, out: Path, end: float) -> subprocess.Popen:
+    return subprocess.Popen([*COMMAND, *sync_flags(out, end, "--config", str(config), "--recheck", "30")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sigkill_at_a_random_moment_then_the_same_command_gives_the_dataset_of_a_clean_run(
+    tmp_path: Path, seed: int
+) -> None:
+    rng = random.Random(seed)
+    with Moving(page_size=100, delay=0.03) as emu:
+        cfg, out = config_file(emu, tmp_path), tmp_path / "accel"
+        if seed % 2:  # a dataset there before, its last 10 s late, extended by the killed run (rechecks replace files)
+            emu.horizon = T0 + 30
+            run(emu, out, T0, T0 + 40)
+            emu.horizon = float("inf")
+        entries = ledger_lines(out)
+        proc = sync_process(cfg, out, T0 + 100)
+        wait_for_lines(out, entries + rng.randrange(0, 6), proc)  # windows committed by the run before the kill
+        time.sleep(rng.uniform(0, 0.15))
+        proc.kill()
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL  # killed mid-run, not after it
+        emu.delay = 0
+        cli.main(sync_flags(out, T0 + 100, "--config", str(cfg), "--recheck", "30"))
+        emu.clear()
+        run(emu, out, T0, T0 + 100, recheck=30)
+        assert data_requests(emu) == []  # the ledger covers it all
+        assert dataset_rows(out) == server_rows(emu, T0, T0 + 100)
+    assert not [p for p in out.rglob(".*") if p.is_file()]
+
+
+def ledger_lines(out: Path) -> int:
+    return len((out / LEDGER).read_text().splitlines()) if (out / LEDGER).exists() else 0
+
+
+def wait_for_lines(out: Path, lines: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while ledger_lines(out) < max(lines, 1):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+
+
+def test_ctrl_c_exits_130_and_says_what_is_kept(tmp_path: Path) -> None:
+    with Emulator(page_size=100, delay=0.02) as emu:
+        cfg, out = config_file(emu, tmp_path), tmp_path / "accel"
+        proc = sync_process(cfg, out, T0 + 200)
+        wait_for_lines(out, 3, proc)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 130, stderr
+        assert "Traceback" not in stderr
+        assert "interrupted:" in stderr and f"kept in {out}" in stderr and "the same command pulls only what is missing" in stderr
+        emu.delay = 0
+        run(emu, out, T0, T0 + 200)
+        assert dataset_rows(out) == server_rows(emu, T0, T0 + 200)
+
+
+def test_a_second_sync_into_the_same_dataset_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with Emulator(page_size=100, delay=0.02) as emu:
+        cfg, out = config_file(emu, tmp_path), tmp_path / "accel"
+        proc = sync_process(cfg, out, T0 + 200)
+        wait_for_lines(out, 1, proc)
+        with pytest.raises(SystemExit) as stop:
+            cli.main(sync_flags(out, T0 + 200, "--config", str(cfg)))
+        assert stop.value.code == 2 and "another runeq sync is writing" in capsys.readouterr().err
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+# -- the command line ---------------------------------------------------------------------------------------------
+
+
+def test_the_command_prints_one_summary_line_and_status_per_patient_and_day(
+    emu: Moving, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    cfg, out = config_file(emu, tmp_path), tmp_path / "accel"
+    cli.main(sync_flags(out, T0 + 40, "--config", str(cfg)))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"runeq sync: {out}: 2 patients, 4 windows pulled")
+    assert "4,000 rows" in err[0] and "requests" in err[0] and "retries" in err[0]
+    cli.main(["sync", "--status", str(out)])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == f"{out}: accel, 2 patients, 4,000 rows"
+    assert [line.split()[:5] for line in lines[2:]] == [["P1", "watch-1", "2021-01-01", "2,000", "0.01"],
+                                                         ["P2", "watch-1", "2021-01-01", "2,000", "0.01"]]
+
+
+def test_plot_draws_the_coverage_as_a_png(emu: Moving, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "accel"
+    run(emu, out, T0, T0 + 40)
+    cli.main(["sync", "--status", str(out), "--plot", str(tmp_path / "c.png")])
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("resource", ["span", "event"])
+def test_a_resource_that_is_not_a_csv_time_series_is_refused_with_one_line(
+    resource: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["sync", resource, "--patient-id", "P", "--device-id", "D", "--start-time", "0", "--end-time", "9",
+                  "--output", str(tmp_path / "x"), "--emulator"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert f"{resource} cannot be synced: it is not a CSV time series" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_another_resource_or_window_into_a_dataset_is_refused(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "accel"
+    run(emu, out, T0, T0 + 20)
+    with pytest.raises(Exception, match="is synced with resource 'accel'"):
+        sync(config(emu), "rotation", PATIENTS, "watch-1", T0, T0 + 20, out, window=WINDOW)
+    with pytest.raises(Exception, match="is synced with window 20"):
+        sync(config(emu), "accel", PATIENTS, "watch-1", T0, T0 + 20, out, window=60)
+
+
+def test_a_ledger_line_cut_by_a_kill_is_dropped_and_its_window_pulled_again(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "accel"
+    run(emu, out, T0, T0 + 40)
+    ledger = out / LEDGER
+    text = ledger.read_text()
+    ledger.write_text(text[: text.rindex("\n", 0, len(text) - 1) + 1] + text.splitlines()[-1][:25])
+    emu.clear()
+    run(emu, out, T0, T0 + 40)
+    assert len(data_requests(emu)) >= 1
+    assert all(json.loads(line) for line in ledger.read_text().splitlines())
+    assert dataset_rows(out) == server_rows(emu, T0, T0 + 40)
+
+
+def test_a_file_the_ledger_does_not_name_is_removed(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "accel"
+    run(emu, out, T0, T0 + 20)
+    stray = out / "patient_id=P1" / "device_id=watch-1" / "20210101T100000Z.parquet"
+    stray.write_bytes((out / "patient_id=P1" / "device_id=watch-1" / "20210101T090000Z.parquet").read_bytes())
+    run(emu, out, T0, T0 + 20)
+    assert not stray.exists() and dataset_rows(out) == server_rows(emu, T0, T0 + 20)
+
+
+def test_emulator_delay_ms_is_a_whole_number(tmp_path: Path) -> None:
+    proc = subprocess.run([*COMMAND, "emulator", "--delay-ms", "soon"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "HOME": str(tmp_path)}, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2 and "--delay-ms must be a whole number of at least 0, not 'soon'" in proc.stderr
+
+
+def test_arrow_schema_is_the_same_in_every_file(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "accel"
+    run(emu, out, T0 - 30, T0 + 40)
+    import pyarrow.parquet as pq
+
+    schemas = {pq.read_schema(p) for p in out.rglob("*.parquet")}
+    assert len(schemas) == 1 and next(iter(schemas)).field("time").type == pa.float64()
+
+
+def test_patients_and_windows_are_pulled_at_once_within_the_process_limit(tmp_path: Path) -> None:
+    from runeq_fn.flight import LIMITER
+
+    with Emulator(page_size=250, delay=0.05) as emu:
+        sync(Config(**emu.config_values()), "accel", ["P1", "P2", "P3", "P4"], "watch-1", T0, T0 + 100,
+             tmp_path / "a", window=WINDOW)
+        assert 2 <= emu.peak_in_flight <= LIMITER.limit
+
+
+def test_an_empty_window_is_rechecked_like_any_other(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "accel"
+    emu.horizon = T0  # nothing has arrived yet for [T0, T0 + 20)
+    run(emu, out, T0, T0 + 20)
+    assert dataset_rows(out) == []
+    emu.horizon = float("inf")
+    run(emu, out, T0, T0 + 40, recheck=20)
+    assert dataset_rows(out) == server_rows(emu, T0, T0 + 40)
+
+
+def test_other_query_parameters_into_a_dataset_are_refused(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "lfp"
+    sync(config(emu), "lfp", ["P1"], "dbs-1", T0, T0 + 1, out, window=WINDOW, params={"channels": "0"})
+    with pytest.raises(Exception, match="is synced with params"):
+        sync(config(emu), "lfp", ["P1"], "dbs-1", T0, T0 + 1, out, window=WINDOW, params={"channels": "0,1"})
+
+
+def test_a_failing_window_ends_the_command_with_status_2_naming_it(
+    emu: Moving, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    emu.broken = {T0 + 20}
+    with pytest.raises(SystemExit) as stop:
+        cli.main(sync_flags(tmp_path / "a", T0 + 40, "--config", str(config_file(emu, tmp_path))))
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "2 of 4 windows failed (P1 2021-01-01T09:00:20Z" in err and "Traceback" not in err
+
+
+def test_progress_counts_the_pages_and_rows_of_every_patient(emu: Moving, tmp_path: Path) -> None:
+    seen: list = []
+    report = run(emu, tmp_path / "a", T0, T0 + 40, progress=seen.append)
+    assert (seen[-1].pages, seen[-1].rows) == (report.total("pages"), report.total("rows")) == (16, 4000)
+
+
+def test_reports_and_errors_pickle(emu: Moving, tmp_path: Path) -> None:
+    import pickle
+
+    from runeq_fn.sync import SyncInterrupted
+
+    emu.broken = {T0}
+    with pytest.raises(SyncError) as failed:
+        run(emu, tmp_path / "a", T0, T0 + 40)
+    again = pickle.loads(pickle.dumps(failed.value))
+    assert str(again) == str(failed.value) and again.report == failed.value.report
+    stopped = pickle.loads(pickle.dumps(SyncInterrupted(failed.value.report)))
+    assert stopped.report.failed == failed.value.report.failed
+
+
+def test_runeq_sync_reads_with_pyarrows_system_allocator_unless_told_otherwise(tmp_path: Path) -> None:
+    import sys
+
+    code = ("import sys; from runeq_fn import cli\n"
+            "try:\n    cli.main(sys.argv[1:])\nfinally:\n"
+            "    import pyarrow; print(pyarrow.default_memory_pool().backend_name)")
+    flags = sync_flags(tmp_path / "a", T0 + 1, "--emulator")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    chosen = subprocess.run([sys.executable, "-c", code, *flags], capture_output=True, text=True, timeout=60, env=env)
+    assert chosen.stdout.split() == ["system"], chosen.stderr
+    told = subprocess.run([sys.executable, "-c", code, *sync_flags(tmp_path / "b", T0 + 1, "--emulator")],
+                          capture_output=True, text=True, timeout=60, env={**env, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"})
+    assert told.stdout.split() == ["jemalloc"], told.stderr
+
+
+def test_a_flag_close_to_an_option_of_sync_is_refused_naming_sync(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*sync_flags(tmp_path / "a", T0 + 1, "--emulator"), "--recheks", "30"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "--recheks is not an option of runeq sync: did you mean --recheck?" in err
+    assert not (tmp_path / "a").exists()
+
+
+def test_files_of_your_own_outside_the_partitions_are_left_alone(emu: Moving, tmp_path: Path) -> None:
+    out = tmp_path / "accel"
+    run(emu, out, T0, T0 + 20)
+    mine = [out / "notes.parquet", out / "extra" / "x.parquet"]
+    for path in mine:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"mine")
+    run(emu, out, T0, T0 + 40)
+    assert all(path.read_bytes() == b"mine" for path in mine)
