@@ -35,14 +35,15 @@ from fractions import Fraction
 from typing import Any
 
 from .errors import RuneError, UsageError
-from .export import PRIVATE, Progress, Pull, writing
+from .export import PRIVATE, Progress, Pull, patient_list, writing
 from .flight import CONNECTIONS_PER_HOST
 from .ledger import LOCK, Entry, Key, Ledger, cell_file
-from .parquet import PRIVATE_FOLDER, patient_list
+from .parquet import PRIVATE_FOLDER
 from .resources import BY_NAME, resource
 from .shards import exact_time
 from .stats import Stats
 from .syncfile import Job, known_types, pull_job
+from .times import check_range, unix_seconds
 
 WINDOW = 3600
 """Seconds per window (and per file) by default."""
@@ -304,11 +305,11 @@ def sync(
     """
     name = checked_resource(str(resource))
     people = patient_list(patients) if isinstance(patients, str) else list(dict.fromkeys(map(str, patients)))
-    start, end = exact_time("start_time", start_time), exact_time("end_time", end_time)
+    sent = {"start_time": unix_seconds("start_time", start_time), "end_time": unix_seconds("end_time", end_time)}
+    check_range(sent)
+    start, end = exact_time("start_time", sent["start_time"]), exact_time("end_time", sent["end_time"])
     if not people:
         raise UsageError("give at least one patient: --patient-id P1,P2,...")
-    if not end > start:
-        raise UsageError("--end-time must be after --start-time")
     if int(window) != window or window < 1 or shards < 1 or recheck < 0:
         raise UsageError("--window (whole seconds) and --shards must be at least 1, --recheck at least 0")
     extra = {k: str(v) for k, v in (params or {}).items() if v is not None}
@@ -377,6 +378,7 @@ def sync_command(resource: Any, output: Any, shards: Any, recheck: Any, window: 
     from .cli import as_flag, file_flag, note, whole_number
     from .export import connect, query_from_flags, terminal_progress
     from .ledger import plot_coverage, status_lines
+    from .options import count_flag
 
     # pyarrow's default allocator (mimalloc) keeps a heap per thread: with windows read in 16 threads it held
     # about 150 MB more at the peak than malloc; the choice is read once, when pyarrow is first imported
@@ -401,14 +403,14 @@ def sync_command(resource: Any, output: Any, shards: Any, recheck: Any, window: 
     except ValueError:
         seconds = -1.0
     if not seconds >= 0:
-        raise UsageError(f"--recheck must be seconds (0 or more), not {recheck!r}")
+        raise UsageError("--recheck must be a number of seconds, 0 or more (e.g. --recheck 3600)")
     target = file_flag("output", output, "accel/") or ""
     rest = {k: v for k, v in query.items() if k not in ("patient_id", "device_id", "start_time", "end_time")}
     try:
         with connect(file_flag("config", config, "~/.rune/config"), as_flag("emulator", emulator)) as cfg, \
                 terminal_progress() as progress:
             report = sync(cfg, str(resource), str(query["patient_id"]), str(query["device_id"]), query["start_time"],
-                          query["end_time"], target, whole_number("shards", shards, 1), seconds,
+                          query["end_time"], target, count_flag("--shards", shards, 1), seconds,
                           whole_number("window", window, 1), rest, progress)
     except SyncError as exc:
         print(f"runeq sync: {exc.report.summary()}", file=sys.stderr)
