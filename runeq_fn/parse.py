@@ -10,11 +10,11 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager, nullcontext
 from functools import lru_cache, partial
 from importlib.util import find_spec
-from itertools import chain, repeat
+from itertools import repeat
 from typing import Any, NamedTuple, TypeVar
 
 from .errors import ParseError, RuneError, UsageError
@@ -467,5 +467,16 @@ def csv_points(pages: Iterable[Any], engine: str = "auto") -> Iterator[Point]:
     >>> list(csv_points(["time,x\\n1,2\\n", "time,x\\n3,high\\n", ""]))
     [{'time': 1.0, 'x': 2.0}, {'time': 3.0, 'x': 'high'}]
     """
-    read = partial(page_points, conversion=PLAIN, engine=chosen_engine(engine))
-    return chain.from_iterable(read_each(pages, read))
+    read = partial(page_points, conversion=PLAIN, engine=chosen_engine(engine))  # a bad engine fails at the call
+    return flattened(read_each(pages, read))
+
+
+def flattened(pages_items: Iterator[Iterable[T]]) -> Iterator[T]:
+    """The items of every page, as a generator: closing it closes the pages under it (and their pull).
+
+    >>> list(flattened(iter([[1, 2], [], [3]])))
+    [1, 2, 3]
+    """
+    with closing(pages_items) if isinstance(pages_items, Generator) else nullcontext():
+        for items in pages_items:
+            yield from items

@@ -92,10 +92,11 @@ PULLS: dict[str, Callable[[Request], Iterator[Any]]] = {
 
 @pytest.mark.parametrize("kind", list(PULLS))
 def test_closing_a_pull_after_its_first_point_leaves_no_thread(kind: str) -> None:
-    with Emulator(page_size=50, delay=0.05) as emu:
+    with Emulator(page_size=50, delay=0.5) as emu:
         before = set(threading.enumerate())
         points = PULLS[kind](slow_request(emu))
-        next(points)
+        for _ in range(51):  # into the second page: the page asked for ahead then is on the (slow) wire
+            next(points)
         assert pull_threads(before), "the pull is not mid-way: the test would prove nothing"
         points.close()
         assert pull_threads(before) == []
