@@ -860,6 +860,8 @@ def post_json(
         content, _ = read_body(bounds, answer, deadline)
     except (Broken, Refused, e.HTTPError) as exc:
         raise transport_error(exc, url, way) from None
+    finally:
+        watch_socket(None)
     if answer.status >= 400:
         raise APIError(answer.status, error_details(answer.status, content))
     try:
