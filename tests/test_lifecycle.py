@@ -206,9 +206,16 @@ from runeq_fn.cohort import cohort_points
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.shards import sharded_pages
 
-emu = Emulator(page_size=50).start()
+tls = {}
+if sys.argv[2] == "https":
+    import tempfile, trustme
+    ca, folder = trustme.CA(), tempfile.mkdtemp()
+    ca.cert_pem.write_to_path(folder + "/ca.pem")
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(folder + "/server.pem")
+    tls = {"tls": (folder + "/server.pem", folder + "/server.pem")}
+emu = Emulator(page_size=50, **tls).start()
 emu.inject(Fault("slow", seconds=600, times=999))  # every request hangs: Ctrl-C must not wait for them
-config = Config(**emu.config_values())
+config = Config(**emu.config_values(), **({"ca_bundle": folder + "/ca.pem"} if tls else {}))
 query = {"patient_id": "p1", "device_id": "watch-1", "start_time": 1609491600, "end_time": 1609491660}
 
 def ctrl_c_once_asked(requests):
@@ -228,10 +235,12 @@ except KeyboardInterrupt:
 """
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("kind", ["shards", "cohort"])
-def test_ctrl_c_does_not_wait_for_requests_hanging_on_a_slow_server(kind: str) -> None:
+def test_ctrl_c_does_not_wait_for_requests_hanging_on_a_slow_server(kind: str, scheme: str) -> None:
     # the generous timeout only keeps a hang from stalling the suite: a pull that waited would take 600 s
-    done = subprocess.run([sys.executable, "-c", SLOW_SERVER, kind], capture_output=True, text=True, timeout=60)
+    command = [sys.executable, "-c", SLOW_SERVER, kind, scheme]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "interrupted []\n"
 
