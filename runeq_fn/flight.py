@@ -107,10 +107,17 @@ class Stop:
 
 
 def hang_up(sock: Any) -> None:
-    """Shut a socket down both ways, so that a thread blocked reading it returns (an error, or the end)."""
+    """Shut a socket down both ways, so that a thread blocked reading it returns (an error, or the end).
+
+    A TLS socket is shut down as a plain one: ``SSLSocket.shutdown`` would drop its
+    TLS state under the thread still reading it. A TLS-in-TLS transport (an https
+    proxy) is not a socket: its request runs to its end.
+    """
+    if not isinstance(sock, socket.socket):
+        return
     try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except (OSError, AttributeError):  # closed already, or a TLS-in-TLS transport without shutdown
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:  # closed already
         pass
 
 

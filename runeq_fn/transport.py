@@ -49,6 +49,7 @@ CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 _pool_lock = threading.Lock()
 _pools: dict[tuple[str | None, str | None], Any] = {}
 _thread = threading.local()
+_pull_deadline: ContextVar[float | None] = ContextVar("runeq_fn_pull_deadline", default=None)
 
 
 def forget_pools() -> None:
@@ -64,7 +65,6 @@ def forget_pools() -> None:
 
 
 os.register_at_fork(after_in_child=forget_pools)
-_pull_deadline: ContextVar[float | None] = ContextVar("runeq_fn_pull_deadline", default=None)
 
 
 @contextmanager
@@ -860,6 +860,8 @@ def post_json(
         content, _ = read_body(bounds, answer, deadline)
     except (Broken, Refused, e.HTTPError) as exc:
         raise transport_error(exc, url, way) from None
+    finally:
+        watch_socket(None)
     if answer.status >= 400:
         raise APIError(answer.status, error_details(answer.status, content))
     try:

@@ -22,6 +22,9 @@ from runeq_fn.parse import plain_table
 
 sys.path.insert(0, os.path.dirname(__file__))
 from differential import run_cases  # noqa: E402
+from extras import need  # noqa: E402
+
+need("numpy")  # runeq's points() gave numpy.float64: most cases compare ours with numpy on
 
 RUNEQ_PYTHON = os.environ.get("RUNEQ_PYTHON", "")
 DRIVER = os.path.join(os.path.dirname(__file__), "differential.py")

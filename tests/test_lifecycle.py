@@ -21,11 +21,15 @@ import yaml
 from commands import COMMAND
 from proxyserver import Proxy
 
+import runeq_fn.stats
 from runeq_fn import Config, build_request, csv_points, pages
 from runeq_fn.build import Request
 from runeq_fn.cohort import fetch_many, query_points
 from runeq_fn.emulator import Emulator
+from runeq_fn.flight import LIMITER
 from runeq_fn.shards import sharded_items, sharded_pages
+from runeq_fn.stats import Stats, counting
+from runeq_fn.transport import fetch as http_fetch
 
 START = 1609491600  # 2021-01-01 09:00 UTC, inside a wear window
 QUERY = {"device_id": "watch-1", "start_time": START, "end_time": START + 4}
@@ -65,6 +69,42 @@ def test_children_pull_their_own_patients_while_the_parent_pulls(method: str) ->
         for patient, rows in zip(PATIENTS[1:], results, strict=True):
             assert rows == [reference[patient]] * ROUNDS, f"a child pulling {patient} read other rows"
         assert parent and set(parent) == {reference[PATIENTS[0]]}
+
+
+def pull_counted(config: Config, stats: Stats, answers: Any) -> None:
+    """In a child: one patient's pull, counted into ``stats``, its rows put on ``answers``."""
+    request = build_request(config, "accel", "csv", {**QUERY, "patient_id": "p1"})
+    answers.put(b"".join(response.content for response in pages(request, counting(http_fetch, stats))))
+
+
+def test_locks_held_at_fork_are_free_in_the_child() -> None:
+    with Emulator(page_size=20, jwt_expired=True) as emu:
+        # an expired JWT: every pull refreshes it through Cognito, under the config's refresh lock
+        config = Config(**emu.config_values("cognito_refresh"), jwt=emu.credentials["jwt"], auth_method="cognito_refresh",
+                        retries=0)
+        reference = pull(dict(config._values), "p1")
+        stats, answers = Stats(), multiprocessing.get_context("fork").SimpleQueue()
+        # as if the parent's threads were mid-pull at the fork: every slot taken, the locks held
+        for _ in range(LIMITER.limit):
+            LIMITER.acquire()
+        held = [config._refresh_lock, runeq_fn.stats._lock]
+        for lock in held:
+            lock.acquire()
+        try:
+            child = multiprocessing.get_context("fork").Process(target=pull_counted, args=(config, stats, answers))
+            child.start()
+        finally:
+            for lock in held:
+                lock.release()
+            for _ in range(LIMITER.limit):
+                LIMITER.release()
+        try:
+            child.join(timeout=60)  # only against a hang: the child ends as soon as its pull does
+            assert child.exitcode == 0, "the child never finished its pull: a lock of the parent's held it"
+            assert answers.get() == reference
+        finally:
+            child.kill()
+            child.join()
 
 
 # -- stop, then join: no thread outlives its pull ----------------------------------------------------
@@ -156,7 +196,8 @@ def test_ctrl_c_stops_a_sharded_runeq_fetch_with_status_130(tmp_path: Path) -> N
                 fetch.kill()
                 fetch.wait()
         assert fetch.returncode == 130, stderr
-        assert "runeq: interrupted" in stderr and "Traceback" not in stderr
+        assert "runeq: interrupted" in stderr and "run the same command with --resume" in stderr
+        assert "Traceback" not in stderr
 
 
 SLOW_SERVER = """
@@ -166,9 +207,16 @@ from runeq_fn.cohort import cohort_points
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.shards import sharded_pages
 
-emu = Emulator(page_size=50).start()
+tls = {}
+if sys.argv[2] == "https":
+    import tempfile, trustme
+    ca, folder = trustme.CA(), tempfile.mkdtemp()
+    ca.cert_pem.write_to_path(folder + "/ca.pem")
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(folder + "/server.pem")
+    tls = {"tls": (folder + "/server.pem", folder + "/server.pem")}
+emu = Emulator(page_size=50, **tls).start()
 emu.inject(Fault("slow", seconds=600, times=999))  # every request hangs: Ctrl-C must not wait for them
-config = Config(**emu.config_values())
+config = Config(**emu.config_values(), **({"ca_bundle": folder + "/ca.pem"} if tls else {}))
 query = {"patient_id": "p1", "device_id": "watch-1", "start_time": 1609491600, "end_time": 1609491660}
 
 def ctrl_c_once_asked(requests):
@@ -188,10 +236,12 @@ except KeyboardInterrupt:
 """
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("kind", ["shards", "cohort"])
-def test_ctrl_c_does_not_wait_for_requests_hanging_on_a_slow_server(kind: str) -> None:
+def test_ctrl_c_does_not_wait_for_requests_hanging_on_a_slow_server(kind: str, scheme: str) -> None:
     # the generous timeout only keeps a hang from stalling the suite: a pull that waited would take 600 s
-    done = subprocess.run([sys.executable, "-c", SLOW_SERVER, kind], capture_output=True, text=True, timeout=60)
+    command = [sys.executable, "-c", SLOW_SERVER, kind, scheme]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "interrupted []\n"
 

@@ -7,8 +7,8 @@ import math
 import subprocess
 import sys
 
-import numpy as np
 import pytest
+from extras import need
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,6 +18,10 @@ from runeq_fn.emulator import Emulator
 from runeq_fn.parse import row_points, text_points
 from runeq_fn.stream import v1
 from runeq_fn.stream.numeric import numpy_cell, numpy_conversion
+
+need("numpy")
+
+import numpy as np  # noqa: E402
 
 MORNING = 1609491600
 QUERY = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": MORNING, "end_time": MORNING + 2}
