@@ -36,7 +36,9 @@ not yet handed on, plus one for the window being read.
 from __future__ import annotations
 
 import calendar
+import codecs
 import csv
+import io
 import json
 import math
 import re
@@ -427,14 +429,40 @@ def plan_windows(request: Request, shards: int, fetch: Fetch = http_fetch, plan:
 # -- cutting rows at inner edges (pure) --------------------------------------------------------------
 
 
-def line_time(line: bytes, index: int) -> Fraction | None:
-    """The time cell of one CSV line, exactly (``cell_time``); None when it is blank or not a time.
+def csv_records(text: str) -> list[str]:
+    """A CSV text's records, each with its line end: a record is one line, or more when a quoted cell holds a line break.
 
-    >>> line_time(b"1609491600.02,1,2\\r\\n", 0), line_time(b'"x,y",5\\n', 1), line_time(b",1\\n", 0)
+    >>> csv_records('time,note\\r\\n1,"a\\nb"\\n2,c\\n')
+    ['time,note\\r\\n', '1,"a\\nb"\\n', '2,c\\n']
+    """
+    lines = io.StringIO(text, newline="").readlines()
+    if '"' not in text:
+        return lines
+    records, reader, done = [], csv.reader(lines), 0
+    for _ in reader:
+        records.append("".join(lines[done : reader.line_num]))
+        done = reader.line_num
+    return records
+
+
+def record_cells(record: str) -> list[str]:
+    """The cells of one CSV record (``csv_records``).
+
+    >>> record_cells("1609491600.02,1,2\\r\\n"), record_cells('"x,\\ny",5\\n')
+    (['1609491600.02', '1', '2'], ['x,\\ny', '5'])
+    """
+    if '"' not in record:
+        return record.rstrip("\r\n").split(",")
+    return next(csv.reader(io.StringIO(record, newline="")), [])
+
+
+def record_time(record: str, index: int) -> Fraction | None:
+    """The time cell of one CSV record, exactly (``cell_time``); None when it is blank or not a time.
+
+    >>> record_time("1609491600.02,1,2\\r\\n", 0), record_time('"x,y",5\\n', 1), record_time(",1\\n", 0)
     (Fraction(80474580001, 50), Fraction(5, 1), None)
     """
-    text = line.decode("utf-8", errors="replace").rstrip("\r\n")
-    cells = next(csv.reader([text]), []) if '"' in text else text.split(",")
+    cells = record_cells(record)
     return cell_time(cells[index]) if index < len(cells) else None
 
 
@@ -450,31 +478,32 @@ def inside(t: Fraction | None, lo: Fraction | None, hi: Fraction | None) -> bool
     return (lo is None or lo <= t) and (hi is None or t < hi)
 
 
-def cut_csv(content: bytes, column: str, lo: Fraction | None, hi: Fraction | None) -> bytes:
-    """A CSV page with only the rows whose time is in [lo, hi), other lines kept byte for byte; empty when none is.
+def cut_csv(text: str, column: str, lo: Fraction | None, hi: Fraction | None) -> str:
+    """A CSV page's text with only the rows whose time is in [lo, hi), other records kept as they were; empty when none is.
 
     Rows come in time order, so a page whose first and last rows are inside is
-    returned as is, without reading the rows between.
+    returned as is, without reading the times between. A quoted cell may hold a
+    line break: rows are CSV records, not lines.
 
-    >>> page = b"time,x\\n4,a\\n5,b\\n6,c\\n"
+    >>> page = "time,x\\n4,a\\n5,b\\n6,c\\n"
     >>> cut_csv(page, "time", Fraction(5), Fraction(6)), cut_csv(page, "time", Fraction(7), None)
-    (b'time,x\\n5,b\\n', b'')
+    ('time,x\\n5,b\\n', '')
     >>> cut_csv(page, "time", None, None) is page
     True
     """
-    if not content or (lo is None and hi is None):
-        return content
-    lines = content.splitlines(keepends=True)
-    header = next(csv.reader([lines[0].decode("utf-8-sig", errors="replace").rstrip("\r\n")]), [])
+    if not text or (lo is None and hi is None):
+        return text
+    head, *records = csv_records(text)
+    header = [cell.lstrip("\ufeff") for cell in record_cells(head)]
     if column not in header:
         raise ParseError(f"a sharded pull cuts rows on their time, and this page has no {column} column: "
                          "pull it with shards=1")
     index = header.index(column)
-    body = [line for line in lines[1:] if line.strip()]
-    if not body or all(inside(line_time(line, index), lo, hi) for line in (body[0], body[-1])):
-        return content
-    kept = [line for line in body if inside(line_time(line, index), lo, hi)]
-    return b"".join([lines[0], *kept]) if kept else b""
+    body = [record for record in records if record.strip()]
+    if not body or all(inside(record_time(record, index), lo, hi) for record in (body[0], body[-1])):
+        return text
+    kept = [record for record in body if inside(record_time(record, index), lo, hi)]
+    return "".join([head, *kept]) if kept else ""
 
 
 def json_time(value: Any) -> Fraction | None:
@@ -490,7 +519,7 @@ def json_time(value: Any) -> Fraction | None:
     return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
 
 
-def cut_json(content: bytes, column: str, lo: Fraction | None, hi: Fraction | None) -> bytes:
+def cut_json(text: str, column: str, lo: Fraction | None, hi: Fraction | None) -> str:
     """A JSON time series page with only the rows whose time is in [lo, hi): its result's columns cut alike.
 
     A result is columnar (``{"time": [...], "x": [...]}``): every list as long
@@ -499,37 +528,49 @@ def cut_json(content: bytes, column: str, lo: Fraction | None, hi: Fraction | No
     since its rows cannot be placed in a window. A body that is not JSON is
     left for the parser to report.
 
-    >>> page = b'{"result": {"time": [4, 5, 6], "x": [1, 2, 3]}}'
+    >>> page = '{"result": {"time": [4, 5, 6], "x": [1, 2, 3]}}'
     >>> cut_json(page, "time", Fraction(5), Fraction(6)), cut_json(page, "time", Fraction(4), None) is page
-    (b'{"result": {"time": [5], "x": [2]}}', True)
+    ('{"result": {"time": [5], "x": [2]}}', True)
     """
-    if not content or (lo is None and hi is None):
-        return content
+    if not text or (lo is None and hi is None):
+        return text
     try:
-        body = json.loads(content)
+        body = json.loads(text)
     except ValueError:
-        return content
+        return text
     result = body.get("result") if isinstance(body, dict) else None
     if not isinstance(result, dict) or not any(isinstance(v, list) and v for v in result.values()):
-        return content  # no rows: nothing to cut
+        return text  # no rows: nothing to cut
     times = result.get(column)
     if not isinstance(times, list):
         raise ParseError(f"a JSON page without a {column!r} list cannot be cut at a shard window's edge: use shards=1")
     keep = [inside(json_time(t), lo, hi) for t in times]
     if all(keep):
-        return content
+        return text
     cut = {
         key: [v for v, kept in zip(value, keep) if kept] if isinstance(value, list) and len(value) == len(times) else value
         for key, value in result.items()
     }
-    return json.dumps({**body, "result": cut}).encode("ascii")
+    return json.dumps({**body, "result": cut})
 
 
-def cut_page(response: Any, column: str, lo: Fraction | None, hi: Fraction | None) -> Any:
-    """The response with its rows cut to [lo, hi) (the same object when nothing is cut), CSV or JSON."""
-    cut = cut_json if response.content[:1] == b"{" else cut_csv
-    content = cut(response.content, column, lo, hi)
-    return response if content is response.content else replace(response, content=content)
+def cut_page(response: Any, paging: str, column: str, lo: Fraction | None, hi: Fraction | None) -> Any:
+    """The response with its rows cut to [lo, hi) (the same object when nothing is cut), CSV or JSON by its route.
+
+    The rows are read as the parsers read them: the body decoded by its declared
+    charset (``Response.text``), the cut written back in it. A body that does not
+    decode is left for the parser to report.
+    """
+    if not response.content or (lo is None and hi is None):
+        return response
+    try:
+        text = response.text
+    except ParseError:
+        return response
+    cut = cut_json(text, column, lo, hi) if paging == "json" else cut_csv(text, column, lo, hi)
+    if cut is text:
+        return response
+    return replace(response, content=cut.encode(codecs.lookup(response.encoding).name) if cut else b"")
 
 
 # -- pulling windows at once, handing pages on in order -----------------------------------------------
@@ -711,7 +752,7 @@ def window_stream(
     requests = [window_request(request, q) for q in queries]
     last = len(queries) - 1
     board = Board(len(queries), max(1, buffer if buffer is not None else PAGES_PER_WINDOW * len(queries)))
-    cuts = [partial(cut_page, column=column, lo=lo, hi=hi) for lo, hi in map(window_cut, queries)]
+    cuts = [partial(cut_page, paging=request.paging, column=column, lo=lo, hi=hi) for lo, hi in map(window_cut, queries)]
     began = time.perf_counter()
     following: Request | None = requests[0]
     head = 0

@@ -1,0 +1,69 @@
+"""An adversarial review of the one pull engine: what a hostile server or user broke, each kept broken-proof."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from rawserver import RawServer, answer
+
+from runeq_fn import Config, build_request, csv_points, stream
+from runeq_fn.emulator import Emulator, Fault
+from runeq_fn.shards import window_pages
+
+DEVICE = {"patient_id": "patient-1", "device_id": "watch-1"}
+WEAR_START = 1609490700  # patient-1's watch-1 starts recording at 08:45 on 2021-01-01
+QUERY = {**DEVICE, "start_time": WEAR_START, "end_time": WEAR_START + 12}
+
+
+def end_to_end(results: Iterable[dict[str, Any]]) -> dict[str, list]:
+    """JSON results' columns put end to end."""
+    columns: dict[str, list] = {}
+    for result in results:
+        for key, value in result.items():
+            if isinstance(value, list):
+                columns.setdefault(key, []).extend(value)
+    return columns
+
+
+def test_a_json_page_in_latin_1_is_cut_as_the_parser_reads_it() -> None:
+    # a JSON body in Latin-1 was passed on uncut: the rows of each window's margin came twice
+    with Emulator(pagination="page", page_size=37) as emu:
+        cfg = Config(**emu.config_values(), retries=0)
+
+        def pulled(shards: int) -> dict[str, list]:
+            emu.inject(Fault("non_utf8", charset="latin-1", path="/v1/accel.json", times=999))
+            return end_to_end(stream.V1Client(cfg, shards=shards).Accel(**DEVICE).iter_json_data(**QUERY))
+
+        assert pulled(4) == pulled(1)
+
+
+UTF_16 = (("Content-Type", "text/csv; charset=utf-16"),)
+
+
+@pytest.mark.parametrize(
+    ("paging", "page", "want"),
+    [
+        ("csv", "time,x\n9,a\n10,b\n", [{"time": 10.0, "x": "b"}]),
+        ("json", '{"success": true, "result": {"time": [9, 10], "x": [1, 2]}}', {"time": [10], "x": [2]}),
+    ],
+)
+def test_a_page_in_utf_16_is_cut_as_the_parser_reads_it(paging, page, want) -> None:
+    # the cut read bytes as UTF-8: a UTF-16 page has "no time column" and the pull was refused
+    with RawServer([answer(body=page.encode("utf-16"), headers=UTF_16)]) as server:
+        request = build_request(Config(stream_url=server.url, jwt="not-a-real-jwt"), "state", paging, {**DEVICE})
+        window = {"start_time": 0, "end_time": 99, "cut": [10, None]}
+        got = window_pages(request, [window])
+        points = list(csv_points(got)) if paging == "csv" else next(got).json()["result"]
+    assert points == want
+
+
+def test_a_quoted_cell_with_a_line_break_is_cut_as_one_row() -> None:
+    # the cut split pages on lines: half a row kept, half dropped
+    page = b'time,note\n9,"a\n12,b"\n10,c\n11,"d\ne"\n'
+    with RawServer([answer(body=page)]) as server:
+        request = build_request(Config(stream_url=server.url, jwt="not-a-real-jwt"), "state", "csv", {**DEVICE})
+        window = {"start_time": 0, "end_time": 99, "cut": [10, None]}
+        points = list(csv_points(window_pages(request, [window])))
+    assert points == [{"time": 10.0, "note": "c"}, {"time": 11.0, "note": "d\ne"}]
