@@ -56,7 +56,7 @@ from .build import Request, start_index, with_params
 from .errors import ParseError, RuneError, UsageError
 from .flight import Stop, start_thread
 from .options import count_option
-from .pages import SHARD_WINDOWS, Fetch, pages, pages_with_next, parsed_pages, resume_params
+from .pages import SHARD_WINDOWS, Fetch, pages, pages_with_next, parsed_pages, resume_params, with_deadline
 from .parse import json_pages
 from .resources import resource
 from .response import Response
@@ -817,6 +817,16 @@ def window_pages(
     return (response for response, _, _ in window_stream(request, windows, fetch, None, buffer, stats, prefetch))
 
 
+def started(request: Request, shards: int, fetch: Fetch, plan: str) -> tuple[Request, list[dict]]:
+    """A sharded pull begun: its request, carrying the pull's deadline from now, and its windows (resumed, or planned).
+
+    The plan's availability request and every window share that one deadline,
+    so ``policy.pull_deadline`` bounds the whole pull, as it does an unsharded one.
+    """
+    request = with_deadline(request)
+    return request, resumed_windows(request) or plan_windows(request, shards, fetch, plan)
+
+
 def sharded_items(
     request: Request,
     parse: Parse,
@@ -853,7 +863,7 @@ def _sharded_items(
     request: Request, parse: Parse, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None,
     prefetch: int,
 ) -> Iterator[Any]:
-    windows = resumed_windows(request) or plan_windows(request, shards, fetch, plan)
+    request, windows = started(request, shards, fetch, plan)
     for _, items, _ in window_stream(request, windows, fetch, parse, buffer, stats, prefetch):
         yield from items or ()
 
@@ -896,7 +906,7 @@ def sharded_pages(
 def _sharded(
     request: Request, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None, prefetch: int
 ) -> Iterator[Any]:
-    windows = resumed_windows(request) or plan_windows(request, shards, fetch, plan)
+    request, windows = started(request, shards, fetch, plan)
     yield from window_pages(request, windows, fetch, buffer, stats, prefetch)
 
 

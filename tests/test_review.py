@@ -10,7 +10,9 @@ from rawserver import RawServer, answer
 
 from runeq_fn import Config, build_request, csv_points, stream
 from runeq_fn.emulator import Emulator, Fault
-from runeq_fn.shards import window_pages
+from runeq_fn.errors import TransportError
+from runeq_fn.policy import Policy
+from runeq_fn.shards import sharded_pages, window_pages
 
 DEVICE = {"patient_id": "patient-1", "device_id": "watch-1"}
 WEAR_START = 1609490700  # patient-1's watch-1 starts recording at 08:45 on 2021-01-01
@@ -67,3 +69,14 @@ def test_a_quoted_cell_with_a_line_break_is_cut_as_one_row() -> None:
         window = {"start_time": 0, "end_time": 99, "cut": [10, None]}
         points = list(csv_points(window_pages(request, [window])))
     assert points == [{"time": 10.0, "note": "c"}, {"time": 11.0, "note": "d\ne"}]
+
+
+def test_pull_deadline_bounds_a_sharded_pull_with_its_plan() -> None:
+    # the plan's availability request had a deadline of its own, then each window a fresh one:
+    # a plan that used up the pull's time was followed by a whole pull, no error
+    with Emulator(pagination="page", page_size=1000) as emu:
+        cfg = Config(**emu.config_values(), retries=0)
+        emu.inject(Fault("slow", seconds=3, path="/v1/accel.json"))
+        request = build_request(cfg, "accel", "csv", QUERY, policy=Policy(pull_deadline=1))
+        with pytest.raises(TransportError, match="pull_deadline"):
+            list(sharded_pages(request, shards=4))
