@@ -757,13 +757,12 @@ def window_stream(
     following: Request | None = requests[0]
     head = 0
     stop = Stop.within_current()
-    threads = [
-        start_thread(
-            pull_window, board, i, r, fetch, cuts[i], parse, stats, prefetch, name=f"runeq-shard-{i}", stop=stop
-        )
-        for i, r in enumerate(requests)
-    ]
+    threads: list[threading.Thread] = []
     try:
+        for i, r in enumerate(requests):  # within the try: a thread that cannot start stops those that did
+            threads.append(start_thread(
+                pull_window, board, i, r, fetch, cuts[i], parse, stats, prefetch, name=f"runeq-shard-{i}", stop=stop
+            ))
         while True:
             try:
                 item = board.take()
