@@ -927,6 +927,17 @@ def pull_items(
     it goes on in every window not read whole, so no row is lost or read twice.
     """
     request = build(dict(params))
-    if resumed_windows(request) is None and unshardable(request) is not None:
-        shards = 1
-    return sharded_items(request, parse, shards, fetch, stats=stats, prefetch=prefetch)
+    return sharded_items(request, parse, shards_for(request, shards), fetch, stats=stats, prefetch=prefetch)
+
+
+def shards_for(request: Request, shards: int) -> int:
+    """The windows a surface pulls a request in: ``shards``, or 1 for a query that cannot shard (``unshardable``).
+
+    The functional forms (``sharded_pages``, ``sharded_items``) refuse such a
+    query; the shim, ``cohort_points``, the exports and ``runeq_fn.dask`` pull
+    it unsharded. A request that resumes windows (``shard_windows``) pulls them.
+
+    >>> shards_for(Request("u/v1/span.json", paging="span"), 8), shards_for(Request("u/v1/accel.csv", paging="csv"), 8)
+    (1, 8)
+    """
+    return 1 if resumed_windows(request) is None and unshardable(request) is not None else shards
