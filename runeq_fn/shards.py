@@ -41,6 +41,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -54,7 +55,7 @@ from typing import Any
 
 from .build import Request, start_index, with_params
 from .errors import ParseError, RuneError, UsageError
-from .flight import Stop, start_thread
+from .flight import Stop, same_process, start_thread
 from .options import count_option
 from .pages import SHARD_WINDOWS, Fetch, pages, pages_with_next, parsed_pages, resume_params, with_deadline
 from .parse import json_pages
@@ -593,6 +594,7 @@ class Board:
         self.error: tuple[int, BaseException] | None = None
         self.stopped = False
         self.changed = threading.Condition()
+        self.pid = os.getpid()
 
     def reserve(self, i: int) -> bool:
         """Wait until window ``i`` may fetch a page; False once the pull is stopped."""
@@ -637,7 +639,11 @@ class Board:
             self.changed.notify_all()
 
     def take(self) -> tuple | None:
-        """The next page in time order as (window, response, following); None at the end; raises a failure."""
+        """The next page in time order as (window, response, following); None at the end; raises a failure.
+
+        In a child forked mid-pull, ``UsageError`` (``flight.same_process``): the windows' threads are not there.
+        """
+        same_process(self.pid)
         with self.changed:
             while True:
                 if self.error is not None:
