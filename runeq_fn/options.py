@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import UsageError
 
-EXAMPLES = {"shards": 8, "prefetch": 4}
+EXAMPLES = {"shards": 8, "prefetch": 4, "buffer": 32}
 """A sensible value of each option, shown in its error."""
 
 

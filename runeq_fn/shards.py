@@ -402,6 +402,18 @@ def availability_request(request: Request, resolution: int) -> Request:
     )
 
 
+def check_plan(plan: Any) -> None:
+    """Refuse a ``plan`` that is not one of ``PLANS``.
+
+    >>> check_plan("even"); check_plan("smart")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: plan must be one of availability, even, not 'smart'
+    """
+    if plan not in PLANS:
+        raise UsageError(f"plan must be one of {', '.join(PLANS)}, not {plan!r}")
+
+
 def plan_windows(request: Request, shards: int, fetch: Fetch = http_fetch, plan: str = "availability") -> list[dict]:
     """The windows of a sharded pull, as each window's time parameters.
 
@@ -410,8 +422,7 @@ def plan_windows(request: Request, shards: int, fetch: Fetch = http_fetch, plan:
     where the data is (falling back to ``"even"`` when that request or its
     answer fails); ``"even"`` cuts the time range in equal parts, asking nothing.
     """
-    if plan not in PLANS:
-        raise UsageError(f"plan must be one of {', '.join(PLANS)}, not {plan!r}")
+    check_plan(plan)
     shards = count_option("shards", shards, 1)
     start, end = query_range(request)
     windows = even_windows(start, end, shards)
@@ -822,6 +833,24 @@ def window_pages(
     return (response for response, _, _ in window_stream(request, windows, fetch, None, buffer, stats, prefetch))
 
 
+def checked(shards: Any, prefetch: Any, buffer: Any, plan: Any) -> tuple[int, int, int | None]:
+    """A sharded pull's options, checked at the call (``options.count_option``), before any request.
+
+    >>> checked(8, 0, None, "even")
+    (8, 0, None)
+    >>> checked(8, 0, "8", "even")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: buffer must be a whole number of at least 1 (e.g. buffer=32), not a str
+    """
+    check_plan(plan)
+    return (
+        count_option("shards", shards, 1),
+        count_option("prefetch", prefetch, 0),
+        None if buffer is None else count_option("buffer", buffer, 1),
+    )
+
+
 def started(request: Request, shards: int, fetch: Fetch, plan: str) -> tuple[Request, list[dict]]:
     """A sharded pull begun: its request, carrying the pull's deadline from now, and its windows (resumed, or planned).
 
@@ -858,7 +887,7 @@ def sharded_items(
     >>> len(points), points == whole
     (500, True)
     """
-    shards, prefetch = count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
+    shards, prefetch, buffer = checked(shards, prefetch, buffer, plan)
     if shards == 1 and resumed_windows(request) is None:
         return parsed_pages(request, parse, fetch if stats is None else counting(fetch, stats), prefetch)
     return _sharded_items(request, parse, shards, fetch, plan, buffer, stats, prefetch)
@@ -902,7 +931,7 @@ def sharded_pages(
     >>> len(sharded), sharded == whole
     (500, True)
     """
-    shards, prefetch = count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
+    shards, prefetch, buffer = checked(shards, prefetch, buffer, plan)
     if shards == 1 and resumed_windows(request) is None:
         return pages(request, fetch if stats is None else counting(fetch, stats), prefetch)
     return _sharded(request, shards, fetch, plan, buffer, stats, prefetch)

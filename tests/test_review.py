@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,9 @@ from rawserver import RawServer, answer
 
 from runeq_fn import Config, build_request, csv_points, stream
 from runeq_fn.emulator import Emulator, Fault
-from runeq_fn.errors import TransportError
+from runeq_fn.errors import TransportError, UsageError
 from runeq_fn.policy import Policy
-from runeq_fn.shards import sharded_pages, window_pages
+from runeq_fn.shards import sharded_items, sharded_pages, window_pages
 
 DEVICE = {"patient_id": "patient-1", "device_id": "watch-1"}
 WEAR_START = 1609490700  # patient-1's watch-1 starts recording at 08:45 on 2021-01-01
@@ -118,3 +119,14 @@ def test_windows_started_before_a_thread_that_cannot_start_are_stopped_and_joine
     ran = subprocess.run([sys.executable, "-c", THREADS_RUN_OUT], capture_output=True, text=True, timeout=120, env=env)
     assert "raised: can't start new thread" in ran.stdout, ran.stdout + ran.stderr
     assert "left: 0" in ran.stdout
+
+
+@pytest.mark.parametrize("pull", [sharded_pages, partial(sharded_items, parse=lambda r: csv_points([r]))])
+@pytest.mark.parametrize(("option", "value"), [("buffer", "8"), ("buffer", 2.5), ("buffer", 0), ("buffer", True), ("plan", "bogus")])
+def test_a_bad_buffer_or_plan_is_refused_at_the_call(pull, option, value) -> None:
+    # buffer="8" failed deep in the pull (TypeError), 2.5, 0 and True were taken; a bad plan was said at the first page
+    with Emulator() as emu:
+        request = build_request(Config(**emu.config_values()), "accel", "csv", QUERY)
+        with pytest.raises(UsageError, match=f"{option} must be"):
+            pull(request, shards=4, **{option: value})
+        assert emu.requests == []
