@@ -756,8 +756,8 @@ def window_stream(
     yielded, with ``resume`` set to that page. ``prefetch`` pages are asked
     ahead within each window, as ``pages(prefetch=)`` does.
 
-    The first error in any window stops them all: no request is left running
-    when it is raised. It carries ``window`` (the failed window's parameters),
+    The first error in any window stops them all (the others' requests in
+    flight hung up): no request is left running when it is raised. It carries ``window`` (the failed window's parameters),
     ``resume_windows`` (every window from the first not yet read whole, that one
     from its next page) and ``resume`` (``sharded_resume`` of them: a request
     built with it goes on from there, see the module's docstring).
@@ -796,8 +796,7 @@ def window_stream(
         # stop, then join: a window waiting for room on the board would wait for a reader gone.
         # However the pull ends (an error, Ctrl-C, closed early), no thread outlives it.
         board.stop()
-        if board.error is None:  # the reader went away: hang up what is in flight, it is not wanted
-            stop.set()
+        stop.set()  # what is still in flight (another window's page, after an error) is not wanted: hang it up
         for thread in threads:
             thread.join()
         if stats is not None:

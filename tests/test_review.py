@@ -15,9 +15,9 @@ from rawserver import RawServer, answer
 
 from runeq_fn import Config, build_request, csv_points, stream
 from runeq_fn.emulator import Emulator, Fault
-from runeq_fn.errors import TransportError, UsageError
+from runeq_fn.errors import APIError, TransportError, UsageError
 from runeq_fn.policy import Policy
-from runeq_fn.shards import sharded_items, sharded_pages, window_pages
+from runeq_fn.shards import plan_windows, sharded_items, sharded_pages, window_pages
 
 DEVICE = {"patient_id": "patient-1", "device_id": "watch-1"}
 WEAR_START = 1609490700  # patient-1's watch-1 starts recording at 08:45 on 2021-01-01
@@ -130,3 +130,18 @@ def test_a_bad_buffer_or_plan_is_refused_at_the_call(pull, option, value) -> Non
         with pytest.raises(UsageError, match=f"{option} must be"):
             pull(request, shards=4, **{option: value})
         assert emu.requests == []
+
+
+def test_an_error_in_one_window_hangs_up_the_others_requests_in_flight() -> None:
+    # the failed pull was stopped, then joined, but its other windows' requests were not hung up:
+    # the error waited for the slowest of them (up to page_deadline, 4 minutes by default)
+    with Emulator(pagination="page", page_size=1000) as emu:
+        request = build_request(Config(**emu.config_values(), retries=0), "accel", "csv", QUERY)
+        first, _, failing, _ = plan_windows(request, 4, plan="even")
+        emu.inject(Fault("slow", seconds=20, path="/v1/accel.csv", params={k: first[k] for k in ("start_time", "end_time")}))
+        emu.inject(Fault("status", status=400, path="/v1/accel.csv", params={k: failing[k] for k in ("start_time", "end_time")}))
+        with pytest.raises(APIError) as caught:
+            list(sharded_pages(request, shards=4, plan="even"))
+        answered = [dict(r.params)["start_time"] for r in emu.requests]  # the log has an answer before it is sent
+    assert caught.value.status_code == 400
+    assert str(first["start_time"]) not in answered, "the error was raised only once the slow window had its answer"
