@@ -56,7 +56,7 @@ from typing import Any
 from .build import Request, start_index, with_params
 from .errors import ParseError, RuneError, UsageError
 from .flight import Stop, same_process, start_thread
-from .options import count_option
+from .options import count_option, pull_options
 from .pages import SHARD_WINDOWS, Fetch, pages, pages_with_next, parsed_pages, resume_params, with_deadline
 from .parse import json_pages
 from .resources import resource
@@ -832,8 +832,8 @@ def window_pages(
     return (response for response, _, _ in window_stream(request, windows, fetch, None, buffer, stats, prefetch))
 
 
-def checked(shards: Any, prefetch: Any, buffer: Any, plan: Any) -> tuple[int, int, int | None]:
-    """A sharded pull's options, checked at the call (``options.count_option``), before any request.
+def checked(shards: Any, prefetch: Any, buffer: Any, plan: Any, stats: Any = None) -> tuple[int, int, int | None]:
+    """A sharded pull's options, checked at the call (``options.pull_options``), before any request.
 
     >>> checked(8, 0, None, "even")
     (8, 0, None)
@@ -843,11 +843,8 @@ def checked(shards: Any, prefetch: Any, buffer: Any, plan: Any) -> tuple[int, in
     runeq_fn.errors.UsageError: buffer must be a whole number of at least 1 (e.g. buffer=32), not a str
     """
     check_plan(plan)
-    return (
-        count_option("shards", shards, 1),
-        count_option("prefetch", prefetch, 0),
-        None if buffer is None else count_option("buffer", buffer, 1),
-    )
+    shards, prefetch, _ = pull_options(shards, prefetch, stats)
+    return shards, prefetch, None if buffer is None else count_option("buffer", buffer, 1)
 
 
 def started(request: Request, shards: int, fetch: Fetch, plan: str) -> tuple[Request, list[dict]]:
@@ -886,7 +883,7 @@ def sharded_items(
     >>> len(points), points == whole
     (500, True)
     """
-    shards, prefetch, buffer = checked(shards, prefetch, buffer, plan)
+    shards, prefetch, buffer = checked(shards, prefetch, buffer, plan, stats)
     if shards == 1 and resumed_windows(request) is None:
         return parsed_pages(request, parse, fetch if stats is None else counting(fetch, stats), prefetch)
     return _sharded_items(request, parse, shards, fetch, plan, buffer, stats, prefetch)
@@ -930,7 +927,7 @@ def sharded_pages(
     >>> len(sharded), sharded == whole
     (500, True)
     """
-    shards, prefetch, buffer = checked(shards, prefetch, buffer, plan)
+    shards, prefetch, buffer = checked(shards, prefetch, buffer, plan, stats)
     if shards == 1 and resumed_windows(request) is None:
         return pages(request, fetch if stats is None else counting(fetch, stats), prefetch)
     return _sharded(request, shards, fetch, plan, buffer, stats, prefetch)

@@ -14,8 +14,11 @@ import pytest
 from rawserver import RawServer, answer
 
 from runeq_fn import Config, build_request, csv_points, stream
+from runeq_fn.cohort import cohort_points
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError, TransportError, UsageError
+from runeq_fn.export import export_query
+from runeq_fn.parquet import export_cohort
 from runeq_fn.policy import Policy
 from runeq_fn.shards import plan_windows, sharded_items, sharded_pages, window_pages
 
@@ -145,3 +148,25 @@ def test_an_error_in_one_window_hangs_up_the_others_requests_in_flight() -> None
         answered = [dict(r.params)["start_time"] for r in emu.requests]  # the log has an answer before it is sent
     assert caught.value.status_code == 400
     assert str(first["start_time"]) not in answered, "the error was raised only once the slow window had its answer"
+
+
+BAD_STATS_SURFACES = {
+    "V1Client": lambda cfg, tmp, stats: list(stream.V1Client(cfg, shards=4, stats=stats).Accel(**DEVICE).points(**QUERY)),
+    "sharded_pages": lambda cfg, tmp, stats: sharded_pages(build_request(cfg, "accel", "csv", QUERY), 4, stats=stats),
+    "sharded_items": lambda cfg, tmp, stats: sharded_items(
+        build_request(cfg, "accel", "csv", QUERY), lambda r: csv_points([r]), 4, stats=stats
+    ),
+    "cohort_points": lambda cfg, tmp, stats: cohort_points(cfg, "accel", {"p": QUERY}, shards=4, stats=stats),
+    "export_query": lambda cfg, tmp, stats: export_query(cfg, "accel", QUERY, "csv", tmp / "a.csv", shards=4, stats=stats),
+    "export_cohort": lambda cfg, tmp, stats: export_cohort(cfg, "accel", QUERY, ["p1"], tmp / "cohort", stats=stats),
+}
+
+
+@pytest.mark.parametrize("surface", list(BAD_STATS_SURFACES))
+def test_a_stats_that_is_not_a_stats_is_refused_before_any_request(surface, tmp_path) -> None:
+    # it failed deep in the pull (AttributeError: 'dict' object has no attribute 'record'), after requests,
+    # and each window's thread printed its traceback
+    with Emulator() as emu:
+        with pytest.raises(UsageError, match="stats must be a runeq_fn.stats.Stats"):
+            BAD_STATS_SURFACES[surface](Config(**emu.config_values()), tmp_path, {})
+        assert emu.requests == []

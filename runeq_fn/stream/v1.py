@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..build import Request, build_request
 from ..errors import UsageError
-from ..options import count_option
+from ..options import pull_options
 from ..pages import Fetch
 from ..parse import PLAIN, Conversion, Point, csv_pages, json_pages, text_points
 from ..resources import RESOURCES, Resource
@@ -288,7 +288,7 @@ class V1Client:
     series query (``points()``, ``iter(accessor)``, ``iter_csv_text``,
     ``iter_json_data``) into N windows pulled at once; ``stats=Stats()`` counts
     every page pulled. The defaults, 0, 1 and None, send exactly runeq's requests.
-    ``shards`` and ``prefetch`` are checked here (``options.count_option``).
+    ``shards``, ``prefetch`` and ``stats`` are checked here (``options.pull_options``).
     """
 
     # Made from the resource table below; declared here for type checkers and editors.
@@ -304,9 +304,7 @@ class V1Client:
 
     def __init__(self, cfg: Any, prefetch: int = 0, shards: int = 1, stats: Stats | None = None) -> None:
         self._cfg = cfg
-        self.prefetch = count_option("prefetch", prefetch, 0)
-        self.shards = count_option("shards", shards, 1)
-        self.stats = stats
+        self.shards, self.prefetch, self.stats = pull_options(shards, prefetch, stats)
 
     @property
     def config(self) -> Any:
