@@ -30,7 +30,8 @@ never sent to the server.
 
 Bounds: every request takes a slot of the process's limit (``flight.LIMITER``),
 and at most ``buffer`` pages (by default eight per window) are held, fetched and
-not yet handed on, plus one for the window being read.
+not yet handed on, plus one for the window being read, plus with ``prefetch`` the
+pages each window asked ahead.
 """
 
 from __future__ import annotations
