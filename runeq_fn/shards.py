@@ -96,12 +96,14 @@ def exact_time(name: str, value: Any) -> Fraction:
     >>> exact_time("end_time", "soon")
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.UsageError: a sharded pull needs end_time in unix seconds, not 'soon'
+    runeq_fn.errors.UsageError: a sharded pull needs end_time in unix seconds (e.g. 1609459200): this str is not a number
     """
     try:
         exact = Fraction(str(value).strip())
     except (ValueError, ZeroDivisionError):
-        raise UsageError(f"a sharded pull needs {name} in unix seconds, not {value!r}") from None
+        raise UsageError(  # the value itself is not shown: what was typed stays out of errors and logs
+            f"a sharded pull needs {name} in unix seconds (e.g. 1609459200): this {type(value).__name__} is not a number"
+        ) from None
     return exact
 
 
@@ -409,10 +411,10 @@ def check_plan(plan: Any) -> None:
     >>> check_plan("even"); check_plan("smart")
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.UsageError: plan must be one of availability, even, not 'smart'
+    runeq_fn.errors.UsageError: plan must be one of availability, even
     """
     if plan not in PLANS:
-        raise UsageError(f"plan must be one of {', '.join(PLANS)}, not {plan!r}")
+        raise UsageError(f"plan must be one of {', '.join(PLANS)}")
 
 
 def plan_windows(request: Request, shards: int, fetch: Fetch = http_fetch, plan: str = "availability") -> list[dict]:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,14 @@ def test_a_stats_that_is_not_a_stats_is_refused_before_any_request(surface, tmp_
         with pytest.raises(UsageError, match="stats must be a runeq_fn.stats.Stats"):
             BAD_STATS_SURFACES[surface](Config(**emu.config_values()), tmp_path, {})
         assert emu.requests == []
+
+
+@pytest.mark.parametrize("times", [{"end_time": "tomorrow-4242"}, {"start_time": datetime(2021, 1, 1, 9, tzinfo=timezone.utc)}])
+def test_a_sharded_pull_of_a_time_that_is_not_unix_seconds_says_so_without_showing_it(times) -> None:
+    # the error echoed what was typed: "... in unix seconds, not 'tomorrow-4242'"
+    with Emulator() as emu:
+        accel = stream.V1Client(Config(**emu.config_values()), shards=4).Accel(**DEVICE)
+        with pytest.raises(UsageError, match="in unix seconds") as caught:
+            list(accel.points(**{**QUERY, **times}))
+        assert emu.requests == []
+    assert "4242" not in str(caught.value) and "2021" not in str(caught.value)
