@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 from .build import build_request
 from .errors import UsageError
 from .flight import CONNECTIONS_PER_HOST, Stop, stops_on
-from .options import count_option
+from .options import pull_options
 from .parse import Point, csv_points
 from .stats import Stats
 
@@ -176,6 +176,6 @@ def cohort_points(
     >>> {key: len(o.value) if o.ok else type(o.error).__name__ for key, o in cohort.items()}
     {'p1': 60, 'p2': 60, 'bad': 'UsageError'}
     """
-    count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
+    pull_options(shards, prefetch, stats)
     run = partial(query_points, config, name, defaults=defaults, prefetch=prefetch, shards=shards, stats=stats)
     return fetch_many(queries, run, max_workers)

@@ -177,15 +177,16 @@ def as_frame(table: Any, patient_id: Any, time_index: bool) -> Any:
 def read_part(
     part: Part, config: Any, resource: str, types: dict, time_index: bool, shards: int = 1, prefetch: int = 0
 ) -> Any:
-    """Fetch and read one partition (this runs on the worker that computes it), in ``shards`` windows at once."""
+    """Fetch and read one partition (this runs on the worker that computes it), in ``shards`` windows at once
+    (unsharded when its query cannot shard, e.g. an expression: ``shards.shards_for``)."""
     import pyarrow as pa
 
     from .config import Config
-    from .shards import sharded_pages
+    from .shards import sharded_pages, shards_for
 
     cfg = Config(config) if isinstance(config, str) else config
     request = build_request(cfg, resource, "csv", part.query)
-    tables = list(arrow_tables(sharded_pages(request, shards, prefetch=prefetch), types=types))
+    tables = list(arrow_tables(sharded_pages(request, shards_for(request, shards), prefetch=prefetch), types=types))
     schema = pa.schema(list(types.items()))
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     return as_frame(table if part.last else before(table, part.stop), part.patient_id, time_index)
@@ -215,7 +216,8 @@ def read_points(
     after another); otherwise they are unknown.
 
     ``shards`` (time windows pulled at once) and ``prefetch`` (pages asked ahead)
-    apply inside each partition, on its worker (``runeq_fn.shards.sharded_pages``);
+    apply inside each partition, on its worker (``runeq_fn.shards.sharded_pages``;
+    a query that cannot shard, e.g. an expression, is read unsharded);
     they are checked here, before anything is computed.
 
     >>> from runeq_fn import Config

@@ -50,7 +50,7 @@ from typing import IO, Any
 from .build import build_request, encode_value
 from .config import DEFAULT_CONFIG_PATH, Config
 from .errors import ParseError, UsageError, WriteError
-from .options import count_option
+from .options import count_option, pull_options
 from .pages import pages_with_next, resume_params
 from .parse import csv_points, json_pages, page_text, rows
 from .resources import known_columns, resource
@@ -838,7 +838,7 @@ def export_query(
     the windows are saved in the state, so ``resume`` goes on in each); event and
     span are pulled unsharded. ``stats`` (a ``Stats``) counts what the pull did.
     Every option applies to every format, parquet included; ``shards`` and
-    ``prefetch`` are checked first (``options.count_option``).
+    ``prefetch`` (and ``stats``) are checked first (``options.pull_options``).
 
     >>> import io
     >>> from runeq_fn.emulator import Emulator
@@ -850,7 +850,7 @@ def export_query(
     (2, 100, [b'time,x,y,z', b'1609491600.0,-0.0967,-0.0126,-0.9961'])
     """
     pull = Pull.start(name, fmt, query)
-    count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
+    pull_options(shards, prefetch, stats)
     report = progress or (lambda _: None)
     if pull.format == "parquet":
         if not isinstance(output, (str, os.PathLike)):

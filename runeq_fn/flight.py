@@ -164,6 +164,23 @@ def stoppable_sleep(seconds: float) -> None:
         raise Stopped("the pull was stopped while waiting to try again")
 
 
+def same_process(began: int) -> None:
+    """Refuse to go on with a pull in a process forked from the one that began it (``began``: that one's pid).
+
+    The pull's threads (its windows', its prefetch's) stayed in the parent, and
+    perhaps the lock they held: waiting for them in the child would wait forever.
+
+    >>> same_process(os.getpid())
+    """
+    if os.getpid() != began:
+        from .errors import UsageError
+
+        raise UsageError(
+            "a pull begun before os.fork() cannot go on in the child (its threads stayed in the parent): "
+            "begin it again in the child, e.g. from err.resume"
+        )
+
+
 def start_thread(target: Callable[..., Any], *args: Any, name: str, stop: Stop | None = None) -> threading.Thread:
     """Start a daemon thread running ``target(*args)`` in a copy of this thread's context, obeying ``stop`` if given.
 

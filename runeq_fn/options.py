@@ -1,9 +1,9 @@
 """The options every surface passes through to the engine, checked once, here.
 
-``shards`` (time windows pulled at once) and ``prefetch`` (pages requested
-ahead) reach ``runeq_fn.shards`` from the shim (``V1Client``), the functional
+``shards`` (time windows pulled at once), ``prefetch`` (pages requested
+ahead) and ``stats`` (a ``Stats`` to fill in) reach ``runeq_fn.shards`` from the shim (``V1Client``), the functional
 pipelines (``pages``, ``sharded_pages``, ...), ``cohort_points``, the exports
-and ``runeq fetch``; each of them checks its value with ``count_option``, so a
+and ``runeq fetch``; each of them checks its values with ``pull_options``, so a
 bad one is refused the same way everywhere, before any request is sent.
 """
 
@@ -13,8 +13,9 @@ import operator
 from typing import Any
 
 from .errors import UsageError
+from .stats import Stats
 
-EXAMPLES = {"shards": 8, "prefetch": 4}
+EXAMPLES = {"shards": 8, "prefetch": 4, "buffer": 32}
 """A sensible value of each option, shown in its error."""
 
 
@@ -80,3 +81,27 @@ def count_option(name: str, value: Any, minimum: int) -> int:
     if number < minimum:
         raise UsageError(f"{wanted}: it is below {minimum}")
     return number
+
+
+def stats_option(value: Any) -> Stats | None:
+    """``stats``: None, or the ``runeq_fn.stats.Stats`` to fill in; a ``UsageError`` otherwise.
+
+    >>> stats_option(None) is None, type(stats_option(Stats())).__name__
+    (True, 'Stats')
+    >>> stats_option({})
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: stats must be a runeq_fn.stats.Stats (e.g. stats=Stats()) or None, not a dict
+    """
+    if value is not None and not isinstance(value, Stats):
+        raise UsageError(f"stats must be a runeq_fn.stats.Stats (e.g. stats=Stats()) or None, not a {type(value).__name__}")
+    return value
+
+
+def pull_options(shards: Any, prefetch: Any, stats: Any = None) -> tuple[int, int, Stats | None]:
+    """``shards``, ``prefetch`` and ``stats`` checked, as every surface takes them (before any request).
+
+    >>> pull_options(4, 0)
+    (4, 0, None)
+    """
+    return count_option("shards", shards, 1), count_option("prefetch", prefetch, 0), stats_option(stats)

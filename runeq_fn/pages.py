@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -15,7 +16,7 @@ from toolz import curry
 from .build import Request
 from .config import SECRET_HEADER_NAMES
 from .errors import APIError, PaginationError, RuneError, UsageError
-from .flight import LIMITER, Stop, start_thread
+from .flight import LIMITER, Stop, same_process, start_thread
 from .options import count_option
 from .paging import predict, step_for
 from .response import Response
@@ -292,6 +293,7 @@ class Ahead:
         self.tokens_seen = False
         self.threads: list[threading.Thread] = []
         self.stop = Stop.within_current()
+        self.pid = os.getpid()
 
     def submit(self, request: Request) -> None:
         """Start fetching a page in a prefetch thread, and wait until its request is sent.
@@ -340,7 +342,11 @@ class Ahead:
             self.submit(guess)
 
     def take(self, request: Request) -> tuple:
-        """The (request, response) of ``request``: from flight if it is there, else fetched now."""
+        """The (request, response) of ``request``: from flight if it is there, else fetched now.
+
+        In a child forked mid-pull, ``UsageError`` (``flight.same_process``): the requests in flight are not there.
+        """
+        same_process(self.pid)
         if self.pending and self.pending[0][0] == request:
             return self.pending.popleft()[1].result()
         self.pending.clear()

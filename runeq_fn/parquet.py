@@ -55,7 +55,7 @@ from .export import (
     sharded_start,
     writing,
 )
-from .options import count_option
+from .options import pull_options
 from .stats import Stats
 
 PAGES_PER_FILE = 64
@@ -297,7 +297,7 @@ def export_parquet(
     """
     output = output_path(output)
     pull = Pull.start(name, "parquet", query)
-    count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
+    pull_options(shards, prefetch, stats)
     part, state = part_paths(output)
     report = progress or (lambda _: None)
     check_output(output)
@@ -395,7 +395,7 @@ def export_cohort(
     ``shards``, ``prefetch`` and ``stats`` (one for all) apply to each patient's pull.
     """
     output = output_path(output)
-    count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
+    pull_options(shards, prefetch, stats)
     if is_single_file(output):
         raise UsageError(f"a cohort is written as a dataset folder: give --output a name without .parquet, not {output}")
     check_output(output)

@@ -30,15 +30,19 @@ never sent to the server.
 
 Bounds: every request takes a slot of the process's limit (``flight.LIMITER``),
 and at most ``buffer`` pages (by default eight per window) are held, fetched and
-not yet handed on, plus one for the window being read.
+not yet handed on, plus one for the window being read, plus with ``prefetch`` the
+pages each window asked ahead.
 """
 
 from __future__ import annotations
 
 import calendar
+import codecs
 import csv
+import io
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -52,9 +56,9 @@ from typing import Any
 
 from .build import Request, start_index, with_params
 from .errors import ParseError, RuneError, UsageError
-from .flight import Stop, start_thread
-from .options import count_option
-from .pages import SHARD_WINDOWS, Fetch, pages, pages_with_next, parsed_pages, resume_params
+from .flight import Stop, same_process, start_thread
+from .options import count_option, pull_options
+from .pages import SHARD_WINDOWS, Fetch, pages, pages_with_next, parsed_pages, resume_params, with_deadline
 from .parse import json_pages
 from .resources import resource
 from .response import Response
@@ -92,12 +96,14 @@ def exact_time(name: str, value: Any) -> Fraction:
     >>> exact_time("end_time", "soon")
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.UsageError: a sharded pull needs end_time in unix seconds, not 'soon'
+    runeq_fn.errors.UsageError: a sharded pull needs end_time in unix seconds (e.g. 1609459200): this str is not a number
     """
     try:
         exact = Fraction(str(value).strip())
     except (ValueError, ZeroDivisionError):
-        raise UsageError(f"a sharded pull needs {name} in unix seconds, not {value!r}") from None
+        raise UsageError(  # the value itself is not shown: what was typed stays out of errors and logs
+            f"a sharded pull needs {name} in unix seconds (e.g. 1609459200): this {type(value).__name__} is not a number"
+        ) from None
     return exact
 
 
@@ -399,6 +405,18 @@ def availability_request(request: Request, resolution: int) -> Request:
     )
 
 
+def check_plan(plan: Any) -> None:
+    """Refuse a ``plan`` that is not one of ``PLANS``.
+
+    >>> check_plan("even"); check_plan("smart")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: plan must be one of availability, even
+    """
+    if plan not in PLANS:
+        raise UsageError(f"plan must be one of {', '.join(PLANS)}")
+
+
 def plan_windows(request: Request, shards: int, fetch: Fetch = http_fetch, plan: str = "availability") -> list[dict]:
     """The windows of a sharded pull, as each window's time parameters.
 
@@ -407,8 +425,7 @@ def plan_windows(request: Request, shards: int, fetch: Fetch = http_fetch, plan:
     where the data is (falling back to ``"even"`` when that request or its
     answer fails); ``"even"`` cuts the time range in equal parts, asking nothing.
     """
-    if plan not in PLANS:
-        raise UsageError(f"plan must be one of {', '.join(PLANS)}, not {plan!r}")
+    check_plan(plan)
     shards = count_option("shards", shards, 1)
     start, end = query_range(request)
     windows = even_windows(start, end, shards)
@@ -427,14 +444,40 @@ def plan_windows(request: Request, shards: int, fetch: Fetch = http_fetch, plan:
 # -- cutting rows at inner edges (pure) --------------------------------------------------------------
 
 
-def line_time(line: bytes, index: int) -> Fraction | None:
-    """The time cell of one CSV line, exactly (``cell_time``); None when it is blank or not a time.
+def csv_records(text: str) -> list[str]:
+    """A CSV text's records, each with its line end: a record is one line, or more when a quoted cell holds a line break.
 
-    >>> line_time(b"1609491600.02,1,2\\r\\n", 0), line_time(b'"x,y",5\\n', 1), line_time(b",1\\n", 0)
+    >>> csv_records('time,note\\r\\n1,"a\\nb"\\n2,c\\n')
+    ['time,note\\r\\n', '1,"a\\nb"\\n', '2,c\\n']
+    """
+    lines = io.StringIO(text, newline="").readlines()
+    if '"' not in text:
+        return lines
+    records, reader, done = [], csv.reader(lines), 0
+    for _ in reader:
+        records.append("".join(lines[done : reader.line_num]))
+        done = reader.line_num
+    return records
+
+
+def record_cells(record: str) -> list[str]:
+    """The cells of one CSV record (``csv_records``).
+
+    >>> record_cells("1609491600.02,1,2\\r\\n"), record_cells('"x,\\ny",5\\n')
+    (['1609491600.02', '1', '2'], ['x,\\ny', '5'])
+    """
+    if '"' not in record:
+        return record.rstrip("\r\n").split(",")
+    return next(csv.reader(io.StringIO(record, newline="")), [])
+
+
+def record_time(record: str, index: int) -> Fraction | None:
+    """The time cell of one CSV record, exactly (``cell_time``); None when it is blank or not a time.
+
+    >>> record_time("1609491600.02,1,2\\r\\n", 0), record_time('"x,y",5\\n', 1), record_time(",1\\n", 0)
     (Fraction(80474580001, 50), Fraction(5, 1), None)
     """
-    text = line.decode("utf-8", errors="replace").rstrip("\r\n")
-    cells = next(csv.reader([text]), []) if '"' in text else text.split(",")
+    cells = record_cells(record)
     return cell_time(cells[index]) if index < len(cells) else None
 
 
@@ -450,31 +493,32 @@ def inside(t: Fraction | None, lo: Fraction | None, hi: Fraction | None) -> bool
     return (lo is None or lo <= t) and (hi is None or t < hi)
 
 
-def cut_csv(content: bytes, column: str, lo: Fraction | None, hi: Fraction | None) -> bytes:
-    """A CSV page with only the rows whose time is in [lo, hi), other lines kept byte for byte; empty when none is.
+def cut_csv(text: str, column: str, lo: Fraction | None, hi: Fraction | None) -> str:
+    """A CSV page's text with only the rows whose time is in [lo, hi), other records kept as they were; empty when none is.
 
     Rows come in time order, so a page whose first and last rows are inside is
-    returned as is, without reading the rows between.
+    returned as is, without reading the times between. A quoted cell may hold a
+    line break: rows are CSV records, not lines.
 
-    >>> page = b"time,x\\n4,a\\n5,b\\n6,c\\n"
+    >>> page = "time,x\\n4,a\\n5,b\\n6,c\\n"
     >>> cut_csv(page, "time", Fraction(5), Fraction(6)), cut_csv(page, "time", Fraction(7), None)
-    (b'time,x\\n5,b\\n', b'')
+    ('time,x\\n5,b\\n', '')
     >>> cut_csv(page, "time", None, None) is page
     True
     """
-    if not content or (lo is None and hi is None):
-        return content
-    lines = content.splitlines(keepends=True)
-    header = next(csv.reader([lines[0].decode("utf-8-sig", errors="replace").rstrip("\r\n")]), [])
+    if not text or (lo is None and hi is None):
+        return text
+    head, *records = csv_records(text)
+    header = [cell.lstrip("\ufeff") for cell in record_cells(head)]
     if column not in header:
         raise ParseError(f"a sharded pull cuts rows on their time, and this page has no {column} column: "
                          "pull it with shards=1")
     index = header.index(column)
-    body = [line for line in lines[1:] if line.strip()]
-    if not body or all(inside(line_time(line, index), lo, hi) for line in (body[0], body[-1])):
-        return content
-    kept = [line for line in body if inside(line_time(line, index), lo, hi)]
-    return b"".join([lines[0], *kept]) if kept else b""
+    body = [record for record in records if record.strip()]
+    if not body or all(inside(record_time(record, index), lo, hi) for record in (body[0], body[-1])):
+        return text
+    kept = [record for record in body if inside(record_time(record, index), lo, hi)]
+    return "".join([head, *kept]) if kept else ""
 
 
 def json_time(value: Any) -> Fraction | None:
@@ -490,7 +534,7 @@ def json_time(value: Any) -> Fraction | None:
     return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
 
 
-def cut_json(content: bytes, column: str, lo: Fraction | None, hi: Fraction | None) -> bytes:
+def cut_json(text: str, column: str, lo: Fraction | None, hi: Fraction | None) -> str:
     """A JSON time series page with only the rows whose time is in [lo, hi): its result's columns cut alike.
 
     A result is columnar (``{"time": [...], "x": [...]}``): every list as long
@@ -499,37 +543,49 @@ def cut_json(content: bytes, column: str, lo: Fraction | None, hi: Fraction | No
     since its rows cannot be placed in a window. A body that is not JSON is
     left for the parser to report.
 
-    >>> page = b'{"result": {"time": [4, 5, 6], "x": [1, 2, 3]}}'
+    >>> page = '{"result": {"time": [4, 5, 6], "x": [1, 2, 3]}}'
     >>> cut_json(page, "time", Fraction(5), Fraction(6)), cut_json(page, "time", Fraction(4), None) is page
-    (b'{"result": {"time": [5], "x": [2]}}', True)
+    ('{"result": {"time": [5], "x": [2]}}', True)
     """
-    if not content or (lo is None and hi is None):
-        return content
+    if not text or (lo is None and hi is None):
+        return text
     try:
-        body = json.loads(content)
+        body = json.loads(text)
     except ValueError:
-        return content
+        return text
     result = body.get("result") if isinstance(body, dict) else None
     if not isinstance(result, dict) or not any(isinstance(v, list) and v for v in result.values()):
-        return content  # no rows: nothing to cut
+        return text  # no rows: nothing to cut
     times = result.get(column)
     if not isinstance(times, list):
         raise ParseError(f"a JSON page without a {column!r} list cannot be cut at a shard window's edge: use shards=1")
     keep = [inside(json_time(t), lo, hi) for t in times]
     if all(keep):
-        return content
+        return text
     cut = {
         key: [v for v, kept in zip(value, keep) if kept] if isinstance(value, list) and len(value) == len(times) else value
         for key, value in result.items()
     }
-    return json.dumps({**body, "result": cut}).encode("ascii")
+    return json.dumps({**body, "result": cut})
 
 
-def cut_page(response: Any, column: str, lo: Fraction | None, hi: Fraction | None) -> Any:
-    """The response with its rows cut to [lo, hi) (the same object when nothing is cut), CSV or JSON."""
-    cut = cut_json if response.content[:1] == b"{" else cut_csv
-    content = cut(response.content, column, lo, hi)
-    return response if content is response.content else replace(response, content=content)
+def cut_page(response: Any, paging: str, column: str, lo: Fraction | None, hi: Fraction | None) -> Any:
+    """The response with its rows cut to [lo, hi) (the same object when nothing is cut), CSV or JSON by its route.
+
+    The rows are read as the parsers read them: the body decoded by its declared
+    charset (``Response.text``), the cut written back in it. A body that does not
+    decode is left for the parser to report.
+    """
+    if not response.content or (lo is None and hi is None):
+        return response
+    try:
+        text = response.text
+    except ParseError:
+        return response
+    cut = cut_json(text, column, lo, hi) if paging == "json" else cut_csv(text, column, lo, hi)
+    if cut is text:
+        return response
+    return replace(response, content=cut.encode(codecs.lookup(response.encoding).name) if cut else b"")
 
 
 # -- pulling windows at once, handing pages on in order -----------------------------------------------
@@ -552,6 +608,7 @@ class Board:
         self.error: tuple[int, BaseException] | None = None
         self.stopped = False
         self.changed = threading.Condition()
+        self.pid = os.getpid()
 
     def reserve(self, i: int) -> bool:
         """Wait until window ``i`` may fetch a page; False once the pull is stopped."""
@@ -596,7 +653,11 @@ class Board:
             self.changed.notify_all()
 
     def take(self) -> tuple | None:
-        """The next page in time order as (window, response, following); None at the end; raises a failure."""
+        """The next page in time order as (window, response, following); None at the end; raises a failure.
+
+        In a child forked mid-pull, ``UsageError`` (``flight.same_process``): the windows' threads are not there.
+        """
+        same_process(self.pid)
         with self.changed:
             while True:
                 if self.error is not None:
@@ -698,8 +759,8 @@ def window_stream(
     yielded, with ``resume`` set to that page. ``prefetch`` pages are asked
     ahead within each window, as ``pages(prefetch=)`` does.
 
-    The first error in any window stops them all: no request is left running
-    when it is raised. It carries ``window`` (the failed window's parameters),
+    The first error in any window stops them all (the others' requests in
+    flight hung up): no request is left running when it is raised. It carries ``window`` (the failed window's parameters),
     ``resume_windows`` (every window from the first not yet read whole, that one
     from its next page) and ``resume`` (``sharded_resume`` of them: a request
     built with it goes on from there, see the module's docstring).
@@ -711,18 +772,17 @@ def window_stream(
     requests = [window_request(request, q) for q in queries]
     last = len(queries) - 1
     board = Board(len(queries), max(1, buffer if buffer is not None else PAGES_PER_WINDOW * len(queries)))
-    cuts = [partial(cut_page, column=column, lo=lo, hi=hi) for lo, hi in map(window_cut, queries)]
+    cuts = [partial(cut_page, paging=request.paging, column=column, lo=lo, hi=hi) for lo, hi in map(window_cut, queries)]
     began = time.perf_counter()
     following: Request | None = requests[0]
     head = 0
     stop = Stop.within_current()
-    threads = [
-        start_thread(
-            pull_window, board, i, r, fetch, cuts[i], parse, stats, prefetch, name=f"runeq-shard-{i}", stop=stop
-        )
-        for i, r in enumerate(requests)
-    ]
+    threads: list[threading.Thread] = []
     try:
+        for i, r in enumerate(requests):  # within the try: a thread that cannot start stops those that did
+            threads.append(start_thread(
+                pull_window, board, i, r, fetch, cuts[i], parse, stats, prefetch, name=f"runeq-shard-{i}", stop=stop
+            ))
         while True:
             try:
                 item = board.take()
@@ -739,8 +799,7 @@ def window_stream(
         # stop, then join: a window waiting for room on the board would wait for a reader gone.
         # However the pull ends (an error, Ctrl-C, closed early), no thread outlives it.
         board.stop()
-        if board.error is None:  # the reader went away: hang up what is in flight, it is not wanted
-            stop.set()
+        stop.set()  # what is still in flight (another window's page, after an error) is not wanted: hang it up
         for thread in threads:
             thread.join()
         if stats is not None:
@@ -776,6 +835,31 @@ def window_pages(
     return (response for response, _, _ in window_stream(request, windows, fetch, None, buffer, stats, prefetch))
 
 
+def checked(shards: Any, prefetch: Any, buffer: Any, plan: Any, stats: Any = None) -> tuple[int, int, int | None]:
+    """A sharded pull's options, checked at the call (``options.pull_options``), before any request.
+
+    >>> checked(8, 0, None, "even")
+    (8, 0, None)
+    >>> checked(8, 0, "8", "even")
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: buffer must be a whole number of at least 1 (e.g. buffer=32), not a str
+    """
+    check_plan(plan)
+    shards, prefetch, _ = pull_options(shards, prefetch, stats)
+    return shards, prefetch, None if buffer is None else count_option("buffer", buffer, 1)
+
+
+def started(request: Request, shards: int, fetch: Fetch, plan: str) -> tuple[Request, list[dict]]:
+    """A sharded pull begun: its request, carrying the pull's deadline from now, and its windows (resumed, or planned).
+
+    The plan's availability request and every window share that one deadline,
+    so ``policy.pull_deadline`` bounds the whole pull, as it does an unsharded one.
+    """
+    request = with_deadline(request)
+    return request, resumed_windows(request) or plan_windows(request, shards, fetch, plan)
+
+
 def sharded_items(
     request: Request,
     parse: Parse,
@@ -802,7 +886,7 @@ def sharded_items(
     >>> len(points), points == whole
     (500, True)
     """
-    shards, prefetch = count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
+    shards, prefetch, buffer = checked(shards, prefetch, buffer, plan, stats)
     if shards == 1 and resumed_windows(request) is None:
         return parsed_pages(request, parse, fetch if stats is None else counting(fetch, stats), prefetch)
     return _sharded_items(request, parse, shards, fetch, plan, buffer, stats, prefetch)
@@ -812,7 +896,7 @@ def _sharded_items(
     request: Request, parse: Parse, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None,
     prefetch: int,
 ) -> Iterator[Any]:
-    windows = resumed_windows(request) or plan_windows(request, shards, fetch, plan)
+    request, windows = started(request, shards, fetch, plan)
     for _, items, _ in window_stream(request, windows, fetch, parse, buffer, stats, prefetch):
         yield from items or ()
 
@@ -846,7 +930,7 @@ def sharded_pages(
     >>> len(sharded), sharded == whole
     (500, True)
     """
-    shards, prefetch = count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
+    shards, prefetch, buffer = checked(shards, prefetch, buffer, plan, stats)
     if shards == 1 and resumed_windows(request) is None:
         return pages(request, fetch if stats is None else counting(fetch, stats), prefetch)
     return _sharded(request, shards, fetch, plan, buffer, stats, prefetch)
@@ -855,7 +939,7 @@ def sharded_pages(
 def _sharded(
     request: Request, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None, prefetch: int
 ) -> Iterator[Any]:
-    windows = resumed_windows(request) or plan_windows(request, shards, fetch, plan)
+    request, windows = started(request, shards, fetch, plan)
     yield from window_pages(request, windows, fetch, buffer, stats, prefetch)
 
 
@@ -877,6 +961,17 @@ def pull_items(
     it goes on in every window not read whole, so no row is lost or read twice.
     """
     request = build(dict(params))
-    if resumed_windows(request) is None and unshardable(request) is not None:
-        shards = 1
-    return sharded_items(request, parse, shards, fetch, stats=stats, prefetch=prefetch)
+    return sharded_items(request, parse, shards_for(request, shards), fetch, stats=stats, prefetch=prefetch)
+
+
+def shards_for(request: Request, shards: int) -> int:
+    """The windows a surface pulls a request in: ``shards``, or 1 for a query that cannot shard (``unshardable``).
+
+    The functional forms (``sharded_pages``, ``sharded_items``) refuse such a
+    query; the shim, ``cohort_points``, the exports and ``runeq_fn.dask`` pull
+    it unsharded. A request that resumes windows (``shard_windows``) pulls them.
+
+    >>> shards_for(Request("u/v1/span.json", paging="span"), 8), shards_for(Request("u/v1/accel.csv", paging="csv"), 8)
+    (1, 8)
+    """
+    return 1 if resumed_windows(request) is None and unshardable(request) is not None else shards

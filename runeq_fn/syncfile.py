@@ -82,7 +82,7 @@ def page_tables(response: Any, column: str, lo: Fraction, hi: Fraction, types: d
     >>> [t.to_pydict() for t in page_tables(Response(200, content=b"time,x\\n4,a\\n5,b\\n"), "time", Fraction(5), Fraction(9), None)]
     [{'time': [5.0], 'x': ['b']}]
     """
-    response = cut_page(response, column, lo, hi)
+    response = cut_page(response, "csv", column, lo, hi)
     table, _ = read_table(response, types or header_types(header_names(page_bytes(response))), 1)
     return [] if table is None else [table]
 

@@ -138,3 +138,16 @@ def test_columns_must_be_known_before_the_data(emu: Emulator) -> None:
     assert list(typed.columns) == ["status", "patient_id"]
     with pytest.raises(UsageError, match="every query needs end_time"):
         read_points(config(emu), "accel", [{"patient_id": "p1", "start_time": START}])
+
+
+def test_an_expression_query_with_shards_is_read_unsharded_as_on_every_other_surface(emu: Emulator) -> None:
+    # sharded_pages refused it, on the worker, only once the frame was computed
+    import dask
+
+    query = {**QUERIES[0], "end_time": START + 3600, "expression": "availability(accel)", "resolution": 300}
+    columns = {"time": "double", "availability(accel)": "double"}
+    with dask.config.set(scheduler="sync"):
+        sharded = read_points(config(emu), "accel", [query], window=1800, columns=columns, shards=4).compute()
+        whole = read_points(config(emu), "accel", [query], window=1800, columns=columns).compute()
+    pd.testing.assert_frame_equal(sharded, whole)
+    assert len(whole) == 12

@@ -7,6 +7,7 @@ counted with ``threading.enumerate()``, a ``runeq fetch`` process sent SIGINT.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import subprocess
 import sys
@@ -22,10 +23,11 @@ from commands import COMMAND
 from proxyserver import Proxy
 
 import runeq_fn.stats
-from runeq_fn import Config, build_request, csv_points, pages
+from runeq_fn import Config, build_request, csv_points, pages, stream
 from runeq_fn.build import Request
 from runeq_fn.cohort import fetch_many, query_points
 from runeq_fn.emulator import Emulator
+from runeq_fn.errors import UsageError
 from runeq_fn.flight import LIMITER
 from runeq_fn.shards import sharded_items, sharded_pages
 from runeq_fn.stats import Stats, counting
@@ -105,6 +107,38 @@ def test_locks_held_at_fork_are_free_in_the_child() -> None:
         finally:
             child.kill()
             child.join()
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork:DeprecationWarning")  # 3.12+
+@pytest.mark.parametrize("options", [{"shards": 4}, {"prefetch": 3}], ids=["shards", "prefetch"])
+def test_a_pull_begun_before_fork_is_refused_in_the_child_which_goes_on_from_its_resume(options: dict) -> None:
+    # the child waited forever on the parent's window or prefetch threads, which a fork does not copy
+    with Emulator(page_size=50) as emu:
+        accel = stream.V1Client(Config(**emu.config_values(), retries=0), **options).Accel()
+        clean = list(accel.points(**LONG))
+        points = accel.points(**LONG)
+        begun = [next(points) for _ in range(120)]  # into the third page, requests in flight
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover (the child's own lines)
+            try:
+                signal.alarm(60)  # a hang is a failure, not a stuck suite
+                try:
+                    begun.extend(points)  # the rest of the page in hand, then the next page is asked for
+                    said = "went on"
+                except UsageError as err:
+                    rest = list(accel.points(**err.resume))
+                    said = f"refused: {err}; resumed whole: {begun + rest == clean}"
+                os.write(write, said.encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as said:
+            told = said.read()
+        os.waitpid(child, 0)
+        points.close()
+    assert "refused: a pull begun before os.fork() cannot go on in the child" in told
+    assert told.endswith("resumed whole: True")
 
 
 # -- stop, then join: no thread outlives its pull ----------------------------------------------------

@@ -25,6 +25,7 @@ from runeq_fn.cohort import cohort_points
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import RuneError, TransportError, UsageError
 from runeq_fn.export import export_query, interrupted_part
+from runeq_fn.flight import LIMITER
 from runeq_fn.options import rule
 from runeq_fn.pages import pages
 from runeq_fn.shards import sharded_pages
@@ -316,6 +317,7 @@ POLICIES = {
 @pytest.fixture
 def ctx(tmp_path: Path) -> Iterator[Context]:
     """A page-number emulator that takes a little time per request (so that requests in flight overlap)."""
+    LIMITER.throttle_until(LIMITER.clock())  # a 429 of an earlier test in this process must not lower the slots
     with Emulator(pagination="page", page_size=ROWS // PAGES, delay=0.01) as emu:
         yield Context(emu, tmp_path)
 

@@ -181,9 +181,9 @@ def test_the_first_error_stops_every_window_and_says_where_to_go_on() -> None:
         with pytest.raises(APIError) as caught:
             for point in csv_points(window_pages(request, windows)):
                 got.append(point)
-        answered = len(emu.requests)
-        time.sleep(0.3)  # a request still running would be answered (and logged) within the delay
-        assert len(emu.requests) == answered
+        arrived = emu.arrivals
+        time.sleep(0.3)  # a window still running would send its next request within the delay
+        assert emu.arrivals == arrived  # none went out after the error; those in flight were hung up
         err = caught.value
         assert err.status_code == 400
         assert err.window in [{"start_time": w["start_time"], "end_time": w["end_time"]} for w in windows]
@@ -193,15 +193,18 @@ def test_the_first_error_stops_every_window_and_says_where_to_go_on() -> None:
     assert got + rest == whole
 
 
-def test_at_most_buffer_pages_are_held() -> None:
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_at_most_buffer_pages_are_held(prefetch) -> None:
     with Emulator(pagination="page", page_size=20) as emu:
         request = request_for(emu, "accel", WEAR_START, WEAR_START + 16)  # 40 pages
         windows = plan_windows(request, 8, plan="even")
-        reader = window_pages(request, windows, buffer=3)
+        reader = window_pages(request, windows, buffer=3, prefetch=prefetch)
         next(reader)
         time.sleep(0.3)  # every window has had time to run ahead as far as the bound lets it
-        ahead = len(emu.requests) - 1
-    assert 1 <= ahead <= 3 + 1  # the first page is read; three held and one for the window being read
+        ahead = emu.arrivals - 1
+        reader.close()
+    # the first page is read; three held and one for the window being read, and what each window asked ahead
+    assert 1 <= ahead <= 3 + 1 + len(windows) * prefetch
 
 
 def test_stats_count_every_page_row_and_shard(servers) -> None:

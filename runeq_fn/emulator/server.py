@@ -250,6 +250,13 @@ class Emulator:
         with self._lock:
             return list(self._records)
 
+    @property
+    def arrivals(self) -> int:
+        """Requests that have arrived so far, answered or not (one is logged in ``requests`` once answered,
+        even after its client hung up)."""
+        with self._lock:
+            return self._arrivals
+
     def clear(self) -> None:
         """Empty the request log and drop pending faults."""
         with self._lock:

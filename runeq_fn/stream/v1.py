@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..build import Request, build_request, readable
-from ..options import count_option
+from ..options import pull_options
 from ..pages import Fetch
 from ..parse import PLAIN_LINES, Conversion, Point, chosen_engine, csv_pages, json_pages, page_points
 from ..resources import RESOURCES, Resource
@@ -343,7 +343,7 @@ class V1Client:
     series query (``points()``, ``iter(accessor)``, ``iter_csv_text``,
     ``iter_json_data``) into N windows pulled at once; ``stats=Stats()`` counts
     every page pulled. The defaults, 0, 1 and None, send exactly runeq's requests.
-    ``shards`` and ``prefetch`` are checked here (``options.count_option``).
+    ``shards``, ``prefetch`` and ``stats`` are checked here (``options.pull_options``).
     ``engine`` is what reads the pages of ``points()``: ``"auto"`` (pyarrow where
     installed), ``"arrow"`` or ``"python"``; all give the same points.
     """
@@ -363,9 +363,7 @@ class V1Client:
         self, cfg: Any, prefetch: int = 0, shards: int = 1, stats: Stats | None = None, engine: str = "auto"
     ) -> None:
         self._cfg = cfg
-        self.prefetch = count_option("prefetch", prefetch, 0)
-        self.shards = count_option("shards", shards, 1)
-        self.stats = stats
+        self.shards, self.prefetch, self.stats = pull_options(shards, prefetch, stats)
         self.engine = engine
 
     @property
