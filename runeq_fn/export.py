@@ -655,19 +655,13 @@ def open_part(part: str, state: str, written: int | None) -> int:
 
 
 @contextmanager
-def output_lock(path: str | os.PathLike) -> Iterator[None]:
-    """Hold ``FILE.part.lock`` for the block, or refuse at once: one pull into a file at a time.
+def flocked(lock: str, busy: Exception) -> Iterator[int]:
+    """Hold the kernel's lock (``flock``) on the private file ``lock`` for the block, or raise ``busy`` at once.
 
-    The lock is the kernel's (``flock``): a pull that is killed releases it with
-    its process. The lock file is removed on the way out, while still held.
+    A process that is killed releases it with its death; the file is never opened through a link.
     """
     import fcntl
 
-    lock = output_path(path) + LOCK_SUFFIX
-    busy = UsageError(
-        f"another runeq fetch is writing {os.fspath(path)} (it holds {lock}): "
-        "wait for it to finish, or choose another --output"
-    )
     with writing(lock):
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), PRIVATE)
     try:
@@ -675,6 +669,23 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise busy from None
+        yield fd
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def output_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold ``FILE.part.lock`` for the block, or refuse at once: one pull into a file at a time.
+
+    The lock file is removed on the way out, while still held.
+    """
+    lock = output_path(path) + LOCK_SUFFIX
+    busy = UsageError(
+        f"another runeq fetch is writing {os.fspath(path)} (it holds {lock}): "
+        "wait for it to finish, or choose another --output"
+    )
+    with flocked(lock, busy) as fd:
         try:
             # the holder before us may have removed the file after we opened it: then it is not the lock
             if os.stat(lock, follow_symlinks=False).st_ino != os.fstat(fd).st_ino:
@@ -685,8 +696,6 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
             yield
         finally:
             os.unlink(lock)
-    finally:
-        os.close(fd)
 
 
 def lock_held(path: str | os.PathLike) -> bool:

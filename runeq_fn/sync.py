@@ -35,7 +35,7 @@ from fractions import Fraction
 from typing import Any
 
 from .errors import RuneError, UsageError
-from .export import PRIVATE, Progress, Pull, patient_list, writing
+from .export import Progress, Pull, flocked, patient_list, writing
 from .flight import CONNECTIONS_PER_HOST
 from .ledger import LOCK, Entry, Key, Ledger, cell_file
 from .parquet import PRIVATE_FOLDER
@@ -253,19 +253,8 @@ class Run:
 @contextmanager
 def dataset_lock(root: str) -> Iterator[None]:
     """Hold ``DIR/_lock`` for the run, or refuse at once: one sync into a dataset at a time (released on kill)."""
-    import fcntl
-
-    path = os.path.join(root, LOCK)
-    with writing(path):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), PRIVATE)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(f"another runeq sync is writing {root}: wait for it to finish") from None
+    with flocked(os.path.join(root, LOCK), UsageError(f"another runeq sync is writing {root}: wait for it to finish")):
         yield
-    finally:
-        os.close(fd)
 
 
 def sync(
