@@ -59,7 +59,7 @@ from .errors import ParseError, RuneError, UsageError
 from .flight import Stop, same_process, start_thread
 from .options import count_option, pull_options
 from .pages import SHARD_WINDOWS, Fetch, pages, pages_with_next, parsed_pages, resume_params, with_deadline
-from .parse import json_pages
+from .parse import json_pages, splittable
 from .resources import resource
 from .response import Response
 from .stats import Stats, counting
@@ -451,7 +451,7 @@ def csv_records(text: str) -> list[str]:
     ['time,note\\r\\n', '1,"a\\nb"\\n', '2,c\\n']
     """
     lines = io.StringIO(text, newline="").readlines()
-    if '"' not in text:
+    if splittable(text):  # as the parser decides: the csv module reads it as its lines
         return lines
     records, reader, done = [], csv.reader(lines), 0
     for _ in reader:
@@ -498,7 +498,8 @@ def cut_csv(text: str, column: str, lo: Fraction | None, hi: Fraction | None) ->
 
     Rows come in time order, so a page whose first and last rows are inside is
     returned as is, without reading the times between. A quoted cell may hold a
-    line break: rows are CSV records, not lines.
+    line break: rows are CSV records, not lines, read as the parser reads them
+    (``csv.Error`` where it would fail).
 
     >>> page = "time,x\\n4,a\\n5,b\\n6,c\\n"
     >>> cut_csv(page, "time", Fraction(5), Fraction(6)), cut_csv(page, "time", Fraction(7), None)
@@ -573,8 +574,9 @@ def cut_page(response: Any, paging: str, column: str, lo: Fraction | None, hi: F
     """The response with its rows cut to [lo, hi) (the same object when nothing is cut), CSV or JSON by its route.
 
     The rows are read as the parsers read them: the body decoded by its declared
-    charset (``Response.text``), the cut written back in it. A body that does not
-    decode is left for the parser to report.
+    charset (``Response.text``), the cut written back in it; CSV records as the
+    parser splits them. A body that does not decode, or a CSV page the csv module
+    refuses, is left whole for the parser to report (``ParseError``), as unsharded.
     """
     if not response.content or (lo is None and hi is None):
         return response
@@ -582,7 +584,10 @@ def cut_page(response: Any, paging: str, column: str, lo: Fraction | None, hi: F
         text = response.text
     except ParseError:
         return response
-    cut = cut_json(text, column, lo, hi) if paging == "json" else cut_csv(text, column, lo, hi)
+    try:
+        cut = cut_json(text, column, lo, hi) if paging == "json" else cut_csv(text, column, lo, hi)
+    except csv.Error:  # e.g. a cell past the csv module's size limit: the parser refuses the page, as unsharded
+        return response
     if cut is text:
         return response
     return replace(response, content=cut.encode(codecs.lookup(response.encoding).name) if cut else b"")

@@ -16,7 +16,7 @@ from rawserver import RawServer, answer
 from runeq_fn import Config, build_request, csv_points, stream
 from runeq_fn.cohort import cohort_points
 from runeq_fn.emulator import Emulator, Fault
-from runeq_fn.errors import APIError, TransportError, UsageError
+from runeq_fn.errors import APIError, ParseError, TransportError, UsageError
 from runeq_fn.export import export_query
 from runeq_fn.parquet import export_cohort
 from runeq_fn.policy import Policy
@@ -181,3 +181,15 @@ def test_a_sharded_pull_of_a_time_that_is_not_unix_seconds_says_so_without_showi
             list(accel.points(**{**QUERY, **times}))
         assert emu.requests == []
     assert "4242" not in str(caught.value) and "2021" not in str(caught.value)
+
+
+@pytest.mark.parametrize("cell", ['"' + "y" * 200_000 + '"', "y" * 200_000], ids=["quoted", "plain"])
+def test_a_cell_past_the_csv_size_limit_is_a_parse_error_sharded_too(cell) -> None:
+    # sharded, a quoted one raised csv.Error (no resume) from the cut, and a plain one in a row the cut
+    # dropped went unseen, where the unsharded pull refuses the page (ParseError)
+    page = f"time,note\n9,{cell}\n10,b\n".encode()
+    with RawServer([answer(body=page)]) as server:
+        request = build_request(Config(stream_url=server.url, jwt="not-a-real-jwt"), "state", "csv", {**DEVICE})
+        with pytest.raises(ParseError, match="field larger than field limit") as caught:
+            list(csv_points(window_pages(request, [{"start_time": 0, "end_time": 99, "cut": [10, None]}])))
+    assert caught.value.resume["shard_windows"][0]["cut"] == [10, None]
