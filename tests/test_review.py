@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -91,35 +92,36 @@ def test_pull_deadline_bounds_a_sharded_pull_with_its_plan() -> None:
 
 
 THREADS_RUN_OUT = """
-import resource, threading
+import json, resource, sys, threading
 from runeq_fn import Config, build_request, csv_points
-from runeq_fn.emulator import Emulator
 from runeq_fn.shards import sharded_pages
 
-with Emulator(pagination="page", page_size=1000) as emu:
-    cfg = Config(**emu.config_values(), retries=0)
-    query = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": 1609490700, "end_time": 1609491300}
-    request = build_request(cfg, "accel", "csv", query)
-    threading.stack_size(64 * 2**20)  # each thread now reserves 64 MiB of address space: about 20 more fit
-    used = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (used + 20 * 64 * 2**20, hard))
-    try:
-        list(csv_points(sharded_pages(request, shards=200, plan="even")))
-    except RuntimeError as exc:
-        print("raised:", exc)
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-    print("left:", sum(t.name.startswith("runeq-shard") for t in threading.enumerate()))
+cfg = Config(**json.loads(sys.argv[1]), retries=0)
+query = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": 1609490700, "end_time": 1609491300}
+request = build_request(cfg, "accel", "csv", query)
+threading.stack_size(64 * 2**20)  # each thread now reserves 64 MiB of address space: about 20 more fit
+used = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (used + 20 * 64 * 2**20, hard))
+try:
+    list(csv_points(sharded_pages(request, shards=200, plan="even")))
+except RuntimeError as exc:
+    print("raised:", exc)
+finally:
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+print("left:", sum(t.name.startswith("runeq-shard") for t in threading.enumerate()))
 """
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmSize from /proc (Linux)")
 def test_windows_started_before_a_thread_that_cannot_start_are_stopped_and_joined() -> None:
     # the windows' threads were started before the pull's try: when the process ran out of threads
-    # part way, those already running were never stopped nor joined (left blocked on a board nobody read)
+    # part way, those already running were never stopped nor joined (left blocked on a board nobody read).
+    # The emulator runs here, so that only the pull's process is short of threads.
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # this tree's runeq_fn
-    ran = subprocess.run([sys.executable, "-c", THREADS_RUN_OUT], capture_output=True, text=True, timeout=120, env=env)
+    with Emulator(pagination="page", page_size=1000) as emu:
+        ran = subprocess.run([sys.executable, "-c", THREADS_RUN_OUT, json.dumps(emu.config_values())],
+                             capture_output=True, text=True, timeout=120, env=env)
     assert "raised: can't start new thread" in ran.stdout, ran.stdout + ran.stderr
     assert "left: 0" in ran.stdout
 
