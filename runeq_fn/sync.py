@@ -341,7 +341,7 @@ def sync(
         executor.shutdown(wait=True)
     report.seconds = time.perf_counter() - began
     if report.failed:
-        reasons = "; ".join(f"{where}: {why}" for where, why in list(report.failed.items())[:3])
+        reasons = "; ".join(f"{where}: {why}" for where, why in sorted(report.failed.items())[:3])
         raise SyncError(f"{len(report.failed)} of {len(jobs)} windows failed ({reasons}); the others are kept in "
                         f"{root}: run the same command to pull only what is missing", report)
     return report

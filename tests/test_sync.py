@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 import yaml
-from commands import COMMAND
+from commands import COMMAND, emulator_process
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -500,3 +500,13 @@ def test_files_of_your_own_outside_the_partitions_are_left_alone(emu: Moving, tm
         path.write_bytes(b"mine")
     run(emu, out, T0, T0 + 40)
     assert all(path.read_bytes() == b"mine" for path in mine)
+
+
+def test_emulator_delay_ms_delays_each_answer(tmp_path: Path) -> None:
+    with emulator_process(tmp_path, "--delay-ms", "300") as (_, said):
+        cfg = Config(stream_url=said["url"], access_token_id=said["access_token_id"],
+                     access_token_secret=said["access_token_secret"])
+        query = {"patient_id": "P1", "device_id": "watch-1", "start_time": T0, "end_time": T0 + 1}
+        began = time.monotonic()
+        list(pages(build_request(cfg, "accel", "csv", query)))  # a page and the empty end: two answers
+        assert time.monotonic() - began >= 0.6
