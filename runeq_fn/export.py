@@ -958,8 +958,9 @@ class LineProgress:
     The first call gives the starting point: the rate counts this run's bytes only.
     """
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], label: str = "runeq fetch") -> None:
         self.stream = stream
+        self.label = label
         self.start: tuple[float, int] | None = None
         self.width = 0
 
@@ -967,7 +968,7 @@ class LineProgress:
         if self.start is None:
             self.start = (time.monotonic(), pull.bytes)
         began, first = self.start
-        text = "runeq fetch: " + progress_line(pull, time.monotonic() - began, pull.bytes - first)
+        text = f"{self.label}: " + progress_line(pull, time.monotonic() - began, pull.bytes - first)
         self.stream.write("\r" + text.ljust(self.width))
         self.stream.flush()
         self.width = len(text)
@@ -984,17 +985,18 @@ class TqdmProgress:
     The first call gives the starting point: a resumed pull's bytes are not counted in the rate.
     """
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], label: str = "runeq fetch") -> None:
         from tqdm import tqdm
 
         self.tqdm = tqdm
         self.stream = stream
+        self.label = label
         self.bar: Any = None
 
     def __call__(self, pull: Pull) -> None:
         if self.bar is None:
             self.bar = self.tqdm(
-                desc="runeq fetch", unit="B", unit_scale=True, file=self.stream, initial=pull.bytes
+                desc=self.label, unit="B", unit_scale=True, file=self.stream, initial=pull.bytes
             )
         self.bar.set_postfix_str(f"{pull.pages:,} pages, {pull.rows:,} rows", refresh=False)
         self.bar.update(pull.bytes - self.bar.n)
@@ -1005,8 +1007,8 @@ class TqdmProgress:
 
 
 @contextmanager
-def terminal_progress(stream: IO[str] | None = None) -> Iterator[Progress | None]:
-    """A progress reporter on ``stream`` (stderr) when it is a terminal, else None (quiet).
+def terminal_progress(stream: IO[str] | None = None, label: str = "runeq fetch") -> Iterator[Progress | None]:
+    """A progress reporter on ``stream`` (stderr) when it is a terminal, else None (quiet), named ``label``.
 
     tqdm draws it when installed; otherwise a plain line does.
 
@@ -1020,9 +1022,9 @@ def terminal_progress(stream: IO[str] | None = None) -> Iterator[Progress | None
         yield None
         return
     try:
-        reporter: Any = TqdmProgress(stream)
+        reporter: Any = TqdmProgress(stream, label)
     except ImportError:
-        reporter = LineProgress(stream)
+        reporter = LineProgress(stream, label)
     try:
         yield reporter
     finally:

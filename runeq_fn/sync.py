@@ -397,7 +397,7 @@ def sync_command(resource: Any, output: Any, shards: Any, recheck: Any, window: 
     rest = {k: v for k, v in query.items() if k not in ("patient_id", "device_id", "start_time", "end_time")}
     try:
         with connect(file_flag("config", config, "~/.rune/config"), as_flag("emulator", emulator)) as cfg, \
-                terminal_progress() as progress:
+                terminal_progress(label="runeq sync") as progress:
             report = sync(cfg, str(resource), str(query["patient_id"]), str(query["device_id"]), query["start_time"],
                           query["end_time"], target, count_flag("--shards", shards, 1), seconds,
                           whole_number("window", window, 1), rest, progress)

@@ -510,3 +510,13 @@ def test_emulator_delay_ms_delays_each_answer(tmp_path: Path) -> None:
         began = time.monotonic()
         list(pages(build_request(cfg, "accel", "csv", query)))  # a page and the empty end: two answers
         assert time.monotonic() - began >= 0.6
+
+
+def test_the_progress_line_is_named_by_its_command() -> None:
+    import io
+
+    from runeq_fn.export import LineProgress, Pull
+
+    out = io.StringIO()
+    LineProgress(out, "runeq sync")(Pull.start("accel", "csv", {}))
+    assert out.getvalue().startswith("\rruneq sync: 0 pages")
