@@ -73,6 +73,16 @@ class CohortError(RuneError):
         super().__init__(message)
         self.outcomes = dict(outcomes)
 
+    def __reduce__(self) -> tuple:
+        """Pickled with its outcomes (an exception pickles its ``args`` alone, and these need two).
+
+        >>> import pickle
+        >>> again = pickle.loads(pickle.dumps(CohortError("p2 failed", {})))
+        >>> str(again), again.outcomes
+        ('p2 failed', {})
+        """
+        return type(self), (self.args[0], self.outcomes), self.__dict__
+
 
 # -- names on disk -------------------------------------------------------------------------------
 
