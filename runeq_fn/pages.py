@@ -18,9 +18,9 @@ from .errors import APIError, PaginationError, RuneError, UsageError
 from .flight import LIMITER, Stop, start_thread
 from .options import count_option
 from .paging import predict, step_for
-from .response import Response
-from .transport import error_details, on_sent, pull_deadline
+from .response import Response, error_details
 from .transport import fetch as http_fetch
+from .transport import on_sent, pull_deadline
 
 Fetch = Callable[[Request], Any]
 
