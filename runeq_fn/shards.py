@@ -56,16 +56,13 @@ from .flight import Stop, start_thread
 from .options import count_option
 from .pages import SHARD_WINDOWS, Fetch, pages, pages_with_next, parsed_pages, resume_params
 from .parse import json_pages
-from .resources import resource
+from .resources import resource, time_column_of
 from .response import Response
 from .stats import Stats, counting
 from .transport import fetch as http_fetch
 
 Window = tuple[Fraction, Fraction]
 Parse = Callable[[Any], Iterable[Any]]
-
-TIME_COLUMNS = {"lfp": "timestamp", "band_power": "timestamp"}
-"""Resources whose time column is not ``time``."""
 
 PLANS = ("availability", "even")
 PAGING_PARAMS = ("page", "next_page_token")
@@ -707,7 +704,7 @@ def window_stream(
     queries = with_cuts(windows)
     if not queries:
         return
-    column = TIME_COLUMNS.get(request.url.rsplit("/", 1)[-1].partition(".")[0], "time")
+    column = time_column_of(request.url.rsplit("/", 1)[-1].partition(".")[0])
     requests = [window_request(request, q) for q in queries]
     last = len(queries) - 1
     board = Board(len(queries), max(1, buffer if buffer is not None else PAGES_PER_WINDOW * len(queries)))
