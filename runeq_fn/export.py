@@ -54,7 +54,7 @@ from .options import count_option
 from .pages import pages_with_next, resume_params
 from .parse import csv_points, json_pages, page_text, rows
 from .resources import known_columns, resource
-from .stats import Stats, counting
+from .stats import Stats, counting, human_bytes
 from .times import check_range, flag_name, with_times
 from .transport import fetch as http_fetch
 
@@ -918,19 +918,6 @@ def emulator_config(emu: Any) -> Config:
 
 
 # -- progress on a terminal ---------------------------------------------------------------------
-
-
-def human_bytes(count: float) -> str:
-    """A byte count in B, kB, MB or GB (powers of 1000).
-
-    >>> human_bytes(999), human_bytes(1_234_567), human_bytes(5e9)
-    ('999 B', '1.2 MB', '5.0 GB')
-    """
-    for unit in ("B", "kB", "MB"):
-        if count < 1000:
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count:.1f} GB"
 
 
 def progress_line(pull: Pull, seconds: float, fetched: int) -> str:

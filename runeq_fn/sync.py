@@ -41,7 +41,7 @@ from .ledger import LOCK, Entry, Key, Ledger, cell_file
 from .parquet import PRIVATE_FOLDER
 from .resources import BY_NAME, resource
 from .shards import exact_time
-from .stats import Stats
+from .stats import Stats, human_bytes
 from .syncfile import Job, known_types, pull_job
 from .times import check_range, unix_seconds
 
@@ -171,8 +171,6 @@ class SyncReport:
         return sum(getattr(p, name) for p in self.patients.values())
 
     def summary(self) -> str:
-        from .export import human_bytes
-
         times = [p.seconds for p in self.patients.values()] or [0.0]
         line = (
             f"{self.output}: {len(self.patients)} patients, {self.total('windows')} windows pulled, "
