@@ -50,11 +50,14 @@ from fractions import Fraction
 from functools import partial
 from typing import Any
 
+from toolz import curry
+
 from .build import Request, start_index, with_params
 from .errors import ParseError, RuneError, UsageError
 from .flight import Stop, start_thread
 from .options import count_option
-from .pages import SHARD_WINDOWS, Fetch, pages, pages_with_next, parsed_pages, resume_params
+from .pages import SHARD_WINDOWS, Fetch, pages_with_next, parsed_pages, resume_params
+from .pages import pages as unsharded_pages
 from .parse import json_pages
 from .resources import resource, time_column_of
 from .response import Response
@@ -845,7 +848,7 @@ def sharded_pages(
     """
     shards, prefetch = count_option("shards", shards, 1), count_option("prefetch", prefetch, 0)
     if shards == 1 and resumed_windows(request) is None:
-        return pages(request, fetch if stats is None else counting(fetch, stats), prefetch)
+        return unsharded_pages(request, fetch if stats is None else counting(fetch, stats), prefetch)
     return _sharded(request, shards, fetch, plan, buffer, stats, prefetch)
 
 
@@ -854,6 +857,23 @@ def _sharded(
 ) -> Iterator[Any]:
     windows = resumed_windows(request) or plan_windows(request, shards, fetch, plan)
     yield from window_pages(request, windows, fetch, buffer, stats, prefetch)
+
+
+@curry
+def pages(request: Request, fetch: Fetch = http_fetch, prefetch: int = 0) -> Iterator[Any]:
+    """``runeq_fn.pages``: ``pages.pages`` (a query's pagination, lazily), and a sharded pull's rest too.
+
+    A request built with a sharded pull's ``err.resume`` (it holds ``shard_windows``)
+    pulls the windows left at once, as ``sharded_pages`` would; any other request
+    is ``pages.pages``'s, with exactly its requests. The dispatch lives here, above
+    both, so that ``runeq_fn.pages`` (the module) never imports shards.
+
+    >>> pages(Request("u", ((SHARD_WINDOWS, "w"),)))
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: shard_windows is the list of windows a sharded pull's err.resume holds: pass it unchanged
+    """
+    return sharded_pages(request, 1, fetch, prefetch=prefetch)
 
 
 def pull_items(
