@@ -179,8 +179,8 @@ SHORTEST_HIDDEN = 6
 
 def vocabulary() -> frozenset[str]:
     """The words runeq itself uses (commands, resources, formats, config keys): shown wherever typed."""
+    from .durable import FORMATS
     from .emulator.pagination import SCHEMES
-    from .export import FORMATS
     from .resources import BY_NAME
 
     commands = {name for group in (Runeq(), Configure()) for name in dir(group) if not name.startswith("_")}
@@ -573,8 +573,8 @@ class Runeq:
           timestamps: parquet only: the time column as UTC timestamps (to the microsecond) instead of unix seconds
           shards: time windows pulled at once (1: one after another, as runeq did)
         """
+        from .durable import check_format
         from .export import (
-            check_format,
             connect,
             discard_unstarted,
             export_query,
@@ -669,7 +669,7 @@ def fetch_parquet(
     progress: Any, timestamps: bool, shards: int = 1, stats: Stats | None = None,
 ) -> int:
     """``runeq fetch --format parquet``: one pull, or a cohort when --patient-id lists several patients; the rows written."""
-    from .export import patient_list
+    from .durable import patient_list
     from .parquet import export_cohort, export_parquet
 
     if target is None:

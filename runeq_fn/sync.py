@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from .durable import PRIVATE, Progress, Pull, patient_list, writing
 from .errors import RuneError, UsageError
-from .export import PRIVATE, Progress, Pull, patient_list, writing
 from .flight import CONNECTIONS_PER_HOST
 from .ledger import LOCK, Entry, Key, Ledger, cell_file
 from .parquet import PRIVATE_FOLDER

@@ -20,7 +20,8 @@ from typing import Any
 
 from .arrow import header_names, page_bytes, read_table
 from .build import build_request
-from .export import sync_folder, writing
+from .durable import writing
+from .export import sync_folder
 from .ledger import cell_file
 from .parquet import PRIVATE_FOLDER, commit
 from .resources import time_column_of
