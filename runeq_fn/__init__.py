@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from . import errors, stream
 from .build import Request, build_request, merge_params
 from .config import Config
-from .pages import pages, pages_with_next
+from .pages import pages_with_next
 from .parse import csv_pages, csv_points, json_pages
 from .response import Response
+from .shards import pages
 from .transport import fetch
 
 __version__ = "0.1.0"

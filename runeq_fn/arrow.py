@@ -36,8 +36,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .errors import ParseError
-from .frames import time_column
 from .parse import page_text, resume_at
+from .resources import time_column
 
 BOM = b"\xef\xbb\xbf"
 

@@ -11,19 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .errors import ParseError
-from .parse import (
-    PLAIN,
-    Conversion,
-    Point,
-    breaks_lines,
-    chosen_engine,
-    numbers,
-    plain_table,
-    point_builder,
-    read_each,
-    rows,
-    splittable,
-)
+from .parse import arrow_readable, arrow_table, chosen_engine, numbers, plain_table, read_each, rows
 
 Columns = dict[str, list[Any]]
 
@@ -106,42 +94,6 @@ def python_columns(text: str) -> Columns:
     return dict(zip(header, map(typed_column, columns)))
 
 
-def arrow_readable(text: str) -> bool:
-    """Whether pyarrow's CSV reader cuts this page into the cells Python does.
-
-    True for a ``splittable`` page that starts with its header line and has no
-    ``(`` below it: pyarrow reads ``nan(...)`` as NaN, where ``float()`` refuses it.
-
-    >>> arrow_readable("time,x\\n1,2\\n"), arrow_readable('time,x\\n1,"2"\\n'), arrow_readable("x\\nnan(1)\\n")
-    (True, False, False)
-    """
-    header, _, body = text.partition("\n")
-    return bool(header) and "(" not in body and splittable(text)
-
-
-def arrow_table(data: Any, width: int, kind: str) -> Any:
-    """A page's rows below its header, every column read as one arrow type; None where pyarrow refuses.
-
-    ``data`` is the page as an arrow buffer; blank cells are nulls.
-    """
-    import pyarrow as pa
-    from pyarrow import csv
-
-    names = [str(column) for column in range(width)]
-    try:
-        return csv.read_csv(
-            data,
-            read_options=csv.ReadOptions(column_names=names, skip_rows=1),
-            convert_options=csv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.type_for_alias(kind)),
-                null_values=[""],
-                strings_can_be_null=True,
-            ),
-        )
-    except pa.ArrowInvalid:
-        return None
-
-
 def arrow_column(column: Any) -> list[Any]:
     """One column of text cells typed: pyarrow's numbers where it parses them all, else Python's rule.
 
@@ -177,27 +129,3 @@ def arrow_columns(text: str) -> Columns:
     if table is None:
         return python_columns(text)
     return dict(zip(header, map(arrow_column, table.columns)))
-
-
-def arrow_points(text: str, conversion: Conversion = PLAIN) -> list[Point] | None:
-    """One page's points read by pyarrow; None where it cannot read the page as Python does.
-
-    It reads a page whose cells are all numbers or blank, every row as wide as
-    its header (``arrow_readable``, and no ``LINE_BREAKS`` where rows end as
-    ``str.splitlines()`` ends them), each column made values by
-    ``conversion.arrow_column`` and the points by ``point_builder``. The floats
-    are ``float()``'s, bit for bit. Any other page (text, quotes, ragged rows)
-    gives None: read it with ``parse.text_points``.
-
-    >>> arrow_points("time,x\\n1,\\n2,3e2\\n"), arrow_points("time,x\\n1,on\\n"), arrow_points("time,x\\n1\\n")
-    ([{'time': 1.0, 'x': None}, {'time': 2.0, 'x': 300.0}], None, None)
-    """
-    import pyarrow as pa
-
-    if not arrow_readable(text) or (conversion.splitlines and breaks_lines(text)):
-        return None
-    header = text.partition("\n")[0].split(",")
-    table = arrow_table(pa.py_buffer(text.encode("utf-8", "surrogatepass")), len(header), "float64")
-    if table is None:
-        return None
-    return list(map(point_builder(tuple(header)), *map(conversion.arrow_column, table.columns)))

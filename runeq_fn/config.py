@@ -12,7 +12,7 @@ import os
 import stat
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .errors import ConfigError, ConfigFileNotFoundError, RuneError, masked
@@ -26,6 +26,12 @@ DEFAULT_GRAPH_URL = "https://graph.runelabs.io"
 DEFAULT_COGNITO_REGION = "us-west-2"
 
 AUTH_METHODS = ("access_token", "client_keys", "jwt", "cognito_refresh")
+
+Poster = Callable[[str, Mapping[str, Any], Mapping[str, str], Policy], Any]
+"""POST a JSON body by a policy's route and bounds, and return the parsed answer."""
+POSTERS: list[Poster] = []
+"""The Cognito refresh's POST: ``runeq_fn.transport.post_json``, handed in when transport loads
+(``import runeq_fn`` loads it). Config sits below HTTP, so it is handed the POST, never imports it."""
 
 CREDENTIAL_KEYS = (
     "access_token_id",
@@ -783,10 +789,8 @@ class Config(BaseConfig):
         """Trade the Cognito refresh token for a new JWT; False when none is configured."""
         if not (self._values.get("cognito_refresh_token") and self._values.get("cognito_client_id")):
             return False
-        from .transport import post_json
-
         try:
-            answer = post_json(
+            answer = POSTERS[-1](
                 cognito_url(self._values),
                 cognito_refresh_body(self._values),
                 {

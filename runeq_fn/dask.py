@@ -31,9 +31,8 @@ from typing import Any
 from .arrow import arrow_tables, seconds_to_timestamps
 from .build import build_request
 from .errors import UsageError
-from .frames import time_column
 from .options import count_option
-from .resources import known_columns
+from .resources import known_columns, time_column
 from .times import unix_seconds
 
 TEXT_COLUMNS = frozenset({"algorithm", "anatomy", "sensor", "band"})

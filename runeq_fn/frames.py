@@ -25,13 +25,10 @@ from typing import Any
 
 from toolz import partition_all, peek
 
-from .errors import UsageError
+from .resources import time_column
 
 BATCH = 65536
 """Points made into columns at a time: bounds the memory of lists built from points."""
-
-TIME_COLUMNS = ("time", "timestamp")
-
 
 def require(module: str, extra: str, user: str) -> Any:
     """Import an optional dependency, or say which extra installs it.
@@ -93,23 +90,6 @@ def column_pages(data: Iterable[Any]) -> Iterator[Mapping[Any, Any]]:
         from .columns import csv_columns
 
         yield from csv_columns(items)
-
-
-def time_column(names: Iterable[Any]) -> str:
-    """The column of unix seconds: ``time``, else ``timestamp`` (lfp, band power).
-
-    >>> time_column(["timestamp", "channel.0"])
-    'timestamp'
-    >>> time_column(["x"])
-    Traceback (most recent call last):
-    ...
-    runeq_fn.errors.UsageError: no time or timestamp column to make times of; the columns are ['x']
-    """
-    names = list(names)
-    for name in TIME_COLUMNS:
-        if name in names:
-            return name
-    raise UsageError(f"no time or timestamp column to make times of; the columns are {names}")
 
 
 def csv_page_input(data: Iterable[Any]) -> tuple[bool, Iterable[Any]]:

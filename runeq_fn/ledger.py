@@ -22,8 +22,9 @@ from fractions import Fraction
 from typing import Any
 from urllib.parse import quote
 
+from .durable import PRIVATE, writing
 from .errors import UsageError
-from .export import PRIVATE, sync_folder, writing
+from .export import sync_folder
 from .parquet import partition_name
 from .shards import edge_param, exact_time
 

@@ -19,9 +19,9 @@ from .errors import APIError, PaginationError, RuneError, UsageError
 from .flight import LIMITER, Stop, same_process, start_thread
 from .options import count_option
 from .paging import predict, step_for
-from .response import Response
-from .transport import error_details, on_sent, pull_deadline
+from .response import Response, error_details
 from .transport import fetch as http_fetch
+from .transport import on_sent, pull_deadline
 
 Fetch = Callable[[Request], Any]
 
@@ -142,12 +142,9 @@ def pages(request: Request, fetch: Fetch = http_fetch, prefetch: int = 0) -> Ite
     set to that page, so that resuming reads every page once.
 
     A request built with a sharded pull's ``err.resume`` (it holds ``shard_windows``)
-    pulls the windows left at once, as ``runeq_fn.shards.sharded_pages`` would.
+    is refused here, as by ``pages_with_next``: ``runeq_fn.pages`` (``shards.pages``)
+    pulls the windows left at once.
     """
-    if request.param(SHARD_WINDOWS) is not None:
-        from .shards import sharded_pages
-
-        return sharded_pages(request, fetch=fetch, prefetch=prefetch)
     return (response for response, _ in pages_with_next(request, fetch, prefetch))
 
 

@@ -41,8 +41,7 @@ from urllib.parse import quote
 
 from .arrow import read_table, with_timestamps
 from .cohort import Outcome, fetch_many
-from .errors import RuneError, UsageError
-from .export import (
+from .durable import (
     PRIVATE,
     Progress,
     Pull,
@@ -55,6 +54,7 @@ from .export import (
     sharded_start,
     writing,
 )
+from .errors import RuneError, UsageError
 from .options import pull_options
 from .stats import Stats
 

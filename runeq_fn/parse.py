@@ -409,19 +409,77 @@ def chosen_engine(engine: str) -> str:
 def page_points(text: str, conversion: Conversion = PLAIN, engine: str = "python") -> list[Point]:
     """The points of one CSV page, read whole by an engine (``chosen_engine``'s).
 
-    ``"arrow"`` reads a plain page of numbers with pyarrow (``columns.arrow_points``);
+    ``"arrow"`` reads a plain page of numbers with pyarrow (``arrow_points``);
     any page it cannot read as Python does goes to ``text_points``, so both give the same.
 
     >>> page_points("time,x\\n1,2\\n", engine="arrow") == page_points("time,x\\n1,2\\n") == [{"time": 1.0, "x": 2.0}]
     True
     """
     if engine == "arrow":
-        from .columns import arrow_points
-
         points = arrow_points(text, conversion)
         if points is not None:
             return points
     return list(text_points(text, conversion))
+
+
+def arrow_readable(text: str) -> bool:
+    """Whether pyarrow's CSV reader cuts this page into the cells Python does.
+
+    True for a ``splittable`` page that starts with its header line and has no
+    ``(`` below it: pyarrow reads ``nan(...)`` as NaN, where ``float()`` refuses it.
+
+    >>> arrow_readable("time,x\\n1,2\\n"), arrow_readable('time,x\\n1,"2"\\n'), arrow_readable("x\\nnan(1)\\n")
+    (True, False, False)
+    """
+    header, _, body = text.partition("\n")
+    return bool(header) and "(" not in body and splittable(text)
+
+
+def arrow_table(data: Any, width: int, kind: str) -> Any:
+    """A page's rows below its header, every column read as one arrow type; None where pyarrow refuses.
+
+    ``data`` is the page as an arrow buffer; blank cells are nulls.
+    """
+    import pyarrow as pa
+    from pyarrow import csv
+
+    names = [str(column) for column in range(width)]
+    try:
+        return csv.read_csv(
+            data,
+            read_options=csv.ReadOptions(column_names=names, skip_rows=1),
+            convert_options=csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.type_for_alias(kind)),
+                null_values=[""],
+                strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+
+
+def arrow_points(text: str, conversion: Conversion = PLAIN) -> list[Point] | None:
+    """One page's points read by pyarrow; None where it cannot read the page as Python does.
+
+    It reads a page whose cells are all numbers or blank, every row as wide as
+    its header (``arrow_readable``, and no ``LINE_BREAKS`` where rows end as
+    ``str.splitlines()`` ends them), each column made values by
+    ``conversion.arrow_column`` and the points by ``point_builder``. The floats
+    are ``float()``'s, bit for bit. Any other page (text, quotes, ragged rows)
+    gives None: read it with ``text_points``.
+
+    >>> arrow_points("time,x\\n1,\\n2,3e2\\n"), arrow_points("time,x\\n1,on\\n"), arrow_points("time,x\\n1\\n")
+    ([{'time': 1.0, 'x': None}, {'time': 2.0, 'x': 300.0}], None, None)
+    """
+    import pyarrow as pa
+
+    if not arrow_readable(text) or (conversion.splitlines and breaks_lines(text)):
+        return None
+    header = text.partition("\n")[0].split(",")
+    table = arrow_table(pa.py_buffer(text.encode("utf-8", "surrogatepass")), len(header), "float64")
+    if table is None:
+        return None
+    return list(map(point_builder(tuple(header)), *map(conversion.arrow_column, table.columns)))
 
 
 def breaks_lines(text: str) -> bool:

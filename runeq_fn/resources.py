@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from .errors import UsageError
@@ -21,19 +21,21 @@ class Resource(NamedTuple):
     token_only: bool = False
     """Pagination by token alone (span)."""
     summary: str = ""
+    time_column: str = "time"
+    """The column of unix seconds in its CSV and JSON (one of ``TIME_COLUMNS``)."""
 
 
 RESOURCES: tuple[Resource, ...] = (
     Resource("accel", "Accel", ("json", "csv"), "availability(accel)",
              summary="Watch accelerometry (g), columns time,x,y,z."),
     Resource("band_power", "BandPower", ("json", "csv"), "availability(power)",
-             summary="Band power computed by an implant."),
+             summary="Band power computed by an implant.", time_column="timestamp"),
     Resource("event", "Event", ("json",), None,
              summary="Patient events (medication, symptoms, ...), JSON only."),
     Resource("heartrate", "HeartRate", ("json", "csv"), "availability(bpm)",
              summary="Heart rate (beats per minute), columns time,bpm."),
     Resource("lfp", "LFP", ("json", "csv"), "availability(lfp)",
-             summary="Local field potentials (volts) recorded by an implant."),
+             summary="Local field potentials (volts) recorded by an implant.", time_column="timestamp"),
     Resource("probability_symptom", "ProbabilitySymptom", ("json", "csv"),
              "availability(probability)",
              summary="Probability of a symptom (tremor, dyskinesia)."),
@@ -46,6 +48,9 @@ RESOURCES: tuple[Resource, ...] = (
 )
 
 BY_NAME = {r.name: r for r in RESOURCES}
+
+TIME_COLUMNS = ("time", "timestamp")
+"""The names of a column of unix seconds, in the order looked for."""
 
 SEVERITIES = ("mild", "moderate", "none", "slight", "strong", "unknown")
 """The columns of probability_symptom's CSV when the query names a ``severity``."""
@@ -70,6 +75,33 @@ def resource(name: str) -> Resource:
         close = difflib.get_close_matches(str(name), sorted(BY_NAME), n=1, cutoff=0.75)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise UsageError(f"unknown resource{hint}: use one of {names}") from None
+
+
+def time_column(names: Iterable[Any]) -> str:
+    """The column of unix seconds: ``time``, else ``timestamp`` (lfp, band power).
+
+    >>> time_column(["timestamp", "channel.0"])
+    'timestamp'
+    >>> time_column(["x"])
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: no time or timestamp column to make times of; the columns are ['x']
+    """
+    names = list(names)
+    for name in TIME_COLUMNS:
+        if name in names:
+            return name
+    raise UsageError(f"no time or timestamp column to make times of; the columns are {names}")
+
+
+def time_column_of(name: str) -> str:
+    """The time column of a resource's rows (``Resource.time_column``); ``time`` for a name not in the table.
+
+    >>> time_column_of("accel"), time_column_of("lfp"), time_column_of("nothing")
+    ('time', 'timestamp', 'time')
+    """
+    row = BY_NAME.get(name)
+    return "time" if row is None else row.time_column
 
 
 def known_columns(resource: str, query: Mapping[str, Any]) -> list[str] | None:

@@ -166,8 +166,6 @@ class Response:
         runeq_fn.errors.APIError: 404 NotFoundError: {'message': 'no', 'type': 'NotFoundError'}
         """
         if self.status_code >= 400:
-            from .transport import error_details
-
             raise APIError(self.status_code, error_details(self.status_code, self.content))
 
     def iter_content(self, chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
@@ -205,3 +203,27 @@ class Response:
         except ValueError as exc:
             start = text[:80]
             raise ParseError(f"the body of {self.url or 'a response'} is not JSON ({exc}): {start!r}") from None
+
+
+def error_details(status: int, body: bytes) -> dict[str, Any]:
+    """An error body's details: the API's ``error`` object, else the start of the body.
+
+    >>> error_details(400, b'{"success": false, "error": {"message": "no", "type": "BadRequestError"}}')
+    {'message': 'no', 'type': 'BadRequestError'}
+    >>> error_details(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+    {'message': '<html><body><h1>502 Bad Gateway</h1></body></html>', 'type': 'HTTPError'}
+    >>> error_details(500, b"")
+    {'message': 'HTTP 500 with an empty body', 'type': 'HTTPError'}
+    >>> error_details(400, b'{"__type": "NotAuthorizedException", "message": "Invalid Refresh Token"}')
+    {'message': 'Invalid Refresh Token', 'type': 'NotAuthorizedException'}
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        return data["error"]
+    if isinstance(data, dict) and "__type" in data:  # AWS's shape, from the Cognito refresh
+        return {"message": data.get("message", ""), "type": data["__type"]}
+    text = body[:200].decode("utf-8", errors="replace").strip()
+    return {"message": text or f"HTTP {status} with an empty body", "type": "HTTPError"}

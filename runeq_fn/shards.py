@@ -54,22 +54,22 @@ from fractions import Fraction
 from functools import partial
 from typing import Any
 
+from toolz import curry
+
 from .build import Request, start_index, with_params
 from .errors import ParseError, RuneError, UsageError
 from .flight import Stop, same_process, start_thread
 from .options import count_option, pull_options
-from .pages import SHARD_WINDOWS, Fetch, pages, pages_with_next, parsed_pages, resume_params, with_deadline
+from .pages import SHARD_WINDOWS, Fetch, pages_with_next, parsed_pages, resume_params, with_deadline
+from .pages import pages as unsharded_pages
 from .parse import json_pages, splittable
-from .resources import resource
+from .resources import resource, time_column_of
 from .response import Response
 from .stats import Stats, counting
 from .transport import fetch as http_fetch
 
 Window = tuple[Fraction, Fraction]
 Parse = Callable[[Any], Iterable[Any]]
-
-TIME_COLUMNS = {"lfp": "timestamp", "band_power": "timestamp"}
-"""Resources whose time column is not ``time``."""
 
 PLANS = ("availability", "even")
 PAGING_PARAMS = ("page", "next_page_token")
@@ -773,7 +773,7 @@ def window_stream(
     queries = with_cuts(windows)
     if not queries:
         return
-    column = TIME_COLUMNS.get(request.url.rsplit("/", 1)[-1].partition(".")[0], "time")
+    column = time_column_of(request.url.rsplit("/", 1)[-1].partition(".")[0])
     requests = [window_request(request, q) for q in queries]
     last = len(queries) - 1
     board = Board(len(queries), max(1, buffer if buffer is not None else PAGES_PER_WINDOW * len(queries)))
@@ -937,7 +937,7 @@ def sharded_pages(
     """
     shards, prefetch, buffer = checked(shards, prefetch, buffer, plan, stats)
     if shards == 1 and resumed_windows(request) is None:
-        return pages(request, fetch if stats is None else counting(fetch, stats), prefetch)
+        return unsharded_pages(request, fetch if stats is None else counting(fetch, stats), prefetch)
     return _sharded(request, shards, fetch, plan, buffer, stats, prefetch)
 
 
@@ -946,6 +946,23 @@ def _sharded(
 ) -> Iterator[Any]:
     request, windows = started(request, shards, fetch, plan)
     yield from window_pages(request, windows, fetch, buffer, stats, prefetch)
+
+
+@curry
+def pages(request: Request, fetch: Fetch = http_fetch, prefetch: int = 0) -> Iterator[Any]:
+    """``runeq_fn.pages``: ``pages.pages`` (a query's pagination, lazily), and a sharded pull's rest too.
+
+    A request built with a sharded pull's ``err.resume`` (it holds ``shard_windows``)
+    pulls the windows left at once, as ``sharded_pages`` would; any other request
+    is ``pages.pages``'s, with exactly its requests. The dispatch lives here, above
+    both, so that ``runeq_fn.pages`` (the module) never imports shards.
+
+    >>> pages(Request("u", ((SHARD_WINDOWS, "w"),)))
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: shard_windows is the list of windows a sharded pull's err.resume holds: pass it unchanged
+    """
+    return sharded_pages(request, 1, fetch, prefetch=prefetch)
 
 
 def pull_items(

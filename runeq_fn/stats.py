@@ -102,8 +102,6 @@ class Stats:
         ...       shard_seconds=[0.2, 0.24]).summary()
         '40 pages, 200,000 rows, 1.9 MB on the wire, 2 retries, 1.5 s waited to retry, 0.31 s; 2 shards: 0.20-0.24 s each'
         """
-        from .export import human_bytes
-
         line = (
             f"{self.pages:,} pages, {self.rows:,} rows, {human_bytes(self.wire_bytes)} on the wire, "
             f"{self.retries} retries, {self.retry_wait:.1f} s waited to retry, {self.seconds:.2f} s"
@@ -133,3 +131,16 @@ def counting(fetch: Callable[[Any], Any], stats: Stats) -> Callable[[Any], Any]:
         return response
 
     return fetch_counted
+
+
+def human_bytes(count: float) -> str:
+    """A byte count in B, kB, MB or GB (powers of 1000).
+
+    >>> human_bytes(999), human_bytes(1_234_567), human_bytes(5e9)
+    ('999 B', '1.2 MB', '5.0 GB')
+    """
+    for unit in ("B", "kB", "MB"):
+        if count < 1000:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} GB"

@@ -20,10 +20,12 @@ from typing import Any
 
 from .arrow import header_names, page_bytes, read_table
 from .build import build_request
-from .export import sync_folder, writing
+from .durable import writing
+from .export import sync_folder
 from .ledger import cell_file
 from .parquet import PRIVATE_FOLDER, commit
-from .shards import TIME_COLUMNS, cut_page, edge_param, even_windows, window_queries, window_stream
+from .resources import time_column_of
+from .shards import cut_page, edge_param, even_windows, window_queries, window_stream
 from .stats import Stats
 
 ROW_GROUP = 16384
@@ -159,7 +161,7 @@ def pull_job(config: Any, name: str, params: Mapping[str, Any], types: dict | No
     """Pull one window (in ``shards`` parts at once) into its file, with the rows it keeps.
 
     Returns (rows in the file, its size, rows pulled)."""
-    column = TIME_COLUMNS.get(name, "time")
+    column = time_column_of(name)
     query = {**params, "patient_id": job.patient, "device_id": job.device,
              "start_time": edge_param(job.lo), "end_time": edge_param(job.hi)}
     request = build_request(config, name, "csv", query)

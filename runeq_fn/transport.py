@@ -28,11 +28,11 @@ from urllib.parse import urljoin, urlsplit
 
 from .body import Broken, Decoder, Refused, compressed, not_data, too_large, whole_by_shape
 from .build import Request
-from .config import AUTH_HEADER_NAMES, check_ca_bundle, check_proxy, hide_password, with_scheme
+from .config import AUTH_HEADER_NAMES, POSTERS, check_ca_bundle, check_proxy, hide_password, with_scheme
 from .errors import APIError, TransportError
 from .flight import CONNECTIONS_PER_HOST, check_stop, current_stop, stoppable_sleep
 from .policy import Policy, backoff_wait, retry_after_seconds
-from .response import Headers, Response
+from .response import Headers, Response, error_details
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -458,30 +458,6 @@ def timeout_policy(policy: Policy, remaining: float | None = None) -> Any:
     return Timeout(connect=connect, read=read)
 
 
-def error_details(status: int, body: bytes) -> dict[str, Any]:
-    """An error body's details: the API's ``error`` object, else the start of the body.
-
-    >>> error_details(400, b'{"success": false, "error": {"message": "no", "type": "BadRequestError"}}')
-    {'message': 'no', 'type': 'BadRequestError'}
-    >>> error_details(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>")
-    {'message': '<html><body><h1>502 Bad Gateway</h1></body></html>', 'type': 'HTTPError'}
-    >>> error_details(500, b"")
-    {'message': 'HTTP 500 with an empty body', 'type': 'HTTPError'}
-    >>> error_details(400, b'{"__type": "NotAuthorizedException", "message": "Invalid Refresh Token"}')
-    {'message': 'Invalid Refresh Token', 'type': 'NotAuthorizedException'}
-    """
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        return data["error"]
-    if isinstance(data, dict) and "__type" in data:  # AWS's shape, from the Cognito refresh
-        return {"message": data.get("message", ""), "type": data["__type"]}
-    text = body[:200].decode("utf-8", errors="replace").strip()
-    return {"message": text or f"HTTP {status} with an empty body", "type": "HTTPError"}
-
-
 def host_of(url: str) -> str:
     """A URL without its query (which may hold tokens), for messages.
 
@@ -868,3 +844,6 @@ def post_json(
         return json.loads(content)
     except ValueError:
         raise APIError(answer.status, error_details(answer.status, content)) from None
+
+
+POSTERS[:] = [post_json]  # the Cognito refresh POSTs this way (config.POSTERS)

@@ -16,9 +16,10 @@ from extras import need
 
 from runeq_fn import Config, cli
 from runeq_fn.config import KNOWN_KEYS
+from runeq_fn.durable import Pull, part_paths
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError
-from runeq_fn.export import Pull, export_query, part_paths
+from runeq_fn.export import export_query
 
 MARK = "ZQX-typed-7731"
 START, END = 1609491600, 1609491610

@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runeq_fn import columns, parse
-from runeq_fn.columns import arrow_readable, csv_columns
+from runeq_fn.columns import csv_columns
 from runeq_fn.errors import ParseError, UsageError
-from runeq_fn.parse import csv_points, lines_within, plain_table
+from runeq_fn.parse import arrow_readable, csv_points, lines_within, plain_table
 from runeq_fn.response import Response
 
 
@@ -139,7 +139,7 @@ def test_arrow_reads_ordinary_pages_itself():
     pa = pytest.importorskip("pyarrow")
     text = "time,x,note\n1609459200.02,,on\n1609459200.04,-0.5,\n"
     assert arrow_readable(text)
-    assert columns.arrow_table(pa.py_buffer(text.encode()), 3, "string") is not None
+    assert parse.arrow_table(pa.py_buffer(text.encode()), 3, "string") is not None
     assert next(csv_columns([text], engine="arrow")) == {
         "time": [1609459200.02, 1609459200.04], "x": [None, -0.5], "note": ["on", None],
     }

@@ -20,14 +20,13 @@ import pytest
 import yaml
 from extras import need
 
-from runeq_fn import Config, build_request, cli, csv_points, stream
+from runeq_fn import Config, build_request, cli, csv_points, pages, stream
 from runeq_fn.cohort import cohort_points
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import RuneError, TransportError, UsageError
 from runeq_fn.export import export_query, interrupted_part
 from runeq_fn.flight import LIMITER
 from runeq_fn.options import rule
-from runeq_fn.pages import pages
 from runeq_fn.shards import sharded_pages
 from runeq_fn.stats import Stats
 

@@ -11,9 +11,10 @@ import yaml
 from extras import need
 
 from runeq_fn import Config, build_request, cli, pages
+from runeq_fn.durable import Pull, output_lock, part_paths
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError
-from runeq_fn.export import Pull, export_query, output_lock, part_paths
+from runeq_fn.export import export_query
 
 need("pyarrow", "pandas", "duckdb")
 

@@ -11,10 +11,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runeq_fn import Config, csv_pages, csv_points, json_pages
-from runeq_fn.columns import arrow_points
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import ParseError
-from runeq_fn.parse import LINE_BREAKS, PLAIN_LINES, json_numbers, page_points, row_point, text_points
+from runeq_fn.parse import (
+    LINE_BREAKS,
+    PLAIN_LINES,
+    arrow_points,
+    json_numbers,
+    page_points,
+    row_point,
+    text_points,
+)
 from runeq_fn.response import Response
 from runeq_fn.stream import v1
 

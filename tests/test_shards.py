@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 from runeq_fn import Config, build_request, cli, csv_points, pages, stream
 from runeq_fn.build import with_params
 from runeq_fn.cohort import cohort_points
+from runeq_fn.durable import Pull, part_paths
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.emulator.resources import ROUNDINGS
 from runeq_fn.errors import APIError, ParseError, UsageError
-from runeq_fn.export import Pull, export_query, part_paths
+from runeq_fn.export import export_query
 from runeq_fn.flight import CONNECTIONS_PER_HOST, LIMITER, Limiter
 from runeq_fn.pages import pages_with_next
 from runeq_fn.policy import Policy

@@ -267,25 +267,25 @@ def test_sigkill_at_a_random_moment_then_the_same_command_gives_the_dataset_of_a
     tmp_path: Path, seed: int
 ) -> None:
     rng = random.Random(seed)
-    with Moving(page_size=100, delay=0.03) as emu:
+    with Moving(page_size=100, delay=0.05) as emu:
         cfg, out = config_file(emu, tmp_path), tmp_path / "accel"
         if seed % 2:  # a dataset there before, its last 10 s late, extended by the killed run (rechecks replace files)
             emu.horizon = T0 + 30
             run(emu, out, T0, T0 + 40)
             emu.horizon = float("inf")
         entries = ledger_lines(out)
-        proc = sync_process(cfg, out, T0 + 100)
+        proc = sync_process(cfg, out, T0 + 400)  # 40 windows, more than the 16 in flight: they end in waves
         wait_for_lines(out, entries + rng.randrange(0, 6), proc)  # windows committed by the run before the kill
         time.sleep(rng.uniform(0, 0.15))
         proc.kill()
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL  # killed mid-run, not after it
         emu.delay = 0
-        cli.main(sync_flags(out, T0 + 100, "--config", str(cfg), "--recheck", "30"))
+        cli.main(sync_flags(out, T0 + 400, "--config", str(cfg), "--recheck", "30"))
         emu.clear()
-        run(emu, out, T0, T0 + 100, recheck=30)
+        run(emu, out, T0, T0 + 400, recheck=30)
         assert data_requests(emu) == []  # the ledger covers it all
-        assert dataset_rows(out) == server_rows(emu, T0, T0 + 100)
+        assert dataset_rows(out) == server_rows(emu, T0, T0 + 400)
     assert not [p for p in out.rglob(".*") if p.is_file()]
 
 
