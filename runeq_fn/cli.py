@@ -357,7 +357,8 @@ class Runeq:
     Start with `runeq configure setup` to store an access token, or try
     `runeq demo` (no account needed) and `runeq emulator` to serve fake data.
     `runeq fetch RESOURCE --output FILE ...` pulls a whole query to disk.
-    Add --help after any command for its options.
+    Add --help after any command for its options; `runeq --version` prints
+    the version. The same commands are installed as `runeq-fn` too.
     """
 
     def __init__(self) -> None:
@@ -647,8 +648,14 @@ def main(argv: list[str] | None = None) -> None:
     import fire
 
     root = Runeq()
+    given = sys.argv[1:] if argv is None else argv
+    if given in (["--version"], ["-V"]):
+        from . import __version__
+
+        print(f"runeq-fn {__version__}")
+        return
     try:
-        args = checked_command_line(root, help_after_separator(sys.argv[1:] if argv is None else argv))
+        args = checked_command_line(root, help_after_separator(given))
         help_to_stdout = redirect_stderr(sys.stdout) if args[-1:] == ["--help"] else nullcontext()
         with arguments_as_text(), help_to_stdout:
             fire.Fire(root, command=args, name="runeq")
