@@ -17,7 +17,7 @@ Credentials reach the workers in one of two ways:
   exist there.
 
 The columns are known before any page arrives (Dask needs them up front): the
-Stream API's CSV columns for each resource (SPEC), or ``columns`` for what the
+Stream API's CSV columns for each resource (as the API documents them), or ``columns`` for what the
 table does not know (``state``, ``expression`` queries).
 """
 
@@ -61,7 +61,7 @@ class Part:
 
 
 def known_columns(resource: str, query: Mapping[str, Any]) -> list[str] | None:
-    """The CSV columns a query of a resource gives (SPEC), or None where they depend on what is asked.
+    """The CSV columns a query of a resource gives, as the API documents them; None where they depend on the query.
 
     >>> known_columns("accel", {}), known_columns("lfp", {"channels": "0,1"})
     (['time', 'x', 'y', 'z'], ['timestamp', 'channel.0', 'channel.1'])

@@ -58,7 +58,7 @@ V1_PARAMETERS = frozenset({
     "next_page_token", "symptom", "severity", "channels", "channel", "sensor", "anatomy", "algorithm", "event",
     "fields",
 })  # fmt: skip
-"""The query parameters of the Stream API V1 (SPEC.md); ``runeq fetch`` warns about any other."""
+"""The query parameters of the Stream API V1 (see ``runeq_fn.resources``); ``runeq fetch`` warns about any other."""
 PART_SUFFIX = ".part"
 STATE_SUFFIX = ".part.state"
 LOCK_SUFFIX = ".part.lock"

@@ -10,10 +10,9 @@ from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
-from toolz import curry
-
 from .build import Request
 from .config import SECRET_HEADER_NAMES
+from .curried import curry
 from .errors import APIError, PaginationError, RuneError
 from .flight import LIMITER
 from .paging import predict, step_for
