@@ -45,7 +45,7 @@ from .config import DEFAULT_CONFIG_PATH, Config
 from .errors import ParseError, UsageError, WriteError
 from .pages import pages_with_next, resume_params
 from .parse import csv_points, json_pages, page_text, rows
-from .resources import resource
+from .resources import PARAMETERS, resource
 from .stats import Stats, counting
 from .transport import fetch as http_fetch
 
@@ -53,12 +53,8 @@ FORMATS = ("csv", "jsonl", "json", "parquet")
 CSV_ONLY = ("csv", "parquet")
 """Formats made from CSV pages: resources without a CSV endpoint have neither."""
 TIME_PARAMS = ("start_time", "end_time")
-V1_PARAMETERS = frozenset({
-    "patient_id", "device_id", "start_time", "end_time", "expression", "resolution", "timestamp", "page",
-    "next_page_token", "symptom", "severity", "channels", "channel", "sensor", "anatomy", "algorithm", "event",
-    "fields",
-})  # fmt: skip
-"""The query parameters of the Stream API V1 (see ``runeq_fn.resources``); ``runeq fetch`` warns about any other."""
+V1_PARAMETERS = PARAMETERS
+"""The query parameters of the Stream API V1 (``runeq_fn.resources``); ``runeq fetch`` warns about any other."""
 PART_SUFFIX = ".part"
 STATE_SUFFIX = ".part.state"
 LOCK_SUFFIX = ".part.lock"
