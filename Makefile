@@ -4,11 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUNEQ_VENV := .venv-runeq
 STAMP := $(VENV)/.installed
-# The optional extras the tests and examples use: CI fails, rather than skips, without them.
-EXTRAS := pandas,arrow,plot,dask,progress
+# The optional extras the tests, examples and docs use: CI fails, rather than skips, without them.
+EXTRAS := pandas,arrow,plot,dask,progress,docs
 EXTRAS_STAMP := $(VENV)/.extras
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench docs clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,12 @@ test: $(STAMP) $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	$(BIN)/mypy
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/pytest
 
+# The documentation site, into site/ (MkDocs; warnings are errors). make test builds it too (tests/test_docs_site.py).
+docs: $(EXTRAS_STAMP)
+	$(BIN)/mkdocs build --strict
+
 bench: $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(RUNEQ_VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(RUNEQ_VENV) build site *.egg-info .pytest_cache .hypothesis

@@ -1,6 +1,6 @@
 """runeq-fn: a functional client for the Rune Labs Stream API (V1).
 
-Compose the core yourself::
+Compose the core yourself:
 
     from toolz import pipe
     from runeq_fn import Config, build_request, pages, csv_points
