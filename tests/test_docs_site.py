@@ -6,8 +6,11 @@ import subprocess
 import sys
 
 from docblocks import ROOT
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runeq_fn.config import KNOWN_KEYS
+from runeq_fn.emulator.data import seed_of, wear_windows
 from runeq_fn.resources import COMMON_PARAMETERS, RESOURCES
 
 
@@ -37,3 +40,25 @@ def test_the_site_builds_strictly_with_pages_made_from_the_code(tmp_path):
 def test_the_configuration_page_names_every_key():
     page = (ROOT / "docs" / "configuration.md").read_text()
     assert {key for key in KNOWN_KEYS if f"`{key}`" not in page} == set()
+
+
+def test_troubleshooting_has_a_section_for_each_error_class():
+    import runeq_fn.parquet
+    from runeq_fn import errors
+
+    classes = {
+        name for module in (errors, runeq_fn.parquet) for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, errors.RuneError)
+    }
+    page = (ROOT / "docs" / "troubleshooting.md").read_text()
+    assert classes == set(re.findall(r"^## (\w+Error)$", page, flags=re.M))
+
+
+@given(st.text(max_size=8), st.text(max_size=8), st.integers(18263, 18263 + 3650))
+def test_the_emulator_wear_windows_are_as_the_emulator_page_says(patient, device, day):
+    """docs/tasks/emulator.md: mornings start 08:00-08:55 and end 11:00-11:55; afternoons 13:00-14:55 to 18:00-19:55."""
+    (morning, afternoon) = wear_windows(seed_of(patient, device), day)
+    minutes = [(t - day * 86400) // 60 for t in (*morning, *afternoon)]
+    assert 8 * 60 <= minutes[0] <= 8 * 60 + 55 and 11 * 60 <= minutes[1] <= 11 * 60 + 55
+    assert 13 * 60 <= minutes[2] <= 14 * 60 + 55 and 18 * 60 <= minutes[3] <= 19 * 60 + 55
+    assert all(minute % 5 == 0 for minute in minutes)
