@@ -28,6 +28,7 @@ $(RUNEQ_VENV)/.installed:
 
 demo: $(STAMP)
 	$(BIN)/runeq demo
+	@echo "runeq-fn is installed in $(VENV): run '. $(VENV)/bin/activate' to put runeq, runeq-fn and its python first on your PATH"
 
 test: $(STAMP) $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	$(BIN)/ruff check .
