@@ -90,6 +90,11 @@ def test_the_wheel_installs_into_a_fresh_venv_and_the_quickstart_runs(tmp_path):
                    check=True, timeout=120, cwd=tmp_path)
     (wheel,) = (tmp_path / "dist").glob("runeq_fn-*.whl")
     assert wheel.name == f"runeq_fn-{runeq_fn.__version__}-py3-none-any.whl"
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {"runeq_fn/py.typed", "runeq_fn/emulator/server.py"} <= set(names)  # docs/install.md says so
+    assert any(name.endswith(".dist-info/LICENSE") or "/licenses/LICENSE" in name for name in names)
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True, timeout=60)
