@@ -16,7 +16,7 @@ from runeq_fn.resources import COMMON_PARAMETERS, RESOURCES
 
 def page_text(site, page):
     """A built page's text, without its markup."""
-    return html.unescape(re.sub(r"<[^>]+>", " ", (site / page / "index.html").read_text()))
+    return html.unescape(re.sub(r"<[^>]+>", " ", (site / f"{page}.html").read_text()))
 
 
 def test_the_site_builds_strictly_with_pages_made_from_the_code(tmp_path):
