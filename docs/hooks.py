@@ -36,6 +36,23 @@ def columns_of(name: str) -> str:
     return "; ".join(f"with {code(label)}: {code(cols)}" if label else code(cols) for label, cols in found)
 
 
+EXAMPLE_VALUES = {"symptom": "tremor"}
+"""Values for the parameters a resource requires, in the examples."""
+
+
+def example(r) -> str:
+    """A command line that pulls a little of a resource from the emulator into a file, and shows its start."""
+    own = [name for name, meaning in r.parameters if "(required)" in meaning]
+    day = ("2021-01-01", "2021-01-02") if r.name in ("event", "span") else ("2021-01-01T09:00:00Z", "2021-01-01T09:00:01Z")
+    fmt = "csv" if "csv" in r.formats else "jsonl"
+    flags = "".join(f" --{name.replace('_', '-')} {EXAMPLE_VALUES[name]}" for name in own)
+    return (
+        f"```sh\nruneq fetch {r.name} --emulator --patient-id patient-1 --device-id watch-1{flags} \\\n"
+        f"    --start-time {day[0]} --end-time {day[1]} --format {fmt} --output {r.name}.{fmt}\n"
+        f"head -3 {r.name}.{fmt}\n```"
+    )
+
+
 def resources_page() -> str:
     """The Markdown of the resources page."""
     from runeq_fn.resources import COMMON_PARAMETERS, RESOURCES
@@ -69,6 +86,7 @@ def resources_page() -> str:
             lines += [f"| {code(name)} | {meaning} |" for name, meaning in r.parameters]
         else:
             lines.append("No parameters of its own: those of every resource.")
+        lines += ["", "From the emulator, on the command line (with your account: drop `--emulator`, and give your own patient and device):", "", example(r)]
     return "\n".join(lines) + "\n"
 
 

@@ -47,7 +47,7 @@ def blocks(path: pathlib.Path) -> list[Block]:
     """The code blocks of a Markdown file, each with the text block that follows it."""
     text = path.read_text()
     found = list(FENCE.finditer(text))
-    page = str(path.relative_to(ROOT))
+    page = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
     result = []
     for i, match in enumerate(found):
         language, code = match.group(1), match.group(2)

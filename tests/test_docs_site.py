@@ -5,7 +5,8 @@ import re
 import subprocess
 import sys
 
-from docblocks import ROOT
+import pytest
+from docblocks import ROOT, blocks, check
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -37,16 +38,33 @@ def test_the_site_builds_strictly_with_pages_made_from_the_code(tmp_path):
         assert name in api
 
 
-def test_the_doctests_of_the_site_s_own_code_run():
-    import doctest
+def site_module(name):
+    """A module of the site's own code (docs/NAME.py)."""
     import importlib.util
 
-    for name in ("hooks", "griffe_doctests"):
-        spec = importlib.util.spec_from_file_location(f"docs_{name}", ROOT / "docs" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        assert doctest.testmod(module).failed == 0
-    assert doctest.testmod(module).attempted > 0
+    spec = importlib.util.spec_from_file_location(f"docs_{name}", ROOT / "docs" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_doctests_of_the_site_s_own_code_run():
+    import doctest
+
+    assert doctest.testmod(site_module("hooks")).failed == 0
+    result = doctest.testmod(site_module("griffe_doctests"))
+    assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize("resource", [r.name for r in RESOURCES])
+def test_the_example_of_each_resource_pulls_some_of_it(resource, tmp_path):
+    page = tmp_path / "resources.md"
+    page.write_text(site_module("hooks").resources_page())
+    (block,) = [b for b in blocks(page) if f"runeq fetch {resource} " in b.code]
+    folder = tmp_path / "run"
+    folder.mkdir()
+    check(block, folder)
+    assert len((folder / block.code.split("--output ")[1].split()[0]).read_text().splitlines()) >= 2
 
 
 def test_the_configuration_page_names_every_key():
