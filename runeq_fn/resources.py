@@ -1,4 +1,8 @@
-"""The one table of Stream V1 resources; the shim's classes are made from its rows."""
+"""The one table of Stream V1 resources and their parameters; the shim's classes are made from its rows.
+
+Not runeq's ``runeq.resources`` (the Graph API: organisations, patients, devices, projects),
+which runeq-fn does not cover.
+"""
 
 from __future__ import annotations
 
