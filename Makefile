@@ -5,11 +5,11 @@ BIN := $(VENV)/bin
 RUNEQ_VENV := .venv-runeq
 MIN_VENV := .venv-min
 STAMP := $(VENV)/.installed
-# The optional extras the tests and examples use: CI fails, rather than skips, without them.
-EXTRAS := pandas,arrow,plot,dask,progress
+# The optional extras the tests, examples and docs use: CI fails, rather than skips, without them.
+EXTRAS := pandas,arrow,plot,dask,progress,docs
 EXTRAS_STAMP := $(VENV)/.extras
 
-.PHONY: demo test test-min bench clean
+.PHONY: demo test test-min bench docs clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,7 @@ $(RUNEQ_VENV)/.installed:
 
 demo: $(STAMP)
 	$(BIN)/runeq demo
+	@echo "runeq-fn is installed in $(VENV): run '. $(VENV)/bin/activate' to put runeq, runeq-fn and its python first on your PATH"
 
 test: $(STAMP) $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	$(BIN)/ruff check .
@@ -49,8 +50,12 @@ test-min: $(RUNEQ_VENV)/.installed
 	env -u CI RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(MIN_VENV)/bin/pytest \
 		$(foreach module,$(EXTRA_DOCTESTS),--ignore=runeq_fn/$(module).py)
 
+# The documentation site, into site/ (MkDocs; warnings are errors). make test builds it too (tests/test_docs_site.py).
+docs: $(EXTRAS_STAMP)
+	$(BIN)/mkdocs build --strict
+
 bench: $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(RUNEQ_VENV) $(MIN_VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(RUNEQ_VENV) $(MIN_VENV) build site *.egg-info .pytest_cache .hypothesis

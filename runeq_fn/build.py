@@ -8,8 +8,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from toolz import curry
-
+from .curried import curry
 from .errors import UsageError
 from .policy import Policy, with_network_of
 from .resources import resource

@@ -444,7 +444,8 @@ class Runeq:
     Start with `runeq configure setup` to store an access token, or try
     `runeq demo` (no account needed) and `runeq emulator` to serve fake data.
     `runeq fetch RESOURCE --output FILE ...` pulls a whole query to disk.
-    Add --help after any command for its options.
+    Add --help after any command for its options; `runeq --version` prints
+    the version. The same commands are installed as `runeq-fn` too.
     """
 
     def __init__(self) -> None:
@@ -871,6 +872,11 @@ def main(argv: list[str] | None = None) -> None:
 
     root = Runeq()
     line = sys.argv[1:] if argv is None else argv
+    if line in (["--version"], ["-V"]):
+        from . import __version__
+
+        print(f"runeq-fn {__version__}")
+        return
     TYPED[:], FILES[:] = typed_values(line)
     try:
         args = checked_command_line(root, help_after_separator(line))

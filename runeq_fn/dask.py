@@ -17,7 +17,7 @@ Credentials reach the workers in one of two ways:
   exist there.
 
 The columns are known before any page arrives (Dask needs them up front): the
-Stream API's CSV columns for each resource (SPEC), or ``columns`` for what the
+Stream API's CSV columns for each resource (as the API documents them), or ``columns`` for what the
 table does not know (``state``, ``expression`` queries).
 """
 

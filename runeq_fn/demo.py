@@ -1,8 +1,9 @@
 """``runeq demo``: the classic runeq V1 walkthrough, against an in-process emulator.
 
 Nothing is read from or written to ``~/.rune``: the config comes from the
-emulator's fake credentials. The emulator's watch is worn every day from 09:00
-to 11:00 and from 15:00 to 18:00 UTC, so the queries below always find data.
+emulator's fake credentials. The emulator's watch is worn every day at least from
+09:00 to 11:00 and from 15:00 to 18:00 UTC (each stretch starts up to an hour earlier
+and ends up to two hours later, varying by day), so the queries below always find data.
 """
 
 from __future__ import annotations

@@ -63,16 +63,12 @@ from .durable import (
 from .errors import ParseError, UsageError
 from .options import pull_options
 from .parse import csv_points, json_pages, page_text, rows
-from .resources import known_columns
+from .resources import PARAMETERS, known_columns
 from .stats import Stats, human_bytes
 from .times import check_range, flag_name, with_times
 
-V1_PARAMETERS = frozenset({
-    "patient_id", "device_id", "start_time", "end_time", "expression", "resolution", "timestamp", "page",
-    "next_page_token", "symptom", "severity", "channels", "channel", "sensor", "anatomy", "algorithm", "event",
-    "fields",
-})  # fmt: skip
-"""The query parameters of the Stream API V1 (SPEC.md); ``runeq fetch`` warns about any other."""
+V1_PARAMETERS = PARAMETERS
+"""The query parameters of the Stream API V1 (``runeq_fn.resources``); ``runeq fetch`` warns about any other."""
 
 
 # -- query parameters ------------------------------------------------------------------------

@@ -11,10 +11,9 @@ from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
-from toolz import curry
-
 from .build import Request
 from .config import SECRET_HEADER_NAMES
+from .curried import curry
 from .errors import APIError, PaginationError, RuneError, UsageError
 from .flight import LIMITER, Stop, same_process, start_thread
 from .options import count_option

@@ -54,9 +54,8 @@ from fractions import Fraction
 from functools import partial
 from typing import Any
 
-from toolz import curry
-
 from .build import Request, start_index, with_params
+from .curried import curry
 from .errors import ParseError, RuneError, UsageError
 from .flight import Stop, same_process, start_thread
 from .options import count_option, pull_options

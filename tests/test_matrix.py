@@ -4,7 +4,7 @@ Surfaces: the shim's methods, the functional pipeline, ``to_dataframe``, ``cohor
 the exports in every format (and the Parquet cohort), ``runeq fetch`` and ``runeq_fn.dask``.
 Options: ``shards``, ``prefetch``, ``stats``, ``page_deadline``, ``pull_deadline``, resume
 (after a 500 on a middle page, unsharded and sharded) and a bad ``shards`` or ``prefetch``.
-``MATRIX`` is the README's table "Which options apply where"; ``test_the_readme_table_is_the_matrix``
+``MATRIX`` is the table of docs/tasks/sharding.md "Which options apply where"; ``test_the_readme_table_is_the_matrix``
 keeps the two the same, so that every cell of the table is one of the tests here.
 """
 
@@ -30,7 +30,7 @@ from runeq_fn.options import rule
 from runeq_fn.shards import sharded_pages
 from runeq_fn.stats import Stats
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "tasks" / "sharding.md"  # the table's page
 WEAR_START = 1609490700  # patient-1's watch-1 records accel from here, at 50 Hz
 QUERY = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": WEAR_START + 2, "end_time": WEAR_START + 10}
 ROWS, PAGES, SHARDS = 400, 8, 4

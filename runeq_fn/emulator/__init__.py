@@ -1,8 +1,8 @@
 """An embedded emulator of the Rune Labs Stream API V1, for tests, demos and benchmarks.
 
 A real HTTP/1.1 server on loopback (keep-alive, gzip, Content-Length on every answer) serving
-all nine resources of SPEC section 1 from deterministic generators, with both pagination schemes,
-the three credential kinds, a Cognito refresh endpoint and injectable faults.
+all nine resources of the Stream API V1 (``runeq_fn.resources``) from deterministic generators,
+with both pagination schemes, the three credential kinds, a Cognito refresh endpoint and injectable faults.
 
 >>> from runeq_fn.emulator import Emulator
 >>> with Emulator(page_size=10) as emu:

@@ -67,7 +67,7 @@ def shim_request(cfg: Any, name: str, fmt: str, params: dict[str, Any], defaults
     neither a number, ISO 8601 nor a datetime, unchecked, and the server's 400
     came back as ``APIError``; the functional core refuses them before sending.
     Times it can read are sent as unix seconds, and a range that holds no time
-    is refused (README: where runeq-fn differs on purpose).
+    is refused (a difference from runeq, on purpose).
 
     >>> from runeq_fn import Config
     >>> shim_request(Config(jwt="not-a-real-jwt"), "accel", "csv", {"page": "x", "end_time": 9}, {}).params
