@@ -13,10 +13,9 @@ on whole seconds; each window is its own query (paginated from its first page),
 asked ``MARGIN`` (1 s) beyond each inner edge, and its rows are cut locally on the
 time column (``time``, or ``timestamp`` for lfp and band_power; unix seconds or
 ISO 8601 text) to ``edge_lo <= t < edge_hi``. So a row at an edge comes once
-whether the server's ``end_time`` is inclusive or exclusive, its ``start_time``
-exclusive or inclusive, and whether it rounds the bounds to the millisecond or
-second (whole seconds are sent at inner edges, and the outer edges are the
-caller's, as typed). Only CSV time series shard: an event or span has no time
+whether the server's ``end_time`` is inclusive or exclusive, and whether it
+rounds the bounds to the millisecond or second (whole seconds are sent at inner
+edges, and the outer edges are the caller's, as typed). Only CSV time series shard: an event or span has no time
 column to cut on (a span can straddle an edge), so those are pulled unsharded,
 as are availability queries.
 
