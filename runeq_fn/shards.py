@@ -13,13 +13,12 @@ on whole seconds; each window is its own query (paginated from its first page),
 asked ``MARGIN`` (1 s) beyond each inner edge, and its rows are cut locally on the
 time column (``time``, or ``timestamp`` for lfp and band_power; unix seconds or
 ISO 8601 text) to ``edge_lo <= t < edge_hi``. So a row at an edge comes once
-whether the server's ``end_time`` is inclusive or exclusive, its ``start_time``
-exclusive or inclusive, and whether it rounds the bounds to the millisecond or
-second (whole seconds are sent at inner edges, and the outer edges are the
-caller's, as typed). Only time series shard, CSV or JSON (a JSON result's
-columns are cut on its time list): an event or span has no time column to cut on
-(a span can straddle an edge), so those are pulled unsharded, as are expression
-(availability) queries.
+whether the server's ``end_time`` is inclusive or exclusive, and whether it
+rounds the bounds to the millisecond or second (whole seconds are sent at inner
+edges, and the outer edges are the caller's, as typed). Only time series shard,
+CSV or JSON (a JSON result's columns are cut on its time list): an event or span
+has no time column to cut on (a span can straddle an edge), so those are pulled
+unsharded, as are expression (availability) queries.
 
 Resuming: an error of a sharded pull carries ``resume``, the windows not yet
 read whole under the key ``shard_windows`` (plain data: each window's
