@@ -13,11 +13,12 @@ import pytest
 import yaml
 from commands import COMMAND
 from extras import need
+from failing import server_fails_after
 
 from runeq_fn import Config, cli
 from runeq_fn.config import KNOWN_KEYS
-from runeq_fn.durable import Pull, part_paths
-from runeq_fn.emulator import Emulator, Fault
+from runeq_fn.durable import part_paths
+from runeq_fn.emulator import Emulator
 from runeq_fn.errors import APIError
 from runeq_fn.export import export_query
 
@@ -144,12 +145,8 @@ def config_file(emu: Emulator, folder: Path, **values: object) -> Path:
 def interrupt(emu: Emulator, config: Path, out: Path) -> None:
     """A pull of QUERY into ``out`` stopped by a 503 after 2 pages; the server is well again after."""
 
-    def fail_after_two(pull: Pull) -> None:
-        if pull.pages == 2:
-            emu.inject(Fault("status", status=503, times=99))
-
     with pytest.raises(APIError):
-        export_query(Config(str(config)), "accel", QUERY, "csv", out, progress=fail_after_two)
+        export_query(Config(str(config)), "accel", QUERY, "csv", out, progress=server_fails_after(emu, 2, 503))
     emu.clear()
 
 
@@ -195,12 +192,8 @@ def test_a_parquet_pull_over_an_interrupted_one_is_refused_too(emu: Emulator, tm
 
     config, out = config_file(emu, tmp_path), tmp_path / "accel"
 
-    def fail_after_two(pull: Pull) -> None:
-        if pull.pages == 2:
-            emu.inject(Fault("status", status=503, times=99))
-
     with pytest.raises(APIError):
-        export_parquet(Config(str(config)), "accel", QUERY, out, progress=fail_after_two)
+        export_parquet(Config(str(config)), "accel", QUERY, out, progress=server_fails_after(emu, 2, 503))
     emu.clear()
     capsys.readouterr()
     assert fetch(config, "--format", "parquet", "--output", str(out)) == 2
@@ -310,12 +303,8 @@ def test_an_interrupted_cohort_resumes_to_the_bytes_of_a_clean_pull(emu: Emulato
     clean, out = tmp_path / "clean.csv", tmp_path / "cohort.csv"
     export_query(Config(str(config)), "accel", cohort, "csv", clean)
 
-    def fail_in_the_second_patient(pull: Pull) -> None:
-        if pull.pages == 7:
-            emu.inject(Fault("status", status=503, times=99))
-
-    with pytest.raises(APIError):
-        export_query(Config(str(config)), "accel", cohort, "csv", out, progress=fail_in_the_second_patient)
+    with pytest.raises(APIError):  # page 7: in the second patient
+        export_query(Config(str(config)), "accel", cohort, "csv", out, progress=server_fails_after(emu, 7, 503))
     emu.clear()
     assert fetch(config, "--patient-id", "p1,p2", "--output", str(out), "--resume") == 0
     assert out.read_bytes() == clean.read_bytes()

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from commands import emulator_process, run
 from extras import need
+from failing import server_fails_after
 
 from runeq_fn import Config, cli, csv_points, json_pages, pages, stream
 from runeq_fn.build import build_request
@@ -121,12 +122,8 @@ def test_an_empty_result_is_a_header_an_empty_file_or_array_and_says_0_rows(
 def interrupted(emu: Emulator, config_file: Path, out: Path) -> None:
     """A pull of QUERY into ``out`` stopped by a 503 after 2 pages (state and part kept; the server still failing)."""
 
-    def fail_after_two(pull: Pull) -> None:
-        if pull.pages == 2:
-            emu.inject(Fault("status", status=503, times=99))
-
     with pytest.raises(APIError):
-        export_query(Config(str(config_file)), "accel", QUERY, "csv", out, progress=fail_after_two)
+        export_query(Config(str(config_file)), "accel", QUERY, "csv", out, progress=server_fails_after(emu, 2, 503))
 
 
 def test_iso_times_are_sent_as_unix_seconds(emu: Emulator, config_file: Path, tmp_path: Path) -> None:
@@ -213,12 +210,8 @@ def test_an_interrupted_pull_resumes_to_the_bytes_of_a_clean_one(
         clean, out = tmp_path / f"clean.{fmt}", tmp_path / f"pulled.{fmt}"
         export_query(cfg, "accel", QUERY, fmt, clean)
 
-        def fail_after_three_pages(pull: Pull) -> None:
-            if pull.pages == 3:
-                emu.inject(Fault("status", status=500, times=99))
-
         with pytest.raises(APIError):
-            export_query(cfg, "accel", QUERY, fmt, out, progress=fail_after_three_pages)
+            export_query(cfg, "accel", QUERY, fmt, out, progress=server_fails_after(emu, 3))
         part, state = map(Path, part_paths(out))
         assert not out.exists() and part.exists() and state.exists()
         saved = json.loads(state.read_text())

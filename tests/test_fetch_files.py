@@ -21,13 +21,14 @@ from pathlib import Path
 import pytest
 import yaml
 from commands import COMMAND, run_as_anyone
+from failing import server_fails_after
 from hypothesis import given
 from hypothesis import strategies as st
 from standin import query_of, stand_in
 
 from runeq_fn import Config, cli
 from runeq_fn.durable import Pull, part_paths
-from runeq_fn.emulator import Emulator, Fault
+from runeq_fn.emulator import Emulator
 from runeq_fn.errors import APIError, WriteError
 from runeq_fn.export import export_query, finite, strict_json
 
@@ -194,12 +195,8 @@ def interrupted(emu: Emulator, tmp_path: Path, capsys) -> tuple[Path, Path]:
     """A pull of QUERY stopped by a 503 after 3 pages: its config file and output path."""
     config, out = config_file(emu, tmp_path), tmp_path / "x.csv"
 
-    def fail_after_three(pull: Pull) -> None:
-        if pull.pages == 3:
-            emu.inject(Fault("status", status=503, times=99))
-
     with pytest.raises(APIError):
-        export_query(Config(str(config)), "accel", QUERY, "csv", out, progress=fail_after_three)
+        export_query(Config(str(config)), "accel", QUERY, "csv", out, progress=server_fails_after(emu, 3, 503))
     capsys.readouterr()
     return config, out
 

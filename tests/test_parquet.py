@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from extras import need
+from failing import server_fails_after
 
 from runeq_fn import Config, build_request, cli, pages
-from runeq_fn.durable import Pull, output_lock, part_paths
+from runeq_fn.durable import output_lock, part_paths
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError
 from runeq_fn.export import export_query
@@ -57,16 +58,6 @@ def pulled(emu: Emulator, patient: str = "p1", name: str = "accel", **params) ->
     """The query read straight into Arrow, to compare the files with."""
     request = build_request(Config(**emu.config_values()), name, "csv", {**QUERY, "patient_id": patient, **params})
     return to_arrow(pages(request))
-
-
-def server_fails_after(emu: Emulator, pages: int) -> Callable[[Pull], None]:
-    """A progress callback that makes the emulator fail every request once ``pages`` pages are written."""
-
-    def progress(pull: Pull) -> None:
-        if pull.pages == pages:
-            emu.inject(Fault("status", status=500, times=99))
-
-    return progress
 
 
 def test_a_dataset_folder_holds_the_pull_typed_and_readable_without_options(emu: Emulator, tmp_path: Path) -> None:
