@@ -37,7 +37,7 @@ test: $(STAMP) $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/pytest -n auto
 
 # The modules whose doctests need an optional extra.
-EXTRA_DOCTESTS := arrow dask frames parquet stream/numeric
+EXTRA_DOCTESTS := parse/arrow sinks/dask sinks/frames sinks/parquet stream/numeric
 
 # Not part of `make test`: the lowest versions setup.cfg admits (constraints-min.txt, which
 # tests/test_floors.py keeps equal to install_requires) in a fresh venv, and every test that needs no

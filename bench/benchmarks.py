@@ -134,7 +134,7 @@ def parse(rounds: int) -> Result:
         "(USE_NUMPY, pages handed back by get_csv_response, bodies decoded in the timing), each with the "
         "Python engine (what an install without pyarrow runs) and with \"auto\" (pyarrow, when installed). "
         "The floors run in runeq-fn's process.",
-        "columnar: to_arrow and to_dataframe read the pages with runeq_fn.arrow (pyarrow's CSV reader on "
+        "columnar: to_arrow and to_dataframe read the pages with runeq_fn.parse.arrow (pyarrow's CSV reader on "
         "each page's bytes, types fixed by the first page); the floor reads the same bytes with pyarrow's "
         "defaults and no checks. Ratios are against runeq's points() (to_arrow, the floor) and against "
         "runeq's pd.DataFrame(list(points())) (to_dataframe), pandas in runeq's venv.",

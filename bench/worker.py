@@ -68,7 +68,7 @@ def fn_shim_points(use_numpy: bool, engine: str = "auto") -> Callable[[list[str]
 
     def points(texts: list[str]) -> list:
         from runeq_fn import Config
-        from runeq_fn.response import Response
+        from runeq_fn.http.response import Response
         from runeq_fn.stream import v1
 
         v1.USE_NUMPY = use_numpy
@@ -92,7 +92,7 @@ def fn_columns(engine: str) -> Callable[[list[str]], list]:
     """runeq-fn's ``csv_columns`` with one engine."""
 
     def columns(texts: list[str]) -> list:
-        from runeq_fn.columns import csv_columns
+        from runeq_fn.parse.columns import csv_columns
 
         return list(csv_columns(texts, engine=engine))
 
@@ -100,7 +100,7 @@ def fn_columns(engine: str) -> Callable[[list[str]], list]:
 
 
 def fn_arrow(texts: list[str]) -> Any:
-    """runeq-fn's ``to_arrow``: the pages to one Arrow table (``runeq_fn.arrow``)."""
+    """runeq-fn's ``to_arrow``: the pages to one Arrow table (``runeq_fn.parse.arrow``)."""
     from runeq_fn import to_arrow
 
     return to_arrow(texts)
@@ -188,8 +188,8 @@ def connections(lib: str, url: str) -> int | None:
     """How many connections runeq-fn's pool has opened to the server (None for runeq: a black box)."""
     if lib != "runeq_fn":
         return None
-    from runeq_fn.policy import Policy
-    from runeq_fn.transport import manager, route
+    from runeq_fn.http.policy import Policy
+    from runeq_fn.http.transport import manager, route
 
     return manager(route(url, Policy())).connection_from_url(url).num_connections
 
@@ -197,7 +197,7 @@ def connections(lib: str, url: str) -> int | None:
 def sharded_texts(config: dict, defaults: dict, params: dict, shards: int) -> Iterator[str]:
     """runeq-fn's sharded pull of the same query, as CSV texts (nothing parsed)."""
     from runeq_fn import Config, build_request, csv_pages
-    from runeq_fn.shards import sharded_pages
+    from runeq_fn.pull.shards import sharded_pages
 
     request = build_request(Config(**config), "accel", "csv", params, defaults=defaults)
     return csv_pages(sharded_pages(request, shards))
@@ -269,7 +269,7 @@ def parquet_pull(lib: str, config: dict, defaults: dict, params: dict) -> dict[s
     import tempfile
 
     from runeq_fn import Config
-    from runeq_fn.parquet import export_parquet
+    from runeq_fn.sinks.parquet import export_parquet
 
     with tempfile.TemporaryDirectory() as folder:
         gc.collect()
@@ -300,7 +300,7 @@ def sync_floor(lib: str, config: dict, patients: list, device: str, start: int, 
     from fractions import Fraction
 
     from runeq_fn import Config, build_request
-    from runeq_fn.shards import edge_param, even_windows, window_pages, window_queries
+    from runeq_fn.pull.shards import edge_param, even_windows, window_pages, window_queries
     from runeq_fn.sync import WINDOW, plan
 
     cfg = Config(**config)

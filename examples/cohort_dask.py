@@ -17,8 +17,8 @@ from typing import Any
 
 from _common import COHORT, DAY_END, DAY_START, DEVICE_ID, HOUR
 
-from runeq_fn.dask import read_points
-from runeq_fn.export import connect
+from runeq_fn.sinks.dask import read_points
+from runeq_fn.sinks.export import connect
 
 
 @contextmanager

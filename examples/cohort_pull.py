@@ -11,8 +11,8 @@ from statistics import fmean
 
 from _common import COHORT, DAY_END, DAY_START, DEVICE_ID
 
-from runeq_fn.cohort import cohort_points
-from runeq_fn.export import connect
+from runeq_fn.pull.cohort import cohort_points
+from runeq_fn.sinks.export import connect
 
 DAY = {"device_id": DEVICE_ID, "start_time": DAY_START, "end_time": DAY_END}
 

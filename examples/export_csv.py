@@ -14,7 +14,7 @@ import tempfile
 
 from _common import DAY_START, DEVICE_ID, HOUR, PATIENT_ID
 
-from runeq_fn.export import connect, export_query
+from runeq_fn.sinks.export import connect, export_query
 
 
 def main(output: str) -> None:

@@ -26,9 +26,9 @@ The public names (``__all__``):
 
 ``to_dataframe``, ``to_arrow``, ``cohort_points``, ``fetch_many``, ``Outcome`` and
 ``export_query`` are imported on first use, so ``import runeq_fn`` stays fast; none imports an
-optional extra before it needs it. Other modules: ``runeq_fn.shards`` (time-sharded pulls),
-``runeq_fn.columns`` (``csv_columns``), ``runeq_fn.arrow``, ``runeq_fn.parquet``,
-``runeq_fn.dask``, ``runeq_fn.policy`` (``Policy``), ``runeq_fn.stats`` (``Stats``),
+optional extra before it needs it. Other modules: ``runeq_fn.pull.shards`` (time-sharded pulls),
+``runeq_fn.parse.columns`` (``csv_columns``), ``runeq_fn.parse.arrow``, ``runeq_fn.sinks.parquet``,
+``runeq_fn.sinks.dask``, ``runeq_fn.http.policy`` (``Policy``), ``runeq_fn.pull.stats`` (``Stats``),
 ``runeq_fn.resources`` (the table of resources) and ``runeq_fn.emulator``.
 """
 
@@ -36,28 +36,28 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from . import errors, stream
-from .build import Request, build_request, merge_params
 from .config import Config
-from .pages import pages_with_next
-from .parse import csv_pages, csv_points, json_pages
-from .response import Response
-from .shards import pages
-from .transport import fetch
+from .http.response import Response
+from .http.transport import fetch
+from .parse.points import csv_pages, csv_points, json_pages
+from .pull.build import Request, build_request, merge_params
+from .pull.pages import pages_with_next
+from .pull.shards import pages
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .cohort import Outcome, cohort_points, fetch_many
-    from .export import export_query
-    from .frames import to_arrow, to_dataframe
+    from .pull.cohort import Outcome, cohort_points, fetch_many
+    from .sinks.export import export_query
+    from .sinks.frames import to_arrow, to_dataframe
 
 LAZY = {
-    "Outcome": "cohort",
-    "cohort_points": "cohort",
-    "fetch_many": "cohort",
-    "export_query": "export",
-    "to_arrow": "frames",
-    "to_dataframe": "frames",
+    "Outcome": "pull.cohort",
+    "cohort_points": "pull.cohort",
+    "fetch_many": "pull.cohort",
+    "export_query": "sinks.export",
+    "to_arrow": "sinks.frames",
+    "to_dataframe": "sinks.frames",
 }
 """Names whose modules load on first use, so that ``import runeq_fn`` stays fast."""
 

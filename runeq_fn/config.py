@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .errors import ConfigError, ConfigFileNotFoundError, RuneError, masked
-from .policy import NETWORK_KEYS, POLICY_KEYS, Policy
+from .http.policy import NETWORK_KEYS, POLICY_KEYS, Policy
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ AUTH_METHODS = ("access_token", "client_keys", "jwt", "cognito_refresh")
 Poster = Callable[[str, Mapping[str, Any], Mapping[str, str], Policy], Any]
 """POST a JSON body by a policy's route and bounds, and return the parsed answer."""
 POSTERS: list[Poster] = []
-"""The Cognito refresh's POST: ``runeq_fn.transport.post_json``, handed in when transport loads
+"""The Cognito refresh's POST: ``runeq_fn.http.transport.post_json``, handed in when transport loads
 (``import runeq_fn`` loads it). Config sits below HTTP, so it is handed the POST, never imports it."""
 
 CREDENTIAL_KEYS = (

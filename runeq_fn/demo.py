@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from toolz import pipe
 
 from . import stream
-from .build import build_request
 from .config import Config
-from .pages import pages
-from .parse import csv_points
+from .parse.points import csv_points
+from .pull.build import build_request
+from .pull.pages import pages
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -171,7 +171,7 @@ def symptom_lines(client: stream.V1Client) -> Iterator[str]:
 
 def walkthrough(emu: Emulator) -> Iterator[str]:
     """The demo's summary lines, each yielded as soon as its queries have run."""
-    from .export import emulator_config
+    from .sinks.export import emulator_config
 
     cfg = emulator_config(emu)
     client = stream.V1Client(cfg)

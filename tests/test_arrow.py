@@ -1,4 +1,4 @@
-"""``runeq_fn.arrow``: CSV pages to Arrow tables, the first page fixing the types, and its use by frames."""
+"""``runeq_fn.parse.arrow``: CSV pages to Arrow tables, the first page fixing the types, and its use by frames."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runeq_fn import Config, build_request, pages
-from runeq_fn.columns import python_columns
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import ParseError
-from runeq_fn.frames import to_arrow, to_dataframe
-from runeq_fn.response import Response
+from runeq_fn.http.response import Response
+from runeq_fn.parse.columns import python_columns
+from runeq_fn.sinks.frames import to_arrow, to_dataframe
 
 need("pyarrow")
 
 import pyarrow as pa  # noqa: E402
 
-from runeq_fn.arrow import arrow_tables  # noqa: E402
+from runeq_fn.parse.arrow import arrow_tables  # noqa: E402
 
 NUMBER = st.floats(allow_nan=False, allow_infinity=False, width=64).map(repr)
 WORD = st.text("abcdefghij", min_size=1, max_size=5)
@@ -129,8 +129,8 @@ LATIN = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": 160949
 
 def test_a_page_in_a_declared_charset_is_read_in_it_on_every_arrow_route() -> None:
     need("pandas")
-    from runeq_fn.dask import Part, read_part
-    from runeq_fn.parse import csv_points
+    from runeq_fn.parse.points import csv_points
+    from runeq_fn.sinks.dask import Part, read_part
 
     with Emulator(page_size=1000) as emu:  # one page: the fault changes every page it serves
         request = build_request(Config(**emu.config_values()), "accel", "csv", LATIN)

@@ -8,7 +8,7 @@ from rawserver import RawServer, answer
 from runeq_fn import Config, build_request, csv_points, json_pages, pages, stream
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import ParseError, TransportError
-from runeq_fn.export import export_query
+from runeq_fn.sinks.export import export_query
 
 QUERY = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": 1609491600, "end_time": 1609491610}
 NO_RETRY = {"retries": 2, "backoff": 0}

@@ -7,11 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runeq_fn import Config, build_request, merge_params
-from runeq_fn.build import Request, encode_params
 from runeq_fn.errors import UsageError
-from runeq_fn.paging import csv_step, json_step, span_step
+from runeq_fn.http.response import Headers, Response
+from runeq_fn.pull.build import Request, encode_params
+from runeq_fn.pull.paging import csv_step, json_step, span_step
 from runeq_fn.resources import RESOURCES
-from runeq_fn.response import Headers, Response
 
 keys = st.sampled_from(["patient_id", "device_id", "start_time", "end_time", "page", "expression", "x"])
 values = st.one_of(st.integers(), st.text(max_size=5), st.floats(allow_nan=False))

@@ -17,10 +17,10 @@ from failing import server_fails_after
 
 from runeq_fn import Config, cli
 from runeq_fn.config import KNOWN_KEYS
-from runeq_fn.durable import part_paths
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import APIError
-from runeq_fn.export import export_query
+from runeq_fn.sinks.durable import part_paths
+from runeq_fn.sinks.export import export_query
 
 MARK = "ZQX-typed-7731"
 START, END = 1609491600, 1609491610
@@ -188,7 +188,7 @@ def test_resume_and_restart_together_are_refused(emu: Emulator, tmp_path: Path, 
 
 def test_a_parquet_pull_over_an_interrupted_one_is_refused_too(emu: Emulator, tmp_path: Path, capsys) -> None:
     need("pyarrow")
-    from runeq_fn.parquet import export_parquet
+    from runeq_fn.sinks.parquet import export_parquet
 
     config, out = config_file(emu, tmp_path), tmp_path / "accel"
 

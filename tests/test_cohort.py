@@ -1,4 +1,4 @@
-"""``runeq_fn.cohort``: many queries against the emulator, bounded, with errors kept per query."""
+"""``runeq_fn.pull.cohort``: many queries against the emulator, bounded, with errors kept per query."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from runeq_fn import Config
-from runeq_fn.cohort import Outcome, cohort_points, fetch_many, query_points
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import APIError, UsageError
+from runeq_fn.pull.cohort import Outcome, cohort_points, fetch_many, query_points
 
 HOUR = {"device_id": "watch-1", "start_time": 1609491600, "end_time": 1609495200}  # 09:00-10:00 UTC
 PATIENTS = [f"patient-{n}" for n in range(1, 7)]

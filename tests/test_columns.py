@@ -12,11 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runeq_fn import columns, parse
-from runeq_fn.columns import csv_columns
 from runeq_fn.errors import ParseError, UsageError
-from runeq_fn.parse import arrow_readable, csv_points, lines_within, plain_table
-from runeq_fn.response import Response
+from runeq_fn.http.response import Response
+from runeq_fn.parse import columns
+from runeq_fn.parse import points as parse
+from runeq_fn.parse.columns import csv_columns
+from runeq_fn.parse.points import arrow_readable, csv_points, lines_within, plain_table
 
 
 def reference_columns(text):

@@ -1,4 +1,4 @@
-"""``runeq_fn.dask.read_points`` on a real ``distributed.LocalCluster`` of two worker processes."""
+"""``runeq_fn.sinks.dask.read_points`` on a real ``distributed.LocalCluster`` of two worker processes."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from extras import need
 from runeq_fn import Config, build_request, pages
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError, UsageError
-from runeq_fn.frames import to_dataframe
-from runeq_fn.transport import manager, route
+from runeq_fn.http.transport import manager, route
+from runeq_fn.sinks.frames import to_dataframe
 
 need("dask", "pandas", "pyarrow")
 
 import pandas as pd  # noqa: E402
 
-from runeq_fn.dask import read_points  # noqa: E402
+from runeq_fn.sinks.dask import read_points  # noqa: E402
 
 START = 1609491600  # 09:00 UTC: 50 Hz accelerometry
 QUERIES = [

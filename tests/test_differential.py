@@ -18,7 +18,7 @@ import pytest
 
 import runeq_fn
 from runeq_fn.emulator import Emulator, Fault
-from runeq_fn.parse import plain_table
+from runeq_fn.parse.points import plain_table
 
 sys.path.insert(0, os.path.dirname(__file__))
 from differential import run_cases  # noqa: E402

@@ -73,11 +73,11 @@ def test_the_configuration_page_names_every_key():
 
 
 def test_troubleshooting_has_a_section_for_each_error_class():
-    import runeq_fn.parquet
+    import runeq_fn.sinks.parquet
     from runeq_fn import errors
 
     classes = {
-        name for module in (errors, runeq_fn.parquet) for name, value in vars(module).items()
+        name for module in (errors, runeq_fn.sinks.parquet) for name, value in vars(module).items()
         if isinstance(value, type) and issubclass(value, errors.RuneError)
     }
     page = (ROOT / "docs" / "troubleshooting.md").read_text()

@@ -213,7 +213,7 @@ def test_type_checkers_accept_a_subclass_of_an_accessor(tmp_path):
     user_code.write_text(
         "from typing import Any\n"
         "from runeq_fn import Config\n"
-        "from runeq_fn.response import Response\n"
+        "from runeq_fn.http.response import Response\n"
         "from runeq_fn.stream import v1\n\n\n"
         "class LoggedAccel(v1.Accel):\n"
         "    def get_csv_response(self, **params: Any) -> Response:\n"

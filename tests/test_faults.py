@@ -8,7 +8,7 @@ import pytest
 from runeq_fn import Config, build_request, csv_points, pages, stream
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError, PaginationError, ParseError, TransportError
-from runeq_fn.policy import Policy
+from runeq_fn.http.policy import Policy
 
 QUERY = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": 1609491600, "end_time": 1609491610}
 FAST = {"retries": 5, "backoff": 0.01, "read_timeout": 2.0}
@@ -185,7 +185,7 @@ def test_a_json_body_cut_short_is_a_parse_error_with_resume(emu):
     request = build_request(Config(**emu.config_values()), "accel", "json", QUERY)
 
     def fetch_cut(req):
-        from runeq_fn.transport import fetch
+        from runeq_fn.http.transport import fetch
 
         answer = fetch(req)
         return type(answer)(answer.status_code, answer.headers, answer.content[:50], answer.url)
@@ -304,7 +304,7 @@ def test_a_json_body_that_is_not_an_object_is_a_parse_error(emu):
     request = build_request(Config(**emu.config_values()), "accel", "json", QUERY)
 
     def fetch_list(req):
-        from runeq_fn.transport import fetch
+        from runeq_fn.http.transport import fetch
 
         answer = fetch(req)
         return type(answer)(answer.status_code, answer.headers, b"[1, 2]", answer.url)
@@ -334,8 +334,8 @@ def test_many_requests_refused_at_once_refresh_the_jwt_once():
 
 
 def test_a_page_that_does_not_parse_carries_resume_and_leaves_no_half_page(emu):
-    from runeq_fn.pages import parsed_pages
-    from runeq_fn.transport import fetch
+    from runeq_fn.http.transport import fetch
+    from runeq_fn.pull.pages import parsed_pages
 
     too_long = "x" * 200_000
 

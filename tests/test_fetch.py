@@ -1,4 +1,4 @@
-"""``runeq fetch`` and ``runeq_fn.export`` against the emulator, over loopback HTTP.
+"""``runeq fetch`` and ``runeq_fn.sinks.export`` against the emulator, over loopback HTTP.
 
 Most runs are in-process (``cli.main``): the same code as the console script,
 minus the interpreter start-up; a few run the real ``runeq`` script.
@@ -19,11 +19,11 @@ from extras import need
 from failing import server_fails_after
 
 from runeq_fn import Config, cli, csv_points, json_pages, pages, stream
-from runeq_fn.build import build_request
-from runeq_fn.durable import Pull, part_paths
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError
-from runeq_fn.export import export_query, terminal_progress
+from runeq_fn.pull.build import build_request
+from runeq_fn.sinks.durable import Pull, part_paths
+from runeq_fn.sinks.export import export_query, terminal_progress
 
 START, END = 1609491600, 1609491610  # 2021-01-01 09:00:00 to 09:00:10 UTC: 500 rows, 5 pages of 100
 QUERY = {"patient_id": "p1", "device_id": "d1", "start_time": START, "end_time": END}

@@ -1,4 +1,4 @@
-"""``runeq_fn.frames``: DataFrames and Arrow tables from points, CSV pages and column dicts."""
+"""``runeq_fn.sinks.frames``: DataFrames and Arrow tables from points, CSV pages and column dicts."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from extras import need
 
 from runeq_fn import Config, build_request, pages, stream
-from runeq_fn.columns import csv_columns
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import UsageError
-from runeq_fn.frames import to_arrow, to_dataframe
+from runeq_fn.parse.columns import csv_columns
+from runeq_fn.sinks.frames import to_arrow, to_dataframe
 
 QUERY = {"patient_id": "p1", "device_id": "d1", "start_time": 1609491600, "end_time": 1609491604}  # 200 rows
 
@@ -104,7 +104,7 @@ def test_missing_pandas_says_which_extra_to_install(monkeypatch) -> None:
 
 def test_importing_costs_no_optional_dependency() -> None:
     code = (
-        "import sys, runeq_fn.frames, runeq_fn.export, runeq_fn.cohort; "
+        "import sys, runeq_fn.sinks.frames, runeq_fn.sinks.export, runeq_fn.pull.cohort; "
         "print(' '.join(m for m in ('pandas', 'pyarrow', 'numpy', 'tqdm', 'dask', 'matplotlib') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

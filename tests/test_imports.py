@@ -27,7 +27,7 @@ def test_public_names_are_exported():
 
 def test_the_columnar_modules_import_no_optional_extra():
     code = (
-        "import sys, runeq_fn, runeq_fn.arrow, runeq_fn.parquet, runeq_fn.dask; "
+        "import sys, runeq_fn, runeq_fn.parse.arrow, runeq_fn.sinks.parquet, runeq_fn.sinks.dask; "
         "print(' '.join(m for m in ('pandas', 'pyarrow', 'numpy', 'dask', 'distributed', 'duckdb') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -36,7 +36,7 @@ def test_the_columnar_modules_import_no_optional_extra():
 
 def test_the_engines_load_pyarrow_at_the_first_page_not_before():
     code = (
-        "import sys, runeq_fn, runeq_fn.columns, runeq_fn.stream\n"
+        "import sys, runeq_fn, runeq_fn.parse.columns, runeq_fn.stream\n"
         "points = runeq_fn.csv_points(['time,x\\n1,2\\n'], engine='arrow')\n"
         "print('pyarrow' in sys.modules, 'numpy' in sys.modules)\n"
         "print(list(points), 'pyarrow' in sys.modules)\n"

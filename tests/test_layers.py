@@ -83,7 +83,7 @@ def test_imports_point_one_way():
         order = list(TopologicalSorter(import_graph()).static_order())
     except CycleError as exc:
         raise AssertionError(f"an import circle: {' -> '.join(reversed(exc.args[1]))}") from None
-    assert order.index("runeq_fn.errors") < order.index("runeq_fn.config") < order.index("runeq_fn.transport")
+    assert order.index("runeq_fn.errors") < order.index("runeq_fn.config") < order.index("runeq_fn.http.transport")
 
 
 def test_the_emulator_imports_nothing_of_the_client():

@@ -22,16 +22,16 @@ import yaml
 from commands import COMMAND
 from proxyserver import Proxy
 
-import runeq_fn.stats
+import runeq_fn.pull.stats
 from runeq_fn import Config, build_request, csv_points, pages, stream
-from runeq_fn.build import Request
-from runeq_fn.cohort import fetch_many, query_points
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import UsageError
-from runeq_fn.flight import LIMITER
-from runeq_fn.shards import sharded_items, sharded_pages
-from runeq_fn.stats import Stats, counting
-from runeq_fn.transport import fetch as http_fetch
+from runeq_fn.http.flight import LIMITER
+from runeq_fn.http.transport import fetch as http_fetch
+from runeq_fn.pull.build import Request
+from runeq_fn.pull.cohort import fetch_many, query_points
+from runeq_fn.pull.shards import sharded_items, sharded_pages
+from runeq_fn.pull.stats import Stats, counting
 
 START = 1609491600  # 2021-01-01 09:00 UTC, inside a wear window
 QUERY = {"device_id": "watch-1", "start_time": START, "end_time": START + 4}
@@ -89,7 +89,7 @@ def test_locks_held_at_fork_are_free_in_the_child() -> None:
         # as if the parent's threads were mid-pull at the fork: every slot taken, the locks held
         for _ in range(LIMITER.limit):
             LIMITER.acquire()
-        held = [config._refresh_lock, runeq_fn.stats._lock]
+        held = [config._refresh_lock, runeq_fn.pull.stats._lock]
         for lock in held:
             lock.acquire()
         try:
@@ -237,9 +237,9 @@ def test_ctrl_c_stops_a_sharded_runeq_fetch_with_status_130(tmp_path: Path) -> N
 SLOW_SERVER = """
 import os, signal, sys, threading, time
 from runeq_fn import Config, build_request, csv_points
-from runeq_fn.cohort import cohort_points
+from runeq_fn.pull.cohort import cohort_points
 from runeq_fn.emulator import Emulator, Fault
-from runeq_fn.shards import sharded_pages
+from runeq_fn.pull.shards import sharded_pages
 
 tls = {}
 if sys.argv[2] == "https":

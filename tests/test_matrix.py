@@ -1,7 +1,7 @@
 """Every option on every surface, against an emulator that misbehaves: each cell has its effect, or is refused.
 
 Surfaces: the shim's methods, the functional pipeline, ``to_dataframe``, ``cohort_points``,
-the exports in every format (and the Parquet cohort), ``runeq fetch`` and ``runeq_fn.dask``.
+the exports in every format (and the Parquet cohort), ``runeq fetch`` and ``runeq_fn.sinks.dask``.
 Options: ``shards``, ``prefetch``, ``stats``, ``page_deadline``, ``pull_deadline``, resume
 (after a 500 on a middle page, unsharded and sharded) and a bad ``shards`` or ``prefetch``.
 ``MATRIX`` is the table of docs/tasks/sharding.md "Which options apply where"; ``test_the_readme_table_is_the_matrix``
@@ -21,14 +21,14 @@ import yaml
 from extras import need
 
 from runeq_fn import Config, build_request, cli, csv_points, pages, stream
-from runeq_fn.cohort import cohort_points
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import RuneError, TransportError, UsageError
-from runeq_fn.export import export_query, interrupted_part
-from runeq_fn.flight import LIMITER
-from runeq_fn.options import rule
-from runeq_fn.shards import sharded_pages
-from runeq_fn.stats import Stats
+from runeq_fn.http.flight import LIMITER
+from runeq_fn.pull.cohort import cohort_points
+from runeq_fn.pull.options import rule
+from runeq_fn.pull.shards import sharded_pages
+from runeq_fn.pull.stats import Stats
+from runeq_fn.sinks.export import export_query, interrupted_part
 
 README = Path(__file__).resolve().parent.parent / "docs" / "tasks" / "sharding.md"  # the table's page
 WEAR_START = 1609490700  # patient-1's watch-1 records accel from here, at 50 Hz
@@ -205,7 +205,7 @@ class Export(Surface):
         if self.fmt == "parquet":
             need("pyarrow", "pandas")
         if self.cohort:
-            from runeq_fn.parquet import CohortError, export_cohort
+            from runeq_fn.sinks.parquet import CohortError, export_cohort
 
             rest = {k: v for k, v in QUERY.items() if k != "patient_id"}
             try:
@@ -262,14 +262,14 @@ class Command(Surface):
 
 
 class Dask(Surface):
-    """``runeq_fn.dask.read_points`` of the query as one partition, computed in this process."""
+    """``runeq_fn.sinks.dask.read_points`` of the query as one partition, computed in this process."""
 
     name = "dask.read_points"
     takes = ("shards", "prefetch")
 
     def pull(self, ctx: Context, **options: Any) -> list[Row]:
         need("dask", "pandas", "pyarrow")
-        from runeq_fn.dask import read_points
+        from runeq_fn.sinks.dask import read_points
 
         frame = read_points(ctx.cfg, "accel", [QUERY], window=None, time_index=False, **options)
         return frame_rows(frame.compute(scheduler="sync"))
@@ -459,7 +459,7 @@ def test_a_json_page_without_its_time_list_cannot_be_cut_and_says_so() -> None:
     from fractions import Fraction
 
     from runeq_fn.errors import ParseError
-    from runeq_fn.shards import cut_json
+    from runeq_fn.pull.shards import cut_json
 
     with pytest.raises(ParseError, match="without a 'time' list .* use shards=1"):
         cut_json(b'{"result": {"x": [1, 2]}}', "time", Fraction(0), Fraction(1))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from runeq_fn import Config, csv_points
 from runeq_fn.emulator import Emulator
-from runeq_fn.parse import arrow_points, row_points, text_points
+from runeq_fn.parse.points import arrow_points, row_points, text_points
 from runeq_fn.stream import v1
 from runeq_fn.stream.numeric import numpy_cell, numpy_conversion
 

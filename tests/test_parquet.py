@@ -12,10 +12,10 @@ from extras import need
 from failing import server_fails_after
 
 from runeq_fn import Config, build_request, cli, pages
-from runeq_fn.durable import output_lock, part_paths
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError
-from runeq_fn.export import export_query
+from runeq_fn.sinks.durable import output_lock, part_paths
+from runeq_fn.sinks.export import export_query
 
 need("pyarrow", "pandas", "duckdb")
 
@@ -25,8 +25,8 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from runeq_fn import parquet  # noqa: E402
-from runeq_fn.frames import to_arrow  # noqa: E402
+from runeq_fn.sinks import parquet  # noqa: E402
+from runeq_fn.sinks.frames import to_arrow  # noqa: E402
 
 START, END = 1609491600, 1609491610  # 500 rows: 5 pages of 100
 QUERY = {"patient_id": "p1", "device_id": "d1", "start_time": START, "end_time": END}

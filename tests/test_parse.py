@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from runeq_fn import Config, csv_pages, csv_points, json_pages
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import ParseError
-from runeq_fn.parse import (
+from runeq_fn.http.response import Response
+from runeq_fn.parse.points import (
     LINE_BREAKS,
     PLAIN_LINES,
     arrow_points,
@@ -22,7 +23,6 @@ from runeq_fn.parse import (
     row_point,
     text_points,
 )
-from runeq_fn.response import Response
 from runeq_fn.stream import v1
 
 

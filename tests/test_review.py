@@ -15,13 +15,13 @@ import pytest
 from rawserver import RawServer, answer
 
 from runeq_fn import Config, build_request, csv_points, stream
-from runeq_fn.cohort import cohort_points
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError, ParseError, TransportError, UsageError
-from runeq_fn.export import export_query
-from runeq_fn.parquet import export_cohort
-from runeq_fn.policy import Policy
-from runeq_fn.shards import plan_windows, sharded_items, sharded_pages, window_pages
+from runeq_fn.http.policy import Policy
+from runeq_fn.pull.cohort import cohort_points
+from runeq_fn.pull.shards import plan_windows, sharded_items, sharded_pages, window_pages
+from runeq_fn.sinks.export import export_query
+from runeq_fn.sinks.parquet import export_cohort
 
 DEVICE = {"patient_id": "patient-1", "device_id": "watch-1"}
 WEAR_START = 1609490700  # patient-1's watch-1 starts recording at 08:45 on 2021-01-01
@@ -94,7 +94,7 @@ def test_pull_deadline_bounds_a_sharded_pull_with_its_plan() -> None:
 THREADS_RUN_OUT = """
 import json, resource, sys, threading
 from runeq_fn import Config, build_request, csv_points
-from runeq_fn.shards import sharded_pages
+from runeq_fn.pull.shards import sharded_pages
 
 cfg = Config(**json.loads(sys.argv[1]), retries=0)
 query = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": 1609490700, "end_time": 1609491300}
@@ -169,7 +169,7 @@ def test_a_stats_that_is_not_a_stats_is_refused_before_any_request(surface, tmp_
     # it failed deep in the pull (AttributeError: 'dict' object has no attribute 'record'), after requests,
     # and each window's thread printed its traceback
     with Emulator() as emu:
-        with pytest.raises(UsageError, match="stats must be a runeq_fn.stats.Stats"):
+        with pytest.raises(UsageError, match="stats must be a runeq_fn.pull.stats.Stats"):
             BAD_STATS_SURFACES[surface](Config(**emu.config_values()), tmp_path, {})
         assert emu.requests == []
 

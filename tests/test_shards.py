@@ -19,17 +19,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runeq_fn import Config, build_request, cli, csv_points, pages, stream
-from runeq_fn.build import with_params
-from runeq_fn.cohort import cohort_points
-from runeq_fn.durable import Pull, part_paths
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.emulator.resources import ROUNDINGS
 from runeq_fn.errors import APIError, ParseError, UsageError
-from runeq_fn.export import export_query
-from runeq_fn.flight import CONNECTIONS_PER_HOST, LIMITER, Limiter
-from runeq_fn.pages import pages_with_next
-from runeq_fn.policy import Policy
-from runeq_fn.shards import (
+from runeq_fn.http.flight import CONNECTIONS_PER_HOST, LIMITER, Limiter
+from runeq_fn.http.policy import Policy
+from runeq_fn.http.transport import fetch as http_fetch
+from runeq_fn.pull.build import with_params
+from runeq_fn.pull.cohort import cohort_points
+from runeq_fn.pull.pages import pages_with_next
+from runeq_fn.pull.shards import (
     edge_param,
     even_windows,
     plan_windows,
@@ -38,8 +37,9 @@ from runeq_fn.shards import (
     window_pages,
     window_queries,
 )
-from runeq_fn.stats import Stats
-from runeq_fn.transport import fetch as http_fetch
+from runeq_fn.pull.stats import Stats
+from runeq_fn.sinks.durable import Pull, part_paths
+from runeq_fn.sinks.export import export_query
 
 WEAR_START = 1609490700  # patient-1's watch-1 starts recording at 08:45 on 2021-01-01
 WEAR_END = 1609499100  # and stops at 11:05

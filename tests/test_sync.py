@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from runeq_fn import Config, build_request, cli, csv_points
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.emulator.resources import ApiError
-from runeq_fn.ledger import LEDGER, read_entries
-from runeq_fn.pages import pages
+from runeq_fn.pull.pages import pages
 from runeq_fn.sync import SyncError, sync
+from runeq_fn.sync.ledger import LEDGER, read_entries
 
 T0 = 1609491600  # 2021-01-01 09:00 UTC: the emulator has accelerometry around it
 PATIENTS = ["P1", "P2"]
@@ -413,7 +413,7 @@ def test_arrow_schema_is_the_same_in_every_file(emu: Moving, tmp_path: Path) -> 
 
 
 def test_patients_and_windows_are_pulled_at_once_within_the_process_limit(tmp_path: Path) -> None:
-    from runeq_fn.flight import LIMITER
+    from runeq_fn.http.flight import LIMITER
 
     with Emulator(page_size=250, delay=0.05) as emu:
         sync(Config(**emu.config_values()), "accel", ["P1", "P2", "P3", "P4"], "watch-1", T0, T0 + 100,
@@ -515,7 +515,7 @@ def test_emulator_delay_ms_delays_each_answer(tmp_path: Path) -> None:
 def test_the_progress_line_is_named_by_its_command() -> None:
     import io
 
-    from runeq_fn.export import LineProgress, Pull
+    from runeq_fn.sinks.export import LineProgress, Pull
 
     out = io.StringIO()
     LineProgress(out, "runeq sync")(Pull.start("accel", "csv", {}))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from functools import lru_cache, partial
 from typing import Any
 
-from ..parse import Conversion, blank_indexes, float_cells
+from ..parse.points import Conversion, blank_indexes, float_cells
 
 
 def numpy_cell(np: Any, cell: str) -> Any:

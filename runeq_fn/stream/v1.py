@@ -17,14 +17,14 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from ..build import Request, build_request, readable
-from ..options import pull_options
-from ..pages import Fetch
-from ..parse import PLAIN_LINES, Conversion, Point, chosen_engine, csv_pages, json_pages, page_points
+from ..http.response import Headers, Response
+from ..http.transport import fetch, pull_deadline
+from ..parse.points import PLAIN_LINES, Conversion, Point, chosen_engine, csv_pages, json_pages, page_points
+from ..pull.build import Request, build_request, readable
+from ..pull.options import pull_options
+from ..pull.pages import Fetch
+from ..pull.stats import Stats
 from ..resources import RESOURCES, Resource
-from ..response import Headers, Response
-from ..stats import Stats
-from ..transport import fetch, pull_deadline
 
 USE_NUMPY: bool
 """runeq's switch, read at each call: ``points()`` gives ``numpy.float64`` and NaN when True, else
@@ -195,7 +195,7 @@ class StreamV1Base:
     shards = 1
     """Time windows a time series query is pulled in at once; set by ``V1Client(cfg, shards=N)``."""
     stats: Stats | None = None
-    """Counts every page pulled (a ``runeq_fn.stats.Stats``); set by ``V1Client(cfg, stats=...)``."""
+    """Counts every page pulled (a ``runeq_fn.pull.stats.Stats``); set by ``V1Client(cfg, stats=...)``."""
     engine = "auto"
     """What reads ``points()``'s pages (``parse.chosen_engine``); set by ``V1Client(cfg, engine=...)``."""
 
@@ -219,7 +219,7 @@ class StreamV1Base:
 
     def _items(self, fmt: str, params: dict[str, Any], parse: Callable[[Response], Iterable[Any]]) -> Iterator[Any]:
         """Every page's items, parsed page by page, pulled with the client's options (``shards.pull_items``)."""
-        from ..shards import pull_items
+        from ..pull.shards import pull_items
 
         def build(query: dict[str, Any]) -> Request:
             return self._request(fmt, query)
@@ -279,7 +279,7 @@ class StreamV1CSVBase(StreamV1Base):
         gave; without: ``float`` and None.
 
         With ``V1Client(cfg, shards=N)``, the time range is pulled in N windows at
-        once (``runeq_fn.shards``), same points, same order, every page (and the
+        once (``runeq_fn.pull.shards``), same points, same order, every page (and the
         plan's availability request) still through ``get_csv_response`` /
         ``get_json_response``; a query that starts at a ``page`` or
         ``next_page_token`` (an unsharded error's ``resume``) is pulled unsharded,

@@ -18,15 +18,15 @@ from fractions import Fraction
 from functools import partial
 from typing import Any
 
-from .arrow import header_names, page_bytes, read_table
-from .build import build_request
-from .durable import writing
-from .export import sync_folder
+from ..parse.arrow import header_names, page_bytes, read_table
+from ..pull.build import build_request
+from ..pull.shards import cut_page, edge_param, even_windows, window_queries, window_stream
+from ..pull.stats import Stats
+from ..resources import time_column_of
+from ..sinks.durable import writing
+from ..sinks.export import sync_folder
+from ..sinks.parquet import PRIVATE_FOLDER, commit
 from .ledger import cell_file
-from .parquet import PRIVATE_FOLDER, commit
-from .resources import time_column_of
-from .shards import cut_page, edge_param, even_windows, window_queries, window_stream
-from .stats import Stats
 
 ROW_GROUP = 16384
 """Rows gathered before a row group is written (pages are smaller): what a window's writer holds at most."""
@@ -72,7 +72,7 @@ def header_types(names: Sequence[str]) -> dict[str, Any]:
 
 def known_types(name: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
     """The resource's column types when the API fixes them (the same in every file), else None."""
-    from .dask import column_types, known_columns
+    from ..sinks.dask import column_types, known_columns
 
     return column_types(name, [params], None) if known_columns(name, params) is not None else None
 
@@ -80,7 +80,7 @@ def known_types(name: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
 def page_tables(response: Any, column: str, lo: Fraction, hi: Fraction, types: dict[str, Any] | None) -> list:
     """One page cut to [lo, hi) and read into Arrow (runs in the window's thread): [] or [table].
 
-    >>> from runeq_fn.response import Response
+    >>> from runeq_fn.http.response import Response
     >>> [t.to_pydict() for t in page_tables(Response(200, content=b"time,x\\n4,a\\n5,b\\n"), "time", Fraction(5), Fraction(9), None)]
     [{'time': [5.0], 'x': ['b']}]
     """

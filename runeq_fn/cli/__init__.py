@@ -15,7 +15,7 @@ from contextlib import contextmanager, nullcontext, redirect_stderr
 from itertools import cycle
 from typing import TYPE_CHECKING, Any
 
-from .config import (
+from ..config import (
     CREDENTIAL_KEYS,
     DEFAULT_CONFIG_PATH,
     KNOWN_KEYS,
@@ -28,12 +28,12 @@ from .config import (
     merged_file_values,
     write_config_file,
 )
-from .errors import ConfigError, RuneError, UsageError, WriteError
-from .options import count_flag
+from ..errors import ConfigError, RuneError, UsageError, WriteError
+from ..pull.options import count_flag
 
 if TYPE_CHECKING:
-    from .emulator import Emulator
-    from .stats import Stats
+    from ..emulator import Emulator
+    from ..pull.stats import Stats
 
 TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
@@ -179,9 +179,9 @@ SHORTEST_HIDDEN = 6
 
 def vocabulary() -> frozenset[str]:
     """The words runeq itself uses (commands, resources, formats, config keys): shown wherever typed."""
-    from .durable import FORMATS
-    from .emulator.pagination import SCHEMES
-    from .resources import BY_NAME
+    from ..emulator.pagination import SCHEMES
+    from ..resources import BY_NAME
+    from ..sinks.durable import FORMATS
 
     commands = {name for group in (Runeq(), Configure()) for name in dir(group) if not name.startswith("_")}
     return frozenset({*commands, *BY_NAME, *FORMATS, *SCHEMES, *KNOWN_KEYS, *TRUE_WORDS, *FALSE_WORDS})
@@ -390,7 +390,7 @@ def unknown_parameters(flags: Iterable[str], options: Iterable[str], command: st
     """
     import difflib
 
-    from .export import V1_PARAMETERS
+    from ..sinks.export import V1_PARAMETERS
 
     warnings = []
     for flag in flags:
@@ -428,7 +428,7 @@ def start_emulator(
     port: int, pagination: str, page_size: int, tls: tuple[str, str] | None = None, delay: float = 0.0
 ) -> Emulator:
     """An emulator bound to its port (not yet serving), or a ``UsageError`` saying why not."""
-    from .emulator import Emulator
+    from ..emulator import Emulator
 
     try:
         emu = Emulator(port=port, pagination=pagination, page_size=page_size, log=to_stderr, tls=tls, delay=delay)
@@ -473,7 +473,7 @@ class Runeq:
           tls_key: the certificate's private key (PEM)
           delay_ms: milliseconds slept before each answer (a slow server, for trying sync or shards)
         """
-        from .emulator.pagination import SCHEMES
+        from ..emulator.pagination import SCHEMES
 
         if str(pagination) not in SCHEMES:
             raise UsageError(f"--pagination must be {', '.join(SCHEMES[:-1])} or {SCHEMES[-1]}")
@@ -521,7 +521,7 @@ class Runeq:
 
     def demo(self) -> None:
         """Walk through the runeq V1 API against an in-process emulator (nothing is written)."""
-        from .demo import main as run_demo
+        from ..demo import main as run_demo
 
         run_demo()
 
@@ -574,8 +574,9 @@ class Runeq:
           timestamps: parquet only: the time column as UTC timestamps (to the microsecond) instead of unix seconds
           shards: time windows pulled at once (1: one after another, as runeq did)
         """
-        from .durable import check_format
-        from .export import (
+        from ..pull.stats import Stats
+        from ..sinks.durable import check_format
+        from ..sinks.export import (
             connect,
             discard_unstarted,
             export_query,
@@ -584,7 +585,6 @@ class Runeq:
             refuse_interrupted,
             terminal_progress,
         )
-        from .stats import Stats
 
         for warning in unknown_parameters(params, named_parameters(self.fetch)):
             note(warning)
@@ -646,7 +646,7 @@ def credentials_refused(exc: BaseException) -> bool:
     >>> credentials_refused(APIError(401, {})), credentials_refused(APIError(403, {})), credentials_refused(APIError(500, {}))
     (True, True, False)
     """
-    from .errors import APIError
+    from ..errors import APIError
 
     outcomes = getattr(exc, "outcomes", None)
     if isinstance(outcomes, dict):
@@ -670,8 +670,8 @@ def fetch_parquet(
     progress: Any, timestamps: bool, shards: int = 1, stats: Stats | None = None,
 ) -> int:
     """``runeq fetch --format parquet``: one pull, or a cohort when --patient-id lists several patients; the rows written."""
-    from .durable import patient_list
-    from .parquet import export_cohort, export_parquet
+    from ..sinks.durable import patient_list
+    from ..sinks.parquet import export_cohort, export_parquet
 
     if target is None:
         raise UsageError("--format parquet needs --output DIR (a dataset folder) or --output FILE.parquet")
@@ -687,9 +687,9 @@ def fetch_parquet(
 def sync_command(resource: Any, output: Any, shards: Any, recheck: Any, window: Any, status: Any, plot: Any,
                  config: Any, emulator: Any, params: Mapping[str, Any]) -> None:
     """``runeq sync``: flags checked, the run (or ``--status``/``--plot``), one summary line on stderr."""
-    from .export import connect, query_from_flags, terminal_progress
-    from .ledger import plot_coverage, status_lines
-    from .sync import SyncError, SyncInterrupted, sync
+    from ..sinks.export import connect, query_from_flags, terminal_progress
+    from ..sync import SyncError, SyncInterrupted, sync
+    from ..sync.ledger import plot_coverage, status_lines
 
     # pyarrow's default allocator (mimalloc) keeps a heap per thread: with windows read in 16 threads it held
     # about 150 MB more at the peak than malloc; the choice is read once, when pyarrow is first imported
@@ -873,7 +873,7 @@ def main(argv: list[str] | None = None) -> None:
     root = Runeq()
     line = sys.argv[1:] if argv is None else argv
     if line in (["--version"], ["-V"]):
-        from . import __version__
+        from .. import __version__
 
         print(f"runeq-fn {__version__}")
         return

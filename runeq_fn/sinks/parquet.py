@@ -1,6 +1,6 @@
 """Pulls into Parquet, streamed: ``runeq fetch RESOURCE ... --format parquet --output DIR_OR_FILE``.
 
-Each CSV page is read into Arrow (``runeq_fn.arrow``: the first page fixes the
+Each CSV page is read into Arrow (``runeq_fn.parse.arrow``: the first page fixes the
 column types) and written as one row group as it arrives, so memory holds a page
 at a time. A Parquet file cannot be appended to once closed, so a pull is kept
 exact across interruptions by writing it as a dataset folder of chunk files:
@@ -39,8 +39,11 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-from .arrow import read_table, with_timestamps
-from .cohort import Outcome, fetch_many
+from ..errors import RuneError, UsageError
+from ..parse.arrow import read_table, with_timestamps
+from ..pull.cohort import Outcome, fetch_many
+from ..pull.options import pull_options
+from ..pull.stats import Stats
 from .durable import (
     PRIVATE,
     Progress,
@@ -54,9 +57,6 @@ from .durable import (
     sharded_start,
     writing,
 )
-from .errors import RuneError, UsageError
-from .options import pull_options
-from .stats import Stats
 
 PAGES_PER_FILE = 64
 """Pages per chunk file: what an interrupted pull fetches again at most."""
@@ -396,7 +396,7 @@ def export_cohort(
 ) -> dict[str, Outcome[Pull]]:
     """Pull one query for each patient into one Parquet dataset partitioned by ``patient_id`` (hive style).
 
-    Patients run ``max_workers`` at a time (``runeq_fn.cohort.fetch_many``);
+    Patients run ``max_workers`` at a time (``runeq_fn.pull.cohort.fetch_many``);
     each is written as ``export_parquet`` writes a pull, into
     ``OUTPUT.part/patient_id=P/``, and ``OUTPUT.part`` becomes ``OUTPUT`` when
     all are in. When some fail, the others stay in ``OUTPUT.part`` and

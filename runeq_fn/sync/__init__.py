@@ -4,7 +4,7 @@ The time range is cut on a grid of ``window`` seconds (an hour by default,
 aligned to the UTC epoch), and each (patient, device, grid window) is one
 Parquet file, partitioned hive style::
 
-    DIR/_ledger.jsonl                                           what is covered (see ``runeq_fn.ledger``)
+    DIR/_ledger.jsonl                                           what is covered (see ``runeq_fn.sync.ledger``)
     DIR/patient_id=P1/device_id=D/20210101T090000Z.parquet     the rows of [09:00, 10:00), pulled whole
     DIR/patient_id=P1/device_id=D/.20210101T100000Z.parquet.tmp a window being written (readers skip it)
 
@@ -34,16 +34,16 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from .durable import Progress, Pull, flocked, patient_list, writing
-from .errors import RuneError, UsageError
-from .flight import CONNECTIONS_PER_HOST
+from ..errors import RuneError, UsageError
+from ..http.flight import CONNECTIONS_PER_HOST
+from ..pull.shards import exact_time
+from ..pull.stats import Stats, human_bytes
+from ..resources import BY_NAME, resource
+from ..sinks.durable import Progress, Pull, flocked, patient_list, writing
+from ..sinks.parquet import PRIVATE_FOLDER
+from ..times import check_range, unix_seconds
+from .files import Job, known_types, pull_job
 from .ledger import LOCK, Entry, Key, Ledger, cell_file
-from .parquet import PRIVATE_FOLDER
-from .resources import BY_NAME, resource
-from .shards import exact_time
-from .stats import Stats, human_bytes
-from .syncfile import Job, known_types, pull_job
-from .times import check_range, unix_seconds
 
 WINDOW = 3600
 """Seconds per window (and per file) by default."""

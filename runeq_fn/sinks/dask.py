@@ -3,7 +3,7 @@
 ``read_points(config, resource, queries, window=...)`` builds the graph and
 fetches nothing: each partition is one window of one query, pulled by the worker
 that computes it (``pages`` there, over that worker's own connection pool) and
-read by the Arrow parser (``runeq_fn.arrow``). An optional extra:
+read by the Arrow parser (``runeq_fn.parse.arrow``). An optional extra:
 ``pip install 'runeq-fn[dask]'`` (dask, distributed, pandas and pyarrow),
 imported inside the functions.
 
@@ -28,12 +28,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .arrow import arrow_tables, seconds_to_timestamps
-from .build import build_request
-from .errors import UsageError
-from .options import count_option
-from .resources import known_columns, time_column
-from .times import unix_seconds
+from ..errors import UsageError
+from ..parse.arrow import arrow_tables, seconds_to_timestamps
+from ..pull.build import build_request
+from ..pull.options import count_option
+from ..resources import known_columns, time_column
+from ..times import unix_seconds
 
 TEXT_COLUMNS = frozenset({"algorithm", "anatomy", "sensor", "band"})
 """Columns of text in the Stream API's CSV (lfp, band_power); every other known column holds numbers."""
@@ -180,8 +180,8 @@ def read_part(
     (unsharded when its query cannot shard, e.g. an expression: ``shards.shards_for``)."""
     import pyarrow as pa
 
-    from .config import Config
-    from .shards import sharded_pages, shards_for
+    from ..config import Config
+    from ..pull.shards import sharded_pages, shards_for
 
     cfg = Config(config) if isinstance(config, str) else config
     request = build_request(cfg, resource, "csv", part.query)
@@ -215,7 +215,7 @@ def read_points(
     after another); otherwise they are unknown.
 
     ``shards`` (time windows pulled at once) and ``prefetch`` (pages asked ahead)
-    apply inside each partition, on its worker (``runeq_fn.shards.sharded_pages``;
+    apply inside each partition, on its worker (``runeq_fn.pull.shards.sharded_pages``;
     a query that cannot shard, e.g. an expression, is read unsharded);
     they are checked here, before anything is computed.
 

@@ -53,18 +53,18 @@ from fractions import Fraction
 from functools import partial
 from typing import Any
 
+from ..curried import curry
+from ..errors import ParseError, RuneError, UsageError
+from ..http.flight import Stop, same_process, start_thread
+from ..http.response import Response
+from ..http.transport import fetch as http_fetch
+from ..parse.points import json_pages, splittable
+from ..resources import resource, time_column_of
 from .build import Request, start_index, with_params
-from .curried import curry
-from .errors import ParseError, RuneError, UsageError
-from .flight import Stop, same_process, start_thread
 from .options import count_option, pull_options
 from .pages import SHARD_WINDOWS, Fetch, pages_with_next, parsed_pages, resume_params, with_deadline
 from .pages import pages as unsharded_pages
-from .parse import json_pages, splittable
-from .resources import resource, time_column_of
-from .response import Response
 from .stats import Stats, counting
-from .transport import fetch as http_fetch
 
 Window = tuple[Fraction, Fraction]
 Parse = Callable[[Any], Iterable[Any]]
@@ -348,7 +348,7 @@ def with_cuts(windows: Sequence[Mapping[str, Any]]) -> list[dict]:
 def with_pull_resume(response: Any, queries: Sequence[dict], head: int) -> Any:
     """A window's page, its ``resume`` the rest of the pull from this page on (for the parsers' errors).
 
-    >>> from runeq_fn.response import Response
+    >>> from runeq_fn.http.response import Response
     >>> page = Response(200, resume={"start_time": 4, "end_time": 9, "page": 1})
     >>> with_pull_resume(page, [{"start_time": 4, "end_time": 9, "cut": [5, None]}], 0).resume["shard_windows"]
     [{'start_time': 4, 'end_time': 9, 'page': 1, 'cut': [5, None]}]
@@ -953,7 +953,7 @@ def pages(request: Request, fetch: Fetch = http_fetch, prefetch: int = 0) -> Ite
     A request built with a sharded pull's ``err.resume`` (it holds ``shard_windows``)
     pulls the windows left at once, as ``sharded_pages`` would; any other request
     is ``pages.pages``'s, with exactly its requests. The dispatch lives here, above
-    both, so that ``runeq_fn.pages`` (the module) never imports shards.
+    both, so that ``runeq_fn.pull.pages`` (the module) never imports shards.
 
     >>> pages(Request("u", ((SHARD_WINDOWS, "w"),)))
     Traceback (most recent call last):
@@ -988,7 +988,7 @@ def shards_for(request: Request, shards: int) -> int:
     """The windows a surface pulls a request in: ``shards``, or 1 for a query that cannot shard (``unshardable``).
 
     The functional forms (``sharded_pages``, ``sharded_items``) refuse such a
-    query; the shim, ``cohort_points``, the exports and ``runeq_fn.dask`` pull
+    query; the shim, ``cohort_points``, the exports and ``runeq_fn.sinks.dask`` pull
     it unsharded. A request that resumes windows (``shard_windows``) pulls them.
 
     >>> shards_for(Request("u/v1/span.json", paging="span"), 8), shards_for(Request("u/v1/accel.csv", paging="csv"), 8)

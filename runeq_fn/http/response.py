@@ -10,7 +10,7 @@ from functools import cached_property
 from http import HTTPStatus
 from typing import Any
 
-from .errors import APIError, ParseError
+from ..errors import APIError, ParseError
 
 TOKEN_HEADER = "X-Rune-Next-Page-Token"
 

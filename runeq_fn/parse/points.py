@@ -17,8 +17,8 @@ from importlib.util import find_spec
 from itertools import repeat
 from typing import Any, NamedTuple, TypeVar
 
-from .errors import ParseError, RuneError, UsageError
-from .response import decode_body
+from ..errors import ParseError, RuneError, UsageError
+from ..http.response import decode_body
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def resume_at(page: Any) -> Iterator[None]:
 
     So ``csv_points(pages(request))`` raises errors that say where to resume, as the shim's do.
 
-    >>> from runeq_fn.response import Response
+    >>> from runeq_fn.http.response import Response
     >>> try:
     ...     with resume_at(Response(200, resume={"page": 3})):
     ...         raise ParseError("bad page")
@@ -79,7 +79,7 @@ def read_each(pages: Iterable[Any], read: Callable[[str], T]) -> Iterator[T]:
 def json_pages(responses: Iterable[Any]) -> Iterator[Any]:
     """Each JSON page's ``result``.
 
-    >>> from runeq_fn.response import Response
+    >>> from runeq_fn.http.response import Response
     >>> list(json_pages([Response(200, content=b'{"success": true, "result": {"time": [1]}}')]))
     [{'time': [1]}]
     """

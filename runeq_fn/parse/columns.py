@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from .errors import ParseError
-from .parse import arrow_readable, arrow_table, chosen_engine, numbers, plain_table, read_each, rows
+from ..errors import ParseError
+from .points import arrow_readable, arrow_table, chosen_engine, numbers, plain_table, read_each, rows
 
 Columns = dict[str, list[Any]]
 

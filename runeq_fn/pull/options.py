@@ -1,7 +1,7 @@
 """The options every surface passes through to the engine, checked once, here.
 
 ``shards`` (time windows pulled at once), ``prefetch`` (pages requested
-ahead) and ``stats`` (a ``Stats`` to fill in) reach ``runeq_fn.shards`` from the shim (``V1Client``), the functional
+ahead) and ``stats`` (a ``Stats`` to fill in) reach ``runeq_fn.pull.shards`` from the shim (``V1Client``), the functional
 pipelines (``pages``, ``sharded_pages``, ...), ``cohort_points``, the exports
 and ``runeq fetch``; each of them checks its values with ``pull_options``, so a
 bad one is refused the same way everywhere, before any request is sent.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
 from .stats import Stats
 
 EXAMPLES = {"shards": 8, "prefetch": 4, "buffer": 32}
@@ -84,17 +84,17 @@ def count_option(name: str, value: Any, minimum: int) -> int:
 
 
 def stats_option(value: Any) -> Stats | None:
-    """``stats``: None, or the ``runeq_fn.stats.Stats`` to fill in; a ``UsageError`` otherwise.
+    """``stats``: None, or the ``runeq_fn.pull.stats.Stats`` to fill in; a ``UsageError`` otherwise.
 
     >>> stats_option(None) is None, type(stats_option(Stats())).__name__
     (True, 'Stats')
     >>> stats_option({})
     Traceback (most recent call last):
     ...
-    runeq_fn.errors.UsageError: stats must be a runeq_fn.stats.Stats (e.g. stats=Stats()) or None, not a dict
+    runeq_fn.errors.UsageError: stats must be a runeq_fn.pull.stats.Stats (e.g. stats=Stats()) or None, not a dict
     """
     if value is not None and not isinstance(value, Stats):
-        raise UsageError(f"stats must be a runeq_fn.stats.Stats (e.g. stats=Stats()) or None, not a {type(value).__name__}")
+        raise UsageError(f"stats must be a runeq_fn.pull.stats.Stats (e.g. stats=Stats()) or None, not a {type(value).__name__}")
     return value
 
 

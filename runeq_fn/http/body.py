@@ -71,11 +71,11 @@ class Decoder:
     >>> d = Decoder("gzip", 100); _ = d.feed(body[:-8]); d.finish()
     Traceback (most recent call last):
     ...
-    runeq_fn.body.Broken: the gzip stream ended before its end marker: the body was cut short
+    runeq_fn.http.body.Broken: the gzip stream ended before its end marker: the body was cut short
     >>> Decoder("gzip", 5).feed(body)
     Traceback (most recent call last):
     ...
-    runeq_fn.body.Refused: the page is larger than max_page_bytes (5 bytes decoded): ...
+    runeq_fn.http.body.Refused: the page is larger than max_page_bytes (5 bytes decoded): ...
     """
 
     def __init__(self, encoding: str, limit: int) -> None:

@@ -139,7 +139,7 @@ def stops_on(stop: Stop) -> Iterator[None]:
     ...     LIMITER.call(lambda request: "sent", "a request")
     Traceback (most recent call last):
     ...
-    runeq_fn.flight.Stopped: the pull was stopped before this request went out
+    runeq_fn.http.flight.Stopped: the pull was stopped before this request went out
     """
     token = _stop.set(stop)
     try:
@@ -173,7 +173,7 @@ def same_process(began: int) -> None:
     >>> same_process(os.getpid())
     """
     if os.getpid() != began:
-        from .errors import UsageError
+        from ..errors import UsageError
 
         raise UsageError(
             "a pull begun before os.fork() cannot go on in the child (its threads stayed in the parent): "
@@ -203,7 +203,7 @@ def start_thread(target: Callable[..., Any], *args: Any, name: str, stop: Stop |
 def throttled(response: Any) -> bool:
     """Whether the server asked this page to slow down: a 429 met while fetching it, or as its answer.
 
-    >>> from runeq_fn.response import Response
+    >>> from runeq_fn.http.response import Response
     >>> throttled(Response(429)), throttled(Response(200))
     (True, False)
     """

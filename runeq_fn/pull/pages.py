@@ -11,21 +11,21 @@ from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
+from ..config import SECRET_HEADER_NAMES
+from ..curried import curry
+from ..errors import APIError, PaginationError, RuneError, UsageError
+from ..http.flight import LIMITER, Stop, same_process, start_thread
+from ..http.response import Response, error_details
+from ..http.transport import fetch as http_fetch
+from ..http.transport import on_sent, pull_deadline
 from .build import Request
-from .config import SECRET_HEADER_NAMES
-from .curried import curry
-from .errors import APIError, PaginationError, RuneError, UsageError
-from .flight import LIMITER, Stop, same_process, start_thread
 from .options import count_option
 from .paging import predict, step_for
-from .response import Response, error_details
-from .transport import fetch as http_fetch
-from .transport import on_sent, pull_deadline
 
 Fetch = Callable[[Request], Any]
 
 SHARD_WINDOWS = "shard_windows"
-"""The key of a sharded pull's ``resume`` that lists the windows left (``runeq_fn.shards``); never sent."""
+"""The key of a sharded pull's ``resume`` that lists the windows left (``runeq_fn.pull.shards``); never sent."""
 SEND_WAIT = 0.05
 """Seconds a prefetch waits for its request to be sent (a fetch that is not HTTP never says so)."""
 
@@ -35,7 +35,7 @@ def check(request: Request, response: Any) -> Any:
 
     The error carries the failed page's parameters in ``resume``.
 
-    >>> from runeq_fn.response import Response
+    >>> from runeq_fn.http.response import Response
     >>> check(Request("u", (("page", 3),)), Response(503, content=b""))
     Traceback (most recent call last):
     ...
@@ -68,7 +68,7 @@ def resume_params(request: Request) -> dict:
 def with_resume(response: Any, request: Request) -> Any:
     """The response, knowing the parameters that fetch it again (``Response.resume``), for the parsers' errors.
 
-    >>> from runeq_fn.response import Response
+    >>> from runeq_fn.http.response import Response
     >>> with_resume(Response(200), Request("u", (("page", 2),))).resume
     {'page': 2}
     """
@@ -166,7 +166,7 @@ def with_deadline(request: Request) -> Request:
 
     A request that has one keeps it; the requests of later pages inherit it.
 
-    >>> from runeq_fn.policy import Policy
+    >>> from runeq_fn.http.policy import Policy
     >>> with_deadline(Request("u")).deadline is None, with_deadline(Request("u", policy=Policy(pull_deadline=9))).deadline > 0
     (True, True)
     """

@@ -29,7 +29,7 @@ os.register_at_fork(after_in_child=renew_lock)
 def response_rows(response: Any) -> int:
     """The rows of one page: CSV lines after the header, or the length of a JSON result's first list.
 
-    >>> from runeq_fn.response import Response
+    >>> from runeq_fn.http.response import Response
     >>> response_rows(Response(200, content=b"time,x\\n1,2\\n3,4")), response_rows(Response(200, content=b""))
     (2, 0)
     >>> response_rows(Response(200, content=b'{"result": {"time": [1, 2, 3]}}'))
@@ -58,7 +58,7 @@ class Stats:
     transport; ``shard_seconds`` holds each window's time from its first request
     to its last answer (one entry for an unsharded pull timed by ``timed``).
 
-    >>> from runeq_fn.response import Response
+    >>> from runeq_fn.http.response import Response
     >>> stats = Stats()
     >>> stats.record(Response(200, content=b"time,x\\n1,2\\n"))
     >>> stats.pages, stats.rows, stats.bytes, stats.retries
@@ -117,7 +117,7 @@ class Stats:
 def counting(fetch: Callable[[Any], Any], stats: Stats) -> Callable[[Any], Any]:
     """A fetch that records every response it returns into ``stats``.
 
-    >>> from runeq_fn.response import Response
+    >>> from runeq_fn.http.response import Response
     >>> stats = Stats()
     >>> counting(lambda request: Response(200, content=b"a\\n1\\n"), stats)("any request").status_code
     200

@@ -5,14 +5,14 @@ module costs nothing to import; without them, ``to_dataframe`` and
 ``to_arrow`` say what to install: ``pip install 'runeq-fn[pandas]'`` or
 ``'runeq-fn[arrow]'``.
 
-CSV pages go straight into Arrow when pyarrow is installed (``runeq_fn.arrow``:
+CSV pages go straight into Arrow when pyarrow is installed (``runeq_fn.parse.arrow``:
 no Python object per cell, the first page fixing the column types). Otherwise,
 and for the other inputs, every input is first seen as column dicts, one per
 page, then made into one frame or table per page and concatenated:
 
 - point dicts (``csv_points``, ``accessor.points()``), in batches of ``BATCH``;
 - CSV pages (``Response`` objects or texts, as ``pages`` or ``iter_csv_text``
-  yield), through ``runeq_fn.columns.csv_columns``;
+  yield), through ``runeq_fn.parse.columns.csv_columns``;
 - column dicts (what ``csv_columns`` yields), as they are.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 
 from toolz import partition_all, peek
 
-from .resources import time_column
+from ..resources import time_column
 
 BATCH = 65536
 """Points made into columns at a time: bounds the memory of lists built from points."""
@@ -87,7 +87,7 @@ def column_pages(data: Iterable[Any]) -> Iterator[Mapping[Any, Any]]:
     elif isinstance(first, Mapping):
         yield from map(points_columns, partition_all(BATCH, items))
     else:
-        from .columns import csv_columns
+        from ..parse.columns import csv_columns
 
         yield from csv_columns(items)
 
@@ -117,7 +117,7 @@ def to_dataframe(data: Iterable[Any], time_index: bool = False) -> Any:
     Missing values are NaN (None in text columns). With ``time_index=True`` the
     ``time`` (or ``timestamp``) column of unix seconds becomes a UTC
     ``DatetimeIndex``, to the microsecond. Needs ``pip install 'runeq-fn[pandas]'``.
-    CSV pages are read by pyarrow when it is installed (``runeq_fn.arrow``: the
+    CSV pages are read by pyarrow when it is installed (``runeq_fn.parse.arrow``: the
     first page fixes the column types), else by ``csv_columns``.
 
     >>> frame = to_dataframe([{"time": 1609459200.02, "x": 1.0}, {"time": 1609459200.04, "x": None}], time_index=True)
@@ -147,7 +147,7 @@ def to_arrow(data: Iterable[Any], timestamps: bool = False) -> Any:
     """A pyarrow Table of points, CSV pages or column dicts, pages concatenated in order.
 
     CSV pages are read by pyarrow's CSV reader, no Python object per cell, the
-    column types fixed by the first page (``runeq_fn.arrow.arrow_tables``).
+    column types fixed by the first page (``runeq_fn.parse.arrow.arrow_tables``).
     From points and column dicts, columns missing from some pages are null
     there, and types are widened across pages. With ``timestamps=True`` the
     ``time`` (or ``timestamp``) column becomes ``timestamp[ns, tz=UTC]``, to the
@@ -161,7 +161,7 @@ def to_arrow(data: Iterable[Any], timestamps: bool = False) -> Any:
     <pyarrow.TimestampScalar: '2021-01-01T00:00:00.500000000+0000'>
     """
     pa = require("pyarrow", "arrow", "to_arrow")
-    from .arrow import arrow_tables, with_timestamps
+    from ..parse.arrow import arrow_tables, with_timestamps
 
     pages, items = csv_page_input(data)
     if pages:

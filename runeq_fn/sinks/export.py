@@ -20,13 +20,13 @@ Output formats: ``csv`` (one header, then every row of every page, as sent),
 endpoint are read as CSV whatever the output, so that rows are ``points()``'s
 (values converted as ``points()`` converts them). The JSON is strict: a
 ``nan`` or ``inf`` value is written as ``null``. ``parquet`` (typed columns, a
-row group per page) is written by ``runeq_fn.parquet``, with the same ``Pull``,
+row group per page) is written by ``runeq_fn.sinks.parquet``, with the same ``Pull``,
 state file and lock.
 
 A query whose ``patient_id`` names several patients (``"P1,P2"`` or a list) is
 a cohort: csv, jsonl and json pull them one after another into the one output,
 each row with its ``patient_id`` first (``Pull.patients``); parquet partitions
-them (``runeq_fn.parquet.export_cohort``).
+them (``runeq_fn.sinks.parquet.export_cohort``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,13 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import IO, Any
 
-from .config import DEFAULT_CONFIG_PATH, Config
+from ..config import DEFAULT_CONFIG_PATH, Config
+from ..errors import ParseError, UsageError
+from ..parse.points import csv_points, json_pages, page_text, rows
+from ..pull.options import pull_options
+from ..pull.stats import Stats, human_bytes
+from ..resources import PARAMETERS, known_columns
+from ..times import check_range, flag_name, with_times
 from .durable import (
     LOCK_SUFFIX,
     PRIVATE,
@@ -60,12 +66,6 @@ from .durable import (
     wire_format,
     writing,
 )
-from .errors import ParseError, UsageError
-from .options import pull_options
-from .parse import csv_points, json_pages, page_text, rows
-from .resources import PARAMETERS, known_columns
-from .stats import Stats, human_bytes
-from .times import check_range, flag_name, with_times
 
 V1_PARAMETERS = PARAMETERS
 """The query parameters of the Stream API V1 (``runeq_fn.resources``); ``runeq fetch`` warns about any other."""
@@ -239,7 +239,7 @@ def page_items(name: str, response: Any, patient: str | None = None) -> Iterator
 def advance(pull: Pull, response: Any, following: dict | None) -> tuple[bytes, Pull]:
     """One page's step: the bytes to append and the pull after them (pure).
 
-    >>> from runeq_fn.response import Response
+    >>> from runeq_fn.http.response import Response
     >>> data, after = advance(Pull.start("heartrate", "jsonl", {}), Response(200, content=b"time,bpm\\n5,61\\n"), None)
     >>> data, after.pages, after.rows, after.bytes, after.next
     (b'{"time":5.0,"bpm":61.0}\\n', 1, 1, 24, None)
@@ -476,7 +476,7 @@ def export_query(
     interrupted export of the same query into the same path. ``progress`` is
     called with the ``Pull`` before the first page and after each page.
     Memory holds one page at a time (plus ``prefetch`` pages in flight).
-    ``shards=N`` pulls a time series in N time windows at once (``runeq_fn.shards``;
+    ``shards=N`` pulls a time series in N time windows at once (``runeq_fn.pull.shards``;
     the windows are saved in the state, so ``resume`` goes on in each); event and
     span are pulled unsharded. ``stats`` (a ``Stats``) counts what the pull did.
     Every option applies to every format, parquet included; ``shards`` and
@@ -537,7 +537,7 @@ def connect(path: str | None = None, emulator: bool | str = False) -> Iterator[C
     if not emulator:
         yield Config(file)
         return
-    from .emulator import Emulator
+    from ..emulator import Emulator
 
     with Emulator() as emu:
         yield emulator_config(emu)

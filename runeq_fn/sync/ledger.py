@@ -22,11 +22,11 @@ from fractions import Fraction
 from typing import Any
 from urllib.parse import quote
 
-from .durable import PRIVATE, writing
-from .errors import UsageError
-from .export import sync_folder
-from .parquet import partition_name
-from .shards import edge_param, exact_time
+from ..errors import UsageError
+from ..pull.shards import edge_param, exact_time
+from ..sinks.durable import PRIVATE, writing
+from ..sinks.export import sync_folder
+from ..sinks.parquet import partition_name
 
 LEDGER = "_ledger.jsonl"
 LOCK = "_lock"

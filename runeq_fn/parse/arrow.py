@@ -35,9 +35,9 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .errors import ParseError
-from .parse import page_text, resume_at
-from .resources import time_column
+from ..errors import ParseError
+from ..resources import time_column
+from .points import page_text, resume_at
 
 BOM = b"\xef\xbb\xbf"
 
@@ -63,7 +63,7 @@ def page_bytes(page: Any) -> bytes:
 
     >>> page_bytes("time,x\\n1,2\\n"), page_bytes(b"\\xef\\xbb\\xbftime\\n")
     (b'time,x\\n1,2\\n', b'time\\n')
-    >>> from runeq_fn.response import Headers, Response
+    >>> from runeq_fn.http.response import Headers, Response
     >>> page_bytes(Response(200, Headers({"Content-Type": "text/csv; charset=latin-1"}), b"note\\ncaf\\xe9\\n"))
     b'note\\ncaf\\xc3\\xa9\\n'
     """

@@ -26,10 +26,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from ..config import AUTH_HEADER_NAMES, POSTERS, check_ca_bundle, check_proxy, hide_password, with_scheme
+from ..errors import APIError, TransportError
+from ..pull.build import Request
 from .body import Broken, Decoder, Refused, compressed, not_data, too_large, whole_by_shape
-from .build import Request
-from .config import AUTH_HEADER_NAMES, POSTERS, check_ca_bundle, check_proxy, hide_password, with_scheme
-from .errors import APIError, TransportError
 from .flight import CONNECTIONS_PER_HOST, check_stop, current_stop, stoppable_sleep
 from .policy import Policy, backoff_wait, retry_after_seconds
 from .response import Headers, Response, error_details
@@ -572,7 +572,7 @@ def redirect_target(url: str, location: str) -> str:
     >>> redirect_target("http://h/v1/accel.csv", "file:///etc/passwd")
     Traceback (most recent call last):
     ...
-    runeq_fn.body.Refused: redirected to file:///etc/passwd, which is not an http or https URL: not followed
+    runeq_fn.http.body.Refused: redirected to file:///etc/passwd, which is not an http or https URL: not followed
     """
     try:
         target = urljoin(url, location.strip())

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import ParseError
 from .build import Request, with_params
-from .errors import ParseError
 
 Step = Callable[[Request, Any], Request | None]
 
@@ -20,7 +20,7 @@ Step = Callable[[Request, Any], Request | None]
 def json_step(request: Request, response: Any) -> Request | None:
     """The next request after a JSON page, or None after the last.
 
-    >>> from runeq_fn.response import Response, Headers
+    >>> from runeq_fn.http.response import Response, Headers
     >>> first = Request("u", (("page", 0),))
     >>> json_step(first, Response(200, Headers(), b'{"result": {}, "next_page": 1}')).params
     (('page', 1),)
@@ -44,7 +44,7 @@ def json_step(request: Request, response: Any) -> Request | None:
 def csv_step(request: Request, response: Any) -> Request | None:
     """The next request after a CSV page, or None when the page was empty.
 
-    >>> from runeq_fn.response import Response, Headers
+    >>> from runeq_fn.http.response import Response, Headers
     >>> first = Request("u", (("page", 4),), paging="csv", index=4)
     >>> csv_step(first, Response(200, Headers(), b"time,x\\n1,2\\n"))
     Request(url='u', params=(('page', 5),), defaults=(), paging='csv', index=5)
@@ -63,7 +63,7 @@ def csv_step(request: Request, response: Any) -> Request | None:
 def span_step(request: Request, response: Any) -> Request | None:
     """The next request after a span page: only the token header counts.
 
-    >>> from runeq_fn.response import Response, Headers
+    >>> from runeq_fn.http.response import Response, Headers
     >>> span_step(Request("u"), Response(200, Headers({"X-Rune-Next-Page-Token": "t"}), b"{}")).params
     (('next_page_token', 't'),)
     >>> span_step(Request("u"), Response(200, Headers(), b"{}")) is None

@@ -21,13 +21,13 @@ from contextlib import contextmanager, suppress
 from dataclasses import MISSING, asdict, dataclass, fields, replace
 from typing import Any
 
-from .build import build_request, encode_value
-from .errors import UsageError, WriteError
-from .options import count_option
-from .pages import pages_with_next, resume_params
-from .resources import resource
-from .stats import Stats, counting
-from .transport import fetch as http_fetch
+from ..errors import UsageError, WriteError
+from ..http.transport import fetch as http_fetch
+from ..pull.build import build_request, encode_value
+from ..pull.options import count_option
+from ..pull.pages import pages_with_next, resume_params
+from ..pull.stats import Stats, counting
+from ..resources import resource
 
 FORMATS = ("csv", "jsonl", "json", "parquet")
 CSV_ONLY = ("csv", "parquet")
@@ -193,13 +193,13 @@ def pull_pages(
     ``next`` and ``windows`` are the ``Pull`` fields that go on after the page.
     A sharded pull's windows are pulled at once (``shards.window_pages_with_next``),
     each with ``prefetch`` pages ahead; ``stats`` counts every page. Every
-    output format (``runeq_fn.export``'s files, ``runeq_fn.parquet``) reads its pages here.
+    output format (``runeq_fn.sinks.export``'s files, ``runeq_fn.sinks.parquet``) reads its pages here.
     """
     if pull.next is None:
         return
     stats = stats if stats is not None else Stats()
     if pull.windows is not None:
-        from .shards import window_pages_with_next
+        from ..pull.shards import window_pages_with_next
 
         request = build_request(config, pull.resource, wire_format(pull.resource), pull.query)
         for response, windows in window_pages_with_next(request, pull.windows, stats=stats, prefetch=prefetch):
@@ -245,7 +245,7 @@ def sharded_start(config: Any, pull: Pull, shards: int) -> Pull:
         )
     if wire_format(pull.resource) != "csv":
         return pull
-    from .shards import plan_windows, unshardable
+    from ..pull.shards import plan_windows, unshardable
 
     request = build_request(config, pull.resource, "csv", pull.query)
     if unshardable(request) is not None:

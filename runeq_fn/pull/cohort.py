@@ -5,7 +5,7 @@ on a few threads and returns ``{key: Outcome}`` in the mapping's order. An
 error stays with its query (``Outcome.error``) while the others go on.
 
 Each result is held in memory until all are done: for a cohort whose data do
-not fit, let ``run`` write to disk (``runeq_fn.export.export_query`` into one file
+not fit, let ``run`` write to disk (``runeq_fn.sinks.export.export_query`` into one file
 per query) or reduce (a count, a mean, a DataFrame of per-minute means) and
 return that instead.
 
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
 
+from ..errors import UsageError
+from ..http.flight import CONNECTIONS_PER_HOST, Stop, stops_on
+from ..parse.points import Point, csv_points
 from .build import build_request
-from .errors import UsageError
-from .flight import CONNECTIONS_PER_HOST, Stop, stops_on
 from .options import pull_options
-from .parse import Point, csv_points
 from .stats import Stats
 
 K = TypeVar("K", bound=Hashable)
@@ -88,7 +88,7 @@ def worker_count(max_workers: int, queries: int) -> int:
 def attempt_until(stop: Stop, run: Callable[[Q], T], query: Q) -> Outcome[T]:
     """``attempt``, its requests raising ``Stopped`` (kept as the outcome) once ``stop`` is set.
 
-    >>> from runeq_fn.flight import LIMITER
+    >>> from runeq_fn.http.flight import LIMITER
     >>> stop = Stop(); stop.set()
     >>> attempt_until(stop, lambda q: LIMITER.call(len, q), "abc").error
     Stopped('the pull was stopped before this request went out')
@@ -161,9 +161,9 @@ def cohort_points(
 ) -> dict[K, Outcome[list[Point]]]:
     """The points of many queries of one resource, e.g. one per patient; ``defaults`` fill in the rest.
 
-    ``prefetch`` or ``shards`` (time windows pulled at once, see ``runeq_fn.shards``)
+    ``prefetch`` or ``shards`` (time windows pulled at once, see ``runeq_fn.pull.shards``)
     speed up each query; however many, the requests in flight in the process stay
-    within the shared pool's connections per host (``runeq_fn.flight``). Both are
+    within the shared pool's connections per host (``runeq_fn.http.flight``). Both are
     checked before any query starts; ``stats`` (one ``Stats``) counts every query's pages.
 
     >>> from runeq_fn import Config

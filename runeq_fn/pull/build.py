@@ -8,11 +8,11 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from .curried import curry
-from .errors import UsageError
-from .policy import Policy, with_network_of
-from .resources import resource
-from .times import TIME_PARAMS, check_range, parsed_seconds, with_times
+from ..curried import curry
+from ..errors import UsageError
+from ..http.policy import Policy, with_network_of
+from ..resources import resource
+from ..times import TIME_PARAMS, check_range, parsed_seconds, with_times
 
 Pairs = tuple[tuple[str, Any], ...]
 

@@ -1,0 +1,1 @@
+"""Parsers: pages to points, CSV texts and JSON results (points), to typed columns (columns), to Arrow tables (arrow)."""
