@@ -28,7 +28,7 @@ The public names (``__all__``):
 ``export_query`` are imported on first use, so ``import runeq_fn`` stays fast; none imports an
 optional extra before it needs it. Other modules: ``runeq_fn.pull.shards`` (time-sharded pulls),
 ``runeq_fn.parse.columns`` (``csv_columns``), ``runeq_fn.parse.arrow``, ``runeq_fn.sinks.parquet``,
-``runeq_fn.sinks.dask``, ``runeq_fn.http.policy`` (``Policy``), ``runeq_fn.pull.stats`` (``Stats``),
+``runeq_fn.sinks.dask``, ``runeq_fn.policy`` (``Policy``), ``runeq_fn.pull.stats`` (``Stats``),
 ``runeq_fn.resources`` (the table of resources) and ``runeq_fn.emulator``.
 """
 
@@ -37,10 +37,11 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors, stream
 from .config import Config
+from .http.request import Request, merge_params
 from .http.response import Response
 from .http.transport import fetch
 from .parse.points import csv_pages, csv_points, json_pages
-from .pull.build import Request, build_request, merge_params
+from .pull.build import build_request
 from .pull.pages import pages_with_next
 from .pull.shards import pages
 

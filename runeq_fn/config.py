@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .errors import ConfigError, ConfigFileNotFoundError, RuneError, masked
-from .http.policy import NETWORK_KEYS, POLICY_KEYS, Policy
+from .policy import NETWORK_KEYS, POLICY_KEYS, Policy
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from standin import query_of, stand_in
 from runeq_fn import Config, build_request, csv_points, errors, json_pages, pages
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import APIError, ParseError, RuneError
-from runeq_fn.http.policy import Policy
 from runeq_fn.http.response import Headers, Response
 from runeq_fn.parse.columns import csv_columns
+from runeq_fn.policy import Policy
 from runeq_fn.pull.cohort import Outcome, attempt, query_points
 
 SECRET = "s3cr3t-never-shown-5678"

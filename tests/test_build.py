@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from runeq_fn import Config, build_request, merge_params
 from runeq_fn.errors import UsageError
+from runeq_fn.http.request import Request, encode_params
 from runeq_fn.http.response import Headers, Response
-from runeq_fn.pull.build import Request, encode_params
 from runeq_fn.pull.paging import csv_step, json_step, span_step
 from runeq_fn.resources import RESOURCES
 

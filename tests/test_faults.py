@@ -8,7 +8,7 @@ import pytest
 from runeq_fn import Config, build_request, csv_points, pages, stream
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError, PaginationError, ParseError, TransportError
-from runeq_fn.http.policy import Policy
+from runeq_fn.policy import Policy
 
 QUERY = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": 1609491600, "end_time": 1609491610}
 FAST = {"retries": 5, "backoff": 0.01, "read_timeout": 2.0}

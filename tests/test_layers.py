@@ -86,6 +86,60 @@ def test_imports_point_one_way():
     assert order.index("runeq_fn.errors") < order.index("runeq_fn.config") < order.index("runeq_fn.http.transport")
 
 
+LAYERS = (
+    ("runeq_fn.errors", "runeq_fn.curried"),
+    ("runeq_fn.resources", "runeq_fn.times", "runeq_fn.policy"),
+    ("runeq_fn.config",),
+    ("runeq_fn.http",),
+    ("runeq_fn.parse",),
+    ("runeq_fn.pull",),
+    ("runeq_fn.sinks",),
+    ("runeq_fn.sync",),
+    ("runeq_fn.stream", "runeq_fn.demo", "runeq_fn.cli", "runeq_fn"),
+)
+"""The package's layers, lowest first (docs/architecture.md draws them): a module imports only its own layer and those below.
+
+The emulator stands beside them all: anyone may start it, it imports none of them.
+"""
+
+
+def layer_of(module: str) -> int | None:
+    """The index in ``LAYERS`` of the longest prefix naming the module (None for the emulator, or a module of none).
+
+    >>> layer_of("runeq_fn.pull.shards"), layer_of("runeq_fn"), layer_of("runeq_fn.emulator.server")
+    (5, 8, None)
+    """
+    if module == "runeq_fn.emulator" or module.startswith("runeq_fn.emulator."):
+        return None
+    prefixes = [(len(p), i) for i, layer in enumerate(LAYERS) for p in layer if module == p or module.startswith(p + ".")]
+    return max(prefixes, default=(0, None))[1]
+
+
+def test_every_module_has_a_layer_and_imports_only_its_own_or_lower_ones():
+    graph = import_graph()
+    upward = sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        for target in targets
+        if layer_of(module) is not None and layer_of(target) is not None and layer_of(target) > layer_of(module)
+    )
+    assert upward == []
+    unplaced = [m for m in graph if layer_of(m) is None and not (m == "runeq_fn.emulator" or m.startswith("runeq_fn.emulator."))]
+    assert unplaced == []
+
+
+def test_the_layer_rule_sees_an_upward_import(tmp_path):
+    package = tmp_path / "runeq_fn"
+    (package / "http").mkdir(parents=True)
+    (package / "pull").mkdir()
+    for name in ("__init__.py", "http/__init__.py", "pull/__init__.py", "pull/pages.py"):
+        (package / name).write_text("")
+    (package / "http" / "transport.py").write_text("from ..pull import pages\n")
+    graph = import_graph(package)
+    assert "runeq_fn.pull.pages" in graph["runeq_fn.http.transport"]
+    assert layer_of("runeq_fn.pull.pages") > layer_of("runeq_fn.http.transport")
+
+
 def test_the_emulator_imports_nothing_of_the_client():
     """runeq_fn.emulator imports only itself and the standard library (and pytest, in its fixture module).
 

@@ -27,8 +27,8 @@ from runeq_fn import Config, build_request, csv_points, pages, stream
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import UsageError
 from runeq_fn.http.flight import LIMITER
+from runeq_fn.http.request import Request
 from runeq_fn.http.transport import fetch as http_fetch
-from runeq_fn.pull.build import Request
 from runeq_fn.pull.cohort import fetch_many, query_points
 from runeq_fn.pull.shards import sharded_items, sharded_pages
 from runeq_fn.pull.stats import Stats, counting

@@ -24,8 +24,8 @@ from runeq_fn import Config, csv_points, pages
 from runeq_fn.config import describe
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import ConfigError, TransportError
-from runeq_fn.http.policy import Policy
 from runeq_fn.http.transport import bypasses_proxy, fetch, on_sent
+from runeq_fn.policy import Policy
 from runeq_fn.pull.build import build_request
 
 START, END = 1609491600, 1609491602  # two seconds of accel at 50 Hz: 100 points, 4 pages of 25

@@ -17,7 +17,7 @@ from rawserver import RawServer, answer
 from runeq_fn import Config, build_request, csv_points, stream
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError, ParseError, TransportError, UsageError
-from runeq_fn.http.policy import Policy
+from runeq_fn.policy import Policy
 from runeq_fn.pull.cohort import cohort_points
 from runeq_fn.pull.shards import plan_windows, sharded_items, sharded_pages, window_pages
 from runeq_fn.sinks.export import export_query

@@ -23,9 +23,9 @@ from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.emulator.resources import ROUNDINGS
 from runeq_fn.errors import APIError, ParseError, UsageError
 from runeq_fn.http.flight import CONNECTIONS_PER_HOST, LIMITER, Limiter
-from runeq_fn.http.policy import Policy
+from runeq_fn.http.request import with_params
 from runeq_fn.http.transport import fetch as http_fetch
-from runeq_fn.pull.build import with_params
+from runeq_fn.policy import Policy
 from runeq_fn.pull.cohort import cohort_points
 from runeq_fn.pull.pages import pages_with_next
 from runeq_fn.pull.shards import (

@@ -1,1 +1,1 @@
-"""HTTP: requests on the wire, bodies, responses, the process-wide limit on requests in flight, and the retry policy."""
+"""HTTP: a request as data, its trip over the wire (pools, routes, retries), bodies, responses, and the process-wide limit on requests in flight."""

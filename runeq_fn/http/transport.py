@@ -28,10 +28,10 @@ from urllib.parse import urljoin, urlsplit
 
 from ..config import AUTH_HEADER_NAMES, POSTERS, check_ca_bundle, check_proxy, hide_password, with_scheme
 from ..errors import APIError, TransportError
-from ..pull.build import Request
+from ..policy import Policy, backoff_wait, retry_after_seconds
 from .body import Broken, Decoder, Refused, compressed, not_data, too_large, whole_by_shape
 from .flight import CONNECTIONS_PER_HOST, check_stop, current_stop, stoppable_sleep
-from .policy import Policy, backoff_wait, retry_after_seconds
+from .request import Request
 from .response import Headers, Response, error_details
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

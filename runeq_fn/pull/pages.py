@@ -15,10 +15,10 @@ from ..config import SECRET_HEADER_NAMES
 from ..curried import curry
 from ..errors import APIError, PaginationError, RuneError, UsageError
 from ..http.flight import LIMITER, Stop, same_process, start_thread
+from ..http.request import Request
 from ..http.response import Response, error_details
 from ..http.transport import fetch as http_fetch
 from ..http.transport import on_sent, pull_deadline
-from .build import Request
 from .options import count_option
 from .paging import predict, step_for
 
@@ -166,7 +166,7 @@ def with_deadline(request: Request) -> Request:
 
     A request that has one keeps it; the requests of later pages inherit it.
 
-    >>> from runeq_fn.http.policy import Policy
+    >>> from runeq_fn.policy import Policy
     >>> with_deadline(Request("u")).deadline is None, with_deadline(Request("u", policy=Policy(pull_deadline=9))).deadline > 0
     (True, True)
     """

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ParseError
-from .build import Request, with_params
+from ..http.request import Request, with_params
 
 Step = Callable[[Request, Any], Request | None]
 

@@ -56,11 +56,12 @@ from typing import Any
 from ..curried import curry
 from ..errors import ParseError, RuneError, UsageError
 from ..http.flight import Stop, same_process, start_thread
+from ..http.request import Request, with_params
 from ..http.response import Response
 from ..http.transport import fetch as http_fetch
 from ..parse.points import json_pages, splittable
 from ..resources import resource, time_column_of
-from .build import Request, start_index, with_params
+from .build import start_index
 from .options import count_option, pull_options
 from .pages import SHARD_WINDOWS, Fetch, pages_with_next, parsed_pages, resume_params, with_deadline
 from .pages import pages as unsharded_pages

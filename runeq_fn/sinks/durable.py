@@ -22,8 +22,9 @@ from dataclasses import MISSING, asdict, dataclass, fields, replace
 from typing import Any
 
 from ..errors import UsageError, WriteError
+from ..http.request import encode_value
 from ..http.transport import fetch as http_fetch
-from ..pull.build import build_request, encode_value
+from ..pull.build import build_request
 from ..pull.options import count_option
 from ..pull.pages import pages_with_next, resume_params
 from ..pull.stats import Stats, counting

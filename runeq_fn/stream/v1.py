@@ -17,10 +17,11 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from ..http.request import Request
 from ..http.response import Headers, Response
 from ..http.transport import fetch, pull_deadline
 from ..parse.points import PLAIN_LINES, Conversion, Point, chosen_engine, csv_pages, json_pages, page_points
-from ..pull.build import Request, build_request, readable
+from ..pull.build import build_request, readable
 from ..pull.options import pull_options
 from ..pull.pages import Fetch
 from ..pull.stats import Stats
