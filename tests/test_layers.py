@@ -11,6 +11,7 @@ circle with any ``__init__`` that imports a submodule).
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -86,18 +87,19 @@ def test_imports_point_one_way():
     assert order.index("runeq_fn.errors") < order.index("runeq_fn.config") < order.index("runeq_fn.http.transport")
 
 
-LAYERS = (
-    ("runeq_fn.errors", "runeq_fn.curried"),
-    ("runeq_fn.resources", "runeq_fn.times", "runeq_fn.policy"),
-    ("runeq_fn.config",),
-    ("runeq_fn.http",),
-    ("runeq_fn.parse",),
-    ("runeq_fn.pull",),
-    ("runeq_fn.sinks",),
-    ("runeq_fn.sync",),
-    ("runeq_fn.stream", "runeq_fn.demo", "runeq_fn.cli", "runeq_fn"),
-)
-"""The package's layers, lowest first (docs/architecture.md draws them): a module imports only its own layer and those below.
+def readme_layers(text: str) -> tuple[tuple[str, ...], ...]:
+    """The modules of each row of README's architecture table, lowest layer first.
+
+    >>> readme_layers("## Architecture\\n\\n| layer | modules | what |\\n|---|---|---|\\n| a | `x.y`, `x` | t |\\n\\nprose")
+    (('x.y', 'x'),)
+    """
+    section = text.split("## Architecture", 1)[1]
+    table = section[section.index("\n|") + 1 :].split("\n\n", 1)[0].splitlines()
+    return tuple(tuple(re.findall(r"`([\w.]+)`", row.split("|")[2])) for row in table[2:])
+
+
+LAYERS = readme_layers((ROOT.parent / "README.md").read_text(encoding="utf-8"))
+"""The package's layers, lowest first, as README's architecture table gives them.
 
 The emulator stands beside them all: anyone may start it, it imports none of them.
 """
@@ -107,12 +109,19 @@ def layer_of(module: str) -> int | None:
     """The index in ``LAYERS`` of the longest prefix naming the module (None for the emulator, or a module of none).
 
     >>> layer_of("runeq_fn.pull.shards"), layer_of("runeq_fn"), layer_of("runeq_fn.emulator.server")
-    (5, 8, None)
+    (4, 7, None)
     """
     if module == "runeq_fn.emulator" or module.startswith("runeq_fn.emulator."):
         return None
     prefixes = [(len(p), i) for i, layer in enumerate(LAYERS) for p in layer if module == p or module.startswith(p + ".")]
     return max(prefixes, default=(0, None))[1]
+
+
+def test_the_readme_table_names_every_layer_in_order():
+    assert [layer[0] for layer in LAYERS] == [
+        "runeq_fn.errors", "runeq_fn.config", "runeq_fn.http", "runeq_fn.parse",
+        "runeq_fn.pull", "runeq_fn.sinks", "runeq_fn.sync", "runeq_fn.stream",
+    ]
 
 
 def test_every_module_has_a_layer_and_imports_only_its_own_or_lower_ones():
