@@ -457,3 +457,46 @@ def test_a_json_page_without_its_time_list_cannot_be_cut_and_says_so() -> None:
 
     with pytest.raises(ParseError, match="without a 'time' list .* use shards=1"):
         cut_json(b'{"result": {"x": [1, 2]}}', "time", Fraction(0), Fraction(1))
+
+
+def test_what_cannot_shard_is_pulled_unsharded_by_the_shim_with_its_other_options(ctx: Context) -> None:
+    stats = Stats()
+    client, plain = stream.V1Client(ctx.cfg, shards=SHARDS, prefetch=2, stats=stats), stream.V1Client(ctx.cfg)
+    day = {"start_time": WEAR_START, "end_time": WEAR_START + 3600}
+    pulls = [
+        lambda c: list(c.Accel(**QUERY).iter_csv_availability(resolution=300)),  # an expression: bins
+        lambda c: list(c.Accel(**QUERY).iter_json_availability(resolution=300)),
+        lambda c: list(c.Event(patient_id="patient-1", **day).iter_json_data()),
+        lambda c: list(c.Span(patient_id="patient-1", **day).iter_json_data()),
+    ]
+    for pull in pulls:
+        expected = pull(plain)
+        ctx.emu.clear()
+        assert pull(client) == expected and expected
+        assert len({(dict(r.params).get("start_time"), dict(r.params).get("end_time")) for r in ctx.emu.requests}) == 1
+    assert stats.requests > len(pulls)
+
+
+def test_fetch_a_parquet_cohort_with_shards_pulls_each_patient_in_windows(ctx: Context, capsys) -> None:
+    need("pyarrow", "pandas")
+    import pandas as pd
+
+    config = ctx.folder / "config.yml"
+    config.write_text(yaml.safe_dump(ctx.values))
+    hour = {"patient_id": "patient-1,patient-2", "device_id": "watch-1", "start_time": WEAR_START, "end_time": WEAR_START + 3600}
+    query = [f"--{k.replace('_', '-')}={v}" for k, v in hour.items()]
+
+    def fetch(out: str, *flags: str) -> pd.DataFrame:
+        cli.main(["fetch", "heartrate", *query, "--format", "parquet", "--output", str(ctx.folder / out),
+                  "--config", str(config), *flags])
+        return pd.read_parquet(ctx.folder / out).sort_values(["patient_id", "time"], kind="stable", ignore_index=True)
+
+    whole = fetch("one")
+    ctx.emu.clear()
+    sharded = fetch("many", "--shards=3")
+    windows = {
+        (dict(r.params)["patient_id"], dict(r.params)["start_time"]) for r in ctx.emu.requests if r.path.endswith(".csv")
+    }
+    assert sharded.equals(whole) and len(whole) > 0
+    assert sorted(patient for patient, _ in windows) == ["patient-1"] * 3 + ["patient-2"] * 3
+    assert "pages" in capsys.readouterr().err  # the summary line, for parquet too
