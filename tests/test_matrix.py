@@ -456,7 +456,7 @@ def test_a_json_page_without_its_time_list_cannot_be_cut_and_says_so() -> None:
     from runeq_fn.shards import cut_json
 
     with pytest.raises(ParseError, match="without a 'time' list .* use shards=1"):
-        cut_json(b'{"result": {"x": [1, 2]}}', "time", Fraction(0), Fraction(1))
+        cut_json('{"result": {"x": [1, 2]}}', "time", Fraction(0), Fraction(1))
 
 
 def test_what_cannot_shard_is_pulled_unsharded_by_the_shim_with_its_other_options(ctx: Context) -> None:
