@@ -59,6 +59,13 @@ class Context:
     def cfg(self) -> Config:
         return Config(**self.values)
 
+    def config_file(self) -> Path:
+        """The same config as a file, for ``runeq fetch --config``."""
+        path = self.folder / "config.yml"
+        path.write_text(yaml.safe_dump(self.values))
+        path.chmod(0o600)
+        return path
+
 
 def point_rows(points: Iterable[dict]) -> list[Row]:
     return [tuple(float(p[k]) for k in COLUMNS) for p in points]
@@ -233,11 +240,9 @@ class Command(Surface):
     def run(self, ctx: Context, *flags: str) -> None:
         if self.fmt == "parquet":
             need("pyarrow", "pandas")
-        config = ctx.folder / "config.yml"
-        config.write_text(yaml.safe_dump(ctx.values))
         query = [f"--{k.replace('_', '-')}={v}" for k, v in QUERY.items()]
         cli.main(["fetch", "accel", *query, "--format", self.fmt, "--output", str(self.target(ctx)),
-                  "--config", str(config), *flags])
+                  "--config", str(ctx.config_file()), *flags])
 
     def target(self, ctx: Context) -> Path:
         return ctx.folder / f"out.{self.fmt}"
@@ -291,7 +296,7 @@ BY_NAME = {surface.name: surface for surface in SURFACES}
 
 # -- what each cell does -----------------------------------------------------------------------------
 
-OPTIONS = ("shards", "prefetch", "stats", "page_deadline", "pull_deadline", "resume", "resume, sharded", "bad shards")
+OPTIONS = ("shards", "prefetch", "stats", "page_deadline", "pull_deadline", "resume", "resume, sharded", "bad shards or prefetch")
 YES, TAIL, REFUSED, NONE = "yes", "the rest", "refused", "-"
 MATRIX: dict[str, dict[str, str]] = {
     surface.name: {option: YES for option in OPTIONS} for surface in SURFACES
@@ -400,7 +405,7 @@ def test_a_500_on_a_middle_page_is_resumed_without_a_row_lost_or_twice(ctx: Cont
         assert got == expected
 
 
-@pytest.mark.parametrize("surface", cells("bad shards"))
+@pytest.mark.parametrize("surface", cells("bad shards or prefetch"))
 @pytest.mark.parametrize(
     ("option", "value"), [(option, value) for option, values in BAD_COUNTS.items() for value in values], ids=repr
 )
@@ -481,8 +486,7 @@ def test_fetch_a_parquet_cohort_with_shards_pulls_each_patient_in_windows(ctx: C
     need("pyarrow", "pandas")
     import pandas as pd
 
-    config = ctx.folder / "config.yml"
-    config.write_text(yaml.safe_dump(ctx.values))
+    config = ctx.config_file()
     hour = {"patient_id": "patient-1,patient-2", "device_id": "watch-1", "start_time": WEAR_START, "end_time": WEAR_START + 3600}
     query = [f"--{k.replace('_', '-')}={v}" for k, v in hour.items()]
 
@@ -500,3 +504,32 @@ def test_fetch_a_parquet_cohort_with_shards_pulls_each_patient_in_windows(ctx: C
     assert sharded.equals(whole) and len(whole) > 0
     assert sorted(patient for patient, _ in windows) == ["patient-1"] * 3 + ["patient-2"] * 3
     assert "pages" in capsys.readouterr().err  # the summary line, for parquet too
+
+
+def test_an_expression_query_is_refused_by_the_functional_form_and_pulled_unsharded_elsewhere(ctx: Context) -> None:
+    availability = {**QUERY, "expression": "availability(accel)", "resolution": 300}
+    with pytest.raises(UsageError, match="an expression query cannot be sharded .*: use shards=1"):
+        next(sharded_pages(build_request(ctx.cfg, "accel", "csv", availability), SHARDS))
+    assert ctx.emu.requests == []
+    expected = text_rows_of_availability(stream.V1Client(ctx.cfg).Accel(**QUERY).iter_csv_availability(resolution=300))
+    config = ctx.config_file()
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in availability.items()]
+    out = ctx.folder / "availability.csv"
+    ctx.emu.clear()
+    cli.main(["fetch", "accel", *flags, "--output", str(out), "--config", str(config), "--shards=4"])
+    assert text_rows_of_availability([out.read_text()]) == expected and expected
+    assert {(dict(r.params)["start_time"], dict(r.params)["end_time"]) for r in ctx.emu.requests} == {
+        (str(QUERY["start_time"]), str(QUERY["end_time"]))
+    }
+
+
+def text_rows_of_availability(texts: Iterable[str]) -> list[tuple]:
+    return [tuple(point.values()) for point in csv_points(texts)]
+
+
+def test_cohort_points_pulls_a_query_that_starts_at_a_page_unsharded(ctx: Context) -> None:
+    expected = baseline(ctx)
+    later = {**QUERY, "page": 2}
+    outcome = cohort_points(ctx.cfg, "accel", {"p": later}, shards=SHARDS)["p"]
+    assert point_rows(outcome.unwrap()) == expected[2 * ROWS // PAGES :]
+    assert len(data_windows(ctx.emu)) == 1
