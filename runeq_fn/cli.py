@@ -552,8 +552,9 @@ class Runeq:
         page written (--restart starts over). Progress goes to stderr when it is
         a terminal, and a one-line summary (pages, rows, bytes on the wire,
         retries, time) at the end.
-        --shards N pulls a time series in N time windows at once (same file;
-        --resume goes on in every window); event and span are pulled unsharded.
+        --shards N pulls a time series in N time windows at once, in any format
+        (same file; --resume goes on in every window); event, span and
+        --expression queries are pulled unsharded.
 
         Several patients (--patient-id P1,P2) are pulled one after another,
         each row with a patient_id column (csv) or field (jsonl, json).
