@@ -83,11 +83,11 @@ def frame_rows(frame: Any) -> list[Row]:
     return [tuple(map(float, row)) for row in frame[list(COLUMNS)].itertuples(index=False)]
 
 
-def collected(pull: Callable[[Options], Iterator[Any]], again: Callable[[RuneError], Iterator[Any]]) -> list[Any]:
+def collected(pull: Callable[[], Iterator[Any]], again: Callable[[RuneError], Iterator[Any]]) -> list[Any]:
     """Every item of a pull that fails, then every item of the pull resumed from its error."""
     items: list[Any] = []
     try:
-        items.extend(pull({}))
+        items.extend(pull())
     except RuneError as err:
         assert err.resume, "an error while iterating carries resume"
         items.extend(again(err))
@@ -126,7 +126,7 @@ class Shim(Surface):
     def resumed(self, ctx: Context, **options: Any) -> list[Row]:
         accessor = self.accessor(ctx, **options)
         go_on = accessor.points if self.name == "iter(accessor)" else lambda **params: self.method(accessor, params)
-        return self.rows(collected(lambda params: self.method(accessor, params), lambda err: go_on(**err.resume)))
+        return self.rows(collected(lambda: self.method(accessor, {}), lambda err: go_on(**err.resume)))
 
 
 class Functional(Surface):
@@ -144,7 +144,7 @@ class Functional(Surface):
         def again(err: RuneError) -> Iterator[Any]:  # the documented way, sharded or not
             return pages(build_request(ctx.cfg, "accel", "csv", {**QUERY, **err.resume}))
 
-        responses = collected(lambda _: sharded_pages(request, **options), again)
+        responses = collected(lambda: sharded_pages(request, **options), again)
         return point_rows(csv_points(responses))
 
 
@@ -292,7 +292,6 @@ SURFACES: list[Surface] = [
     Command("parquet"),
     Dask(),
 ]
-BY_NAME = {surface.name: surface for surface in SURFACES}
 
 # -- what each cell does -----------------------------------------------------------------------------
 
@@ -307,8 +306,8 @@ MATRIX["dask.read_points"].update({"stats": REFUSED, "resume": NONE, "resume, sh
 
 POLICIES = {
     "plain": {"retries": 0},
-    "page_deadline": {"retries": 0, "page_deadline": 0.3},
-    "pull_deadline": {"retries": 0, "pull_deadline": 0.6},
+    "page_deadline": {"retries": 0, "page_deadline": 0.2},
+    "pull_deadline": {"retries": 0, "pull_deadline": 0.4},
 }
 """The configs of the cells (the command line's config file holds the same keys)."""
 
