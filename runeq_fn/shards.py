@@ -760,7 +760,8 @@ def window_stream(
     each page arrives, so parsing overlaps the wait for other windows; the items
     are None without it. A page that does not parse raises before any of it is
     yielded, with ``resume`` set to that page. ``prefetch`` pages are asked
-    ahead within each window, as ``pages(prefetch=)`` does.
+    ahead within each window, as ``pages(prefetch=)`` does (so up to
+    ``prefetch`` more pages per window may be held beyond ``buffer``).
 
     The first error in any window stops them all (the others' requests in
     flight hung up): no request is left running when it is raised. It carries ``window`` (the failed window's parameters),

@@ -360,6 +360,13 @@ def test_prefetch_keeps_more_than_one_request_in_flight(ctx: Context, surface: S
     assert len(data_windows(ctx.emu)) == 1  # not sharded: the one window of the query
 
 
+@pytest.mark.parametrize("surface", cells("prefetch"))
+def test_prefetch_and_shards_together_give_the_same_rows(ctx: Context, surface: Surface) -> None:
+    expected = baseline(ctx)
+    assert surface.pull(ctx, shards=SHARDS, prefetch=2) == expected
+    assert len(data_windows(ctx.emu)) == SHARDS
+
+
 @pytest.mark.parametrize("surface", cells("stats"))
 @pytest.mark.parametrize("shards", [1, SHARDS])
 def test_stats_count_every_page_and_row(ctx: Context, surface: Surface, capsys, shards: int) -> None:
