@@ -538,13 +538,16 @@ def cut_json(text: str, column: str, lo: Fraction | None, hi: Fraction | None) -
 
     A result is columnar (``{"time": [...], "x": [...]}``): every list as long
     as the time list keeps the same rows. A page that is whole inside comes
-    back as is; one without a time list to cut on is refused (``ParseError``),
-    since its rows cannot be placed in a window. A body that is not JSON is
-    left for the parser to report.
+    back as is, one with no row inside as empty text (as ``cut_csv``'s: no
+    result of only empty columns is handed on); one without a time list to cut
+    on is refused (``ParseError``), since its rows cannot be placed in a window.
+    A body that is not JSON is left for the parser to report.
 
     >>> page = '{"result": {"time": [4, 5, 6], "x": [1, 2, 3]}}'
     >>> cut_json(page, "time", Fraction(5), Fraction(6)), cut_json(page, "time", Fraction(4), None) is page
     ('{"result": {"time": [5], "x": [2]}}', True)
+    >>> cut_json(page, "time", Fraction(7), None), cut_json('{"result": {"time": []}}', "time", None, Fraction(5))
+    ('', '')
     """
     if not text or (lo is None and hi is None):
         return text
@@ -553,14 +556,18 @@ def cut_json(text: str, column: str, lo: Fraction | None, hi: Fraction | None) -
     except ValueError:
         return text
     result = body.get("result") if isinstance(body, dict) else None
-    if not isinstance(result, dict) or not any(isinstance(v, list) and v for v in result.values()):
-        return text  # no rows: nothing to cut
+    if not isinstance(result, dict):
+        return text
+    if not any(isinstance(v, list) and v for v in result.values()):
+        return ""  # no rows
     times = result.get(column)
     if not isinstance(times, list):
         raise ParseError(f"a JSON page without a {column!r} list cannot be cut at a shard window's edge: use shards=1")
     keep = [inside(json_time(t), lo, hi) for t in times]
     if all(keep):
         return text
+    if not any(keep):
+        return ""
     cut = {
         key: [v for v, kept in zip(value, keep) if kept] if isinstance(value, list) and len(value) == len(times) else value
         for key, value in result.items()
@@ -695,8 +702,10 @@ def pull_window(board: Board, i: int, request: Request, fetch: Fetch, cut: Calla
                 break
             response, following = item
             try:
-                response = cut(response)
-                items = None if parse is None else list(parse(response))
+                kept = cut(response)
+                emptied = bool(response.content) and not kept.content  # no row in this window: nothing to parse
+                items = None if parse is None else [] if emptied else list(parse(kept))
+                response = kept
             except RuneError as exc:
                 if exc.resume is None:
                     exc.resume = resume_params(request)
@@ -761,7 +770,10 @@ def window_stream(
     are None without it. A page that does not parse raises before any of it is
     yielded, with ``resume`` set to that page. ``prefetch`` pages are asked
     ahead within each window, as ``pages(prefetch=)`` does (so up to
-    ``prefetch`` more pages per window may be held beyond ``buffer``).
+    ``prefetch`` more pages per window may be held beyond ``buffer``). A page
+    with no row inside its window (one of the margin's, or of a window without
+    data) is not yielded, but for the empty page that ends a CSV pull: so no JSON
+    result of only empty columns is.
 
     The first error in any window stops them all (the others' requests in
     flight hung up): no request is left running when it is raised. It carries ``window`` (the failed window's parameters),
@@ -797,7 +809,8 @@ def window_stream(
             head, response, following, items = item
             if stats is not None:
                 stats.record(response)
-            if response.content or head == last:  # an inner window's empty end is no end of the pull
+            # a page without rows in its window is handed on only as the empty page that ends a CSV pull
+            if response.content or (head == last and following is None and request.paging == "csv"):
                 yield with_pull_resume(response, queries, head), items, remaining(queries, head, following)
     finally:
         # stop, then join: a window waiting for room on the board would wait for a reader gone.
