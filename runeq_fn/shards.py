@@ -479,6 +479,41 @@ def record_time(record: str, index: int) -> Fraction | None:
     return cell_time(cells[index]) if index < len(cells) else None
 
 
+def in_time_order(records: Sequence[str], index: int) -> bool:
+    """Whether the records' times never go back, so that the first and the last bound every one.
+
+    Read as floats, which is cheap, and exactly (``cell_time``) where two differently written
+    times tie as floats. A time that is not a plain number (ISO 8601 text) says no: the
+    cut then reads every row's time exactly.
+
+    >>> in_time_order(["1,a\\n", "1.5,b\\n", "1.5,c\\n"], 0), in_time_order(["1,a\\n", "3,b\\n", "2,c\\n"], 0)
+    (True, False)
+    >>> in_time_order(["1609491600.0000000001,a\\n", "1609491600.0000000002,b\\n"], 0)
+    True
+    >>> in_time_order(["1609491600.0000000002,a\\n", "1609491600.0000000001,b\\n"], 0)
+    False
+    """
+    texts = [cells[index] if index < len(cells) else "" for cells in map(record_cells, records)]
+    try:
+        times = [float(text) for text in texts]
+    except ValueError:
+        return False
+    if any(a > b for a, b in zip(times, times[1:])):
+        return False
+    ties = ((s, u) for a, b, s, u in zip(times, times[1:], texts, texts[1:]) if a == b and s != u)
+    return all(exactly_not_after(s, u) for s, u in ties)
+
+
+def exactly_not_after(text: str, later: str) -> bool:
+    """Whether one time cell is at or before another, read exactly (False where either is not a time).
+
+    >>> exactly_not_after("0.1", "0.10"), exactly_not_after("0.2", "0.1"), exactly_not_after("inf", "Infinity")
+    (True, False, False)
+    """
+    t, u = cell_time(text), cell_time(later)
+    return t is not None and u is not None and t <= u
+
+
 def inside(t: Fraction | None, lo: Fraction | None, hi: Fraction | None) -> bool:
     """Whether a row's time is in [lo, hi) (an open side when None); ``ParseError`` for a row without a time.
 
@@ -494,8 +529,9 @@ def inside(t: Fraction | None, lo: Fraction | None, hi: Fraction | None) -> bool
 def cut_csv(text: str, column: str, lo: Fraction | None, hi: Fraction | None) -> str:
     """A CSV page's text with only the rows whose time is in [lo, hi), other records kept as they were; empty when none is.
 
-    Rows come in time order, so a page whose first and last rows are inside is
-    returned as is, without reading the times between. A quoted cell may hold a
+    A page whose first and last rows are inside and whose rows are in time order
+    (``in_time_order``, read as floats) is returned as is, without reading the
+    times between exactly; any other page is cut row by row. A quoted cell may hold a
     line break: rows are CSV records, not lines, read as the parser reads them
     (``csv.Error`` where it would fail).
 
@@ -504,6 +540,8 @@ def cut_csv(text: str, column: str, lo: Fraction | None, hi: Fraction | None) ->
     ('time,x\\n5,b\\n', '')
     >>> cut_csv(page, "time", None, None) is page
     True
+    >>> cut_csv("time,x\\n5,a\\n9,b\\n6,c\\n", "time", Fraction(5), Fraction(7))  # not in time order
+    'time,x\\n5,a\\n6,c\\n'
     """
     if not text or (lo is None and hi is None):
         return text
@@ -514,7 +552,10 @@ def cut_csv(text: str, column: str, lo: Fraction | None, hi: Fraction | None) ->
                          "pull it with shards=1")
     index = header.index(column)
     body = [record for record in records if record.strip()]
-    if not body or all(inside(record_time(record, index), lo, hi) for record in (body[0], body[-1])):
+    if not body:
+        return text
+    ends = (body[0], body[-1])
+    if all(inside(record_time(record, index), lo, hi) for record in ends) and in_time_order(body, index):
         return text
     kept = [record for record in body if inside(record_time(record, index), lo, hi)]
     return "".join([head, *kept]) if kept else ""
