@@ -908,14 +908,18 @@ def checked(shards: Any, prefetch: Any, buffer: Any, plan: Any, stats: Any = Non
     return shards, prefetch, None if buffer is None else count_option("buffer", buffer, 1)
 
 
-def started(request: Request, shards: int, fetch: Fetch, plan: str) -> tuple[Request, list[dict]]:
+def started(
+    request: Request, shards: int, fetch: Fetch, plan: str, stats: Stats | None = None
+) -> tuple[Request, list[dict]]:
     """A sharded pull begun: its request, carrying the pull's deadline from now, and its windows (resumed, or planned).
 
     The plan's availability request and every window share that one deadline,
-    so ``policy.pull_deadline`` bounds the whole pull, as it does an unsharded one.
+    so ``policy.pull_deadline`` bounds the whole pull, as it does an unsharded one;
+    ``stats`` counts the plan's request (as no page of the pull: ``Stats.record``).
     """
     request = with_deadline(request)
-    return request, resumed_windows(request) or plan_windows(request, shards, fetch, plan)
+    planner = fetch if stats is None else counting(fetch, stats, page=False)
+    return request, resumed_windows(request) or plan_windows(request, shards, planner, plan)
 
 
 def sharded_items(
@@ -954,7 +958,7 @@ def _sharded_items(
     request: Request, parse: Parse, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None,
     prefetch: int,
 ) -> Iterator[Any]:
-    request, windows = started(request, shards, fetch, plan)
+    request, windows = started(request, shards, fetch, plan, stats)
     for _, items, _ in window_stream(request, windows, fetch, parse, buffer, stats, prefetch):
         yield from items or ()
 
@@ -997,7 +1001,7 @@ def sharded_pages(
 def _sharded(
     request: Request, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None, prefetch: int
 ) -> Iterator[Any]:
-    request, windows = started(request, shards, fetch, plan)
+    request, windows = started(request, shards, fetch, plan, stats)
     yield from window_pages(request, windows, fetch, buffer, stats, prefetch)
 
 

@@ -377,11 +377,13 @@ def test_stats_count_every_page_and_row(ctx: Context, surface: Surface, capsys, 
             surface.pull(ctx, shards=shards, stats=stats)
         return
     capsys.readouterr()
+    ctx.emu.clear()
     assert surface.pull(ctx, shards=shards, stats=stats) == expected
     if isinstance(surface, Command):  # the command's own Stats, as its last line
         assert f"{PAGES} pages, {ROWS} rows" in capsys.readouterr().err
         return
     assert (stats.pages, stats.rows) == (PAGES, ROWS)
+    assert stats.requests == len(ctx.emu.requests)  # every request the server saw: a sharded pull's plan too
 
 
 @pytest.mark.parametrize("surface", cells("page_deadline"))
