@@ -41,6 +41,7 @@ import csv
 import io
 import json
 import math
+import operator
 import os
 import re
 import threading
@@ -469,14 +470,23 @@ def record_cells(record: str) -> list[str]:
     return next(csv.reader(io.StringIO(record, newline="")), [])
 
 
+def time_cell(record: str, index: int) -> str:
+    """The text of one CSV record's cell at ``index`` (empty when the record is shorter), splitting no further.
+
+    >>> time_cell("1609491600.02,1,2\\r\\n", 0), time_cell('"x,y",5\\n', 1), time_cell("1\\n", 3)
+    ('1609491600.02', '5', '')
+    """
+    cells = record.split(",", index + 1) if '"' not in record else record_cells(record)
+    return cells[index] if index < len(cells) else ""
+
+
 def record_time(record: str, index: int) -> Fraction | None:
     """The time cell of one CSV record, exactly (``cell_time``); None when it is blank or not a time.
 
     >>> record_time("1609491600.02,1,2\\r\\n", 0), record_time('"x,y",5\\n', 1), record_time(",1\\n", 0)
     (Fraction(80474580001, 50), Fraction(5, 1), None)
     """
-    cells = record_cells(record)
-    return cell_time(cells[index]) if index < len(cells) else None
+    return cell_time(time_cell(record, index))
 
 
 def in_time_order(records: Sequence[str], index: int) -> bool:
@@ -493,14 +503,17 @@ def in_time_order(records: Sequence[str], index: int) -> bool:
     >>> in_time_order(["1609491600.0000000002,a\\n", "1609491600.0000000001,b\\n"], 0)
     False
     """
-    texts = [cells[index] if index < len(cells) else "" for cells in map(record_cells, records)]
-    try:
-        times = [float(text) for text in texts]
-    except ValueError:
+    try:  # time_cell's split, inlined: this runs on every row of every page a window hands on
+        texts = [r.split(",", index + 1)[index] if '"' not in r else time_cell(r, index) for r in records]
+        times = list(map(float, texts))
+    except (IndexError, ValueError):  # a short row, or a time that is no plain number: read exactly
         return False
-    if any(a > b for a, b in zip(times, times[1:])):
+    following = times[1:]
+    if not all(map(operator.le, times, following)):
         return False
-    ties = ((s, u) for a, b, s, u in zip(times, times[1:], texts, texts[1:]) if a == b and s != u)
+    if not any(map(operator.eq, times, following)):
+        return True
+    ties = ((s, u) for a, b, s, u in zip(times, following, texts, texts[1:]) if a == b and s != u)
     return all(exactly_not_after(s, u) for s, u in ties)
 
 
