@@ -4,6 +4,7 @@ thrown away unasked, a failure before any data leaves no file, and a missing ext
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -109,6 +110,31 @@ def test_a_bad_value_is_told_what_it_takes(args: list[str], said: str, tmp_path:
         cli.main(args)
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.startswith("runeq: error: ") and said in err and err.count("\n") == 1
+
+
+SYNC = ["sync", "accel", "--emulator", "--patient-id", "P1", "--device-id", "D", "--start-time", "0", "--end-time", "9"]
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "least", "why"),
+    [
+        (["emulator", "--port", "-1"], "--port", 0, "it is below 0"),
+        (["emulator", "--page-size", "0"], "--page-size", 1, "it is below 1"),
+        (["emulator", "--delay-ms", "soon"], "--delay-ms", 0, "it is not one"),
+        (["fetch", "accel", "--emulator", "--shards", "2.5"], "--shards", 1, "it is not one"),
+        (["fetch", "accel", "--emulator", "--prefetch", "-1"], "--prefetch", 0, "it is below 0"),
+        ([*SYNC, "--output", "OUT", "--window", "0"], "--window", 1, "it is below 1"),
+        ([*SYNC, "--output", "OUT", "--shards", "many"], "--shards", 1, "it is not one"),
+    ],
+)  # fmt: skip
+def test_every_whole_number_flag_is_refused_in_one_style(args, flag, least, why, tmp_path: Path, monkeypatch, capsys) -> None:
+    # --port, --page-size, --delay-ms and --window had a check of their own (cli.whole_number), with no example
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(SystemExit) as stop:
+        cli.main([str(tmp_path / "out") if arg == "OUT" else arg for arg in args])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert re.fullmatch(rf"runeq: error: {flag} must be a whole number of at least {least} \(e\.g\. {flag} \d+\): {why}\n", err)
 
 
 def test_a_file_named_by_output_is_shown_whole_even_where_it_holds_a_typed_value(tmp_path: Path, capsys) -> None:

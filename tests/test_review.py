@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from extras import need
 from rawserver import RawServer, answer
 
-from runeq_fn import Config, build_request, csv_points, stream
+from runeq_fn import Config, build_request, cli, csv_points, stream
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError, ParseError, TransportError, UsageError
 from runeq_fn.policy import Policy
@@ -89,6 +91,24 @@ def test_pull_deadline_bounds_a_sharded_pull_with_its_plan() -> None:
         request = build_request(cfg, "accel", "csv", QUERY, policy=Policy(pull_deadline=1))
         with pytest.raises(TransportError, match="pull_deadline"):
             list(sharded_pages(request, shards=4))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_pull_deadline_bounds_runeq_fetch_with_its_plan(tmp_path, capsys, fmt) -> None:
+    # runeq fetch planned its windows (durable.sharded_start) outside the pull's deadline, then each
+    # window had a fresh one: a plan that used up the pull's time was followed by a whole pull, exit 0
+    if fmt == "parquet":
+        need("pyarrow", "pandas")
+    with Emulator(pagination="page", page_size=1000) as emu:
+        config = tmp_path / "config.yml"
+        config.write_text(yaml.safe_dump({**emu.config_values(), "retries": 0, "pull_deadline": 1}))
+        config.chmod(0o600)
+        emu.inject(Fault("slow", seconds=3, path="/v1/accel.json"))
+        flags = [f"--{key.replace('_', '-')}={value}" for key, value in QUERY.items()]
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["fetch", "accel", *flags, "--format", fmt, "--output", str(tmp_path / f"out.{fmt}"),
+                      "--shards=4", "--config", str(config)])
+    assert exited.value.code == 2 and "pull_deadline" in capsys.readouterr().err
 
 
 THREADS_RUN_OUT = """

@@ -602,3 +602,18 @@ def test_a_page_that_does_not_parse_downstream_resumes_the_rest_of_the_pull(shar
                 got.append(point)
         rest = list(csv_points(pages(build_request(cfg, "accel", "csv", {**query, **caught.value.resume}))))
     assert got + rest == clean
+
+
+QUARTERS = st.integers(0, 40).map(lambda n: Fraction(n, 4))
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(QUARTERS, st.booleans()), min_size=1, max_size=30), st.none() | QUARTERS, st.none() | QUARTERS)
+def test_the_cut_keeps_exactly_the_rows_inside_its_window_whatever_their_order(rows, lo, hi) -> None:
+    from runeq_fn.pull.shards import cut_csv
+
+    # times written as exact decimals, some with a trailing zero (ties as floats, equal exactly)
+    lines = [f"{edge_param(t)}{'0' if padded and t.denominator > 1 else ''},{i}\n" for i, (t, padded) in enumerate(rows)]
+    kept = [line for line, (t, _) in zip(lines, rows) if (lo is None or lo <= t) and (hi is None or t < hi)]
+    page = "time,x\n" + "".join(lines)
+    assert cut_csv(page, "time", lo, hi) == ("time,x\n" + "".join(kept) if kept else "")

@@ -400,7 +400,7 @@ def test_a_file_the_ledger_does_not_name_is_removed(emu: Moving, tmp_path: Path)
 def test_emulator_delay_ms_is_a_whole_number(tmp_path: Path) -> None:
     proc = subprocess.run([*COMMAND, "emulator", "--delay-ms", "soon"], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "HOME": str(tmp_path)}, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 2 and "--delay-ms must be a whole number of at least 0\n" in proc.stderr and "soon" not in proc.stderr
+    assert proc.returncode == 2 and "--delay-ms must be a whole number of at least 0 (e.g. --delay-ms 20): it is not one\n" in proc.stderr and "soon" not in proc.stderr
 
 
 def test_arrow_schema_is_the_same_in_every_file(emu: Moving, tmp_path: Path) -> None:

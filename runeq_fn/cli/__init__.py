@@ -56,25 +56,6 @@ def as_flag(name: str, value: Any) -> bool:
     raise UsageError(f"--{name} is a switch and takes no value: put it after the other arguments")
 
 
-def whole_number(name: str, value: Any, minimum: int) -> int:
-    """An integer option, at least ``minimum``, with an error that names the flag.
-
-    >>> whole_number("port", "8080", 0)
-    8080
-    >>> whole_number("page-size", "0", 1)
-    Traceback (most recent call last):
-    ...
-    runeq_fn.errors.UsageError: --page-size must be a whole number of at least 1
-    """
-    try:
-        number = int(value)
-    except ValueError:
-        number = minimum - 1
-    if number < minimum:
-        raise UsageError(f"--{name} must be a whole number of at least {minimum}")
-    return number
-
-
 def file_flag(name: str, value: Any, example: str) -> str | None:
     """A flag that names a file, as text; fire hands a bare ``--output`` over as ``"True"``.
 
@@ -480,11 +461,11 @@ class Runeq:
         if (tls_cert is None) != (tls_key is None):
             raise UsageError("give both --tls-cert and --tls-key (PEM files) to serve https")
         emu = start_emulator(
-            whole_number("port", port, 0),
+            count_flag("--port", port, 0),
             str(pagination),
-            whole_number("page-size", page_size, 1),
+            count_flag("--page-size", page_size, 1),
             (str(tls_cert), str(tls_key)) if tls_cert is not None else None,
-            whole_number("delay-ms", delay_ms, 0) / 1000,
+            count_flag("--delay-ms", delay_ms, 0) / 1000,
         )
         print(f"url: {emu.url}")
         for key in ("access_token_id", "access_token_secret"):
@@ -552,8 +533,9 @@ class Runeq:
         page written (--restart starts over). Progress goes to stderr when it is
         a terminal, and a one-line summary (pages, rows, bytes on the wire,
         retries, time) at the end.
-        --shards N pulls a time series in N time windows at once (same file;
-        --resume goes on in every window); event and span are pulled unsharded.
+        --shards N pulls a time series in N time windows at once, in any format
+        (same file; --resume goes on in every window); event, span and
+        --expression queries are pulled unsharded.
 
         Several patients (--patient-id P1,P2) are pulled one after another,
         each row with a patient_id column (csv) or field (jsonl, json).
@@ -717,12 +699,12 @@ def sync_command(resource: Any, output: Any, shards: Any, recheck: Any, window: 
         raise UsageError("--recheck must be a number of seconds, 0 or more (e.g. --recheck 3600)")
     target = file_flag("output", output, "accel/") or ""
     rest = {k: v for k, v in query.items() if k not in ("patient_id", "device_id", "start_time", "end_time")}
+    parts, seconds_per_file = count_flag("--shards", shards, 1), count_flag("--window", window, 1)
     try:
         with connect(file_flag("config", config, "~/.rune/config"), as_flag("emulator", emulator)) as cfg, \
                 terminal_progress(label="runeq sync") as progress:
             report = sync(cfg, str(resource), str(query["patient_id"]), str(query["device_id"]), query["start_time"],
-                          query["end_time"], target, count_flag("--shards", shards, 1), seconds,
-                          whole_number("window", window, 1), rest, progress)
+                          query["end_time"], target, parts, seconds, seconds_per_file, rest, progress)
     except SyncError as exc:
         print(f"runeq sync: {exc.report.summary()}", file=sys.stderr)
         raise

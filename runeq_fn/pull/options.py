@@ -15,8 +15,8 @@ from typing import Any
 from ..errors import UsageError
 from .stats import Stats
 
-EXAMPLES = {"shards": 8, "prefetch": 4, "buffer": 32}
-"""A sensible value of each option, shown in its error."""
+EXAMPLES = {"shards": 8, "prefetch": 4, "buffer": 32, "port": 8080, "page-size": 1000, "delay-ms": 20, "window": 3600}
+"""A sensible value of each option (and whole-number flag of the command line), shown in its error."""
 
 
 def rule(name: str, minimum: int) -> str:
@@ -31,8 +31,10 @@ def rule(name: str, minimum: int) -> str:
 
 
 def count_flag(name: str, text: Any, minimum: int) -> int:
-    """A command-line count (``--shards``, ``--prefetch``): its text as a whole number, checked as the
-    Python option is; the error never shows what was typed.
+    """A whole-number flag of the command line (``--shards``, ``--prefetch``, ``--port``, ``--page-size``,
+    ``--delay-ms``, ``--window``): its text as a whole number, checked as the Python option is, so every
+    one is refused in one style; the error never shows what was typed (fire hands ``2.5`` over as a float,
+    a bare flag as True: neither is one).
 
     >>> count_flag("--shards", " 4 ", 1)
     4

@@ -41,6 +41,7 @@ import csv
 import io
 import json
 import math
+import operator
 import os
 import re
 import threading
@@ -470,14 +471,61 @@ def record_cells(record: str) -> list[str]:
     return next(csv.reader(io.StringIO(record, newline="")), [])
 
 
+def time_cell(record: str, index: int) -> str:
+    """The text of one CSV record's cell at ``index`` (empty when the record is shorter), splitting no further.
+
+    >>> time_cell("1609491600.02,1,2\\r\\n", 0), time_cell('"x,y",5\\n', 1), time_cell("1\\n", 3)
+    ('1609491600.02', '5', '')
+    """
+    cells = record.split(",", index + 1) if '"' not in record else record_cells(record)
+    return cells[index] if index < len(cells) else ""
+
+
 def record_time(record: str, index: int) -> Fraction | None:
     """The time cell of one CSV record, exactly (``cell_time``); None when it is blank or not a time.
 
     >>> record_time("1609491600.02,1,2\\r\\n", 0), record_time('"x,y",5\\n', 1), record_time(",1\\n", 0)
     (Fraction(80474580001, 50), Fraction(5, 1), None)
     """
-    cells = record_cells(record)
-    return cell_time(cells[index]) if index < len(cells) else None
+    return cell_time(time_cell(record, index))
+
+
+def in_time_order(records: Sequence[str], index: int) -> bool:
+    """Whether the records' times never go back, so that the first and the last bound every one.
+
+    Read as floats, which is cheap, and exactly (``cell_time``) where two differently written
+    times tie as floats. A time that is not a plain number (ISO 8601 text) says no: the
+    cut then reads every row's time exactly.
+
+    >>> in_time_order(["1,a\\n", "1.5,b\\n", "1.5,c\\n"], 0), in_time_order(["1,a\\n", "3,b\\n", "2,c\\n"], 0)
+    (True, False)
+    >>> in_time_order(["1609491600.0000000001,a\\n", "1609491600.0000000002,b\\n"], 0)
+    True
+    >>> in_time_order(["1609491600.0000000002,a\\n", "1609491600.0000000001,b\\n"], 0)
+    False
+    """
+    try:  # time_cell's split, inlined: this runs on every row of every page a window hands on
+        texts = [r.split(",", index + 1)[index] if '"' not in r else time_cell(r, index) for r in records]
+        times = list(map(float, texts))
+    except (IndexError, ValueError):  # a short row, or a time that is no plain number: read exactly
+        return False
+    following = times[1:]
+    if not all(map(operator.le, times, following)):
+        return False
+    if not any(map(operator.eq, times, following)):
+        return True
+    ties = ((s, u) for a, b, s, u in zip(times, following, texts, texts[1:]) if a == b and s != u)
+    return all(exactly_not_after(s, u) for s, u in ties)
+
+
+def exactly_not_after(text: str, later: str) -> bool:
+    """Whether one time cell is at or before another, read exactly (False where either is not a time).
+
+    >>> exactly_not_after("0.1", "0.10"), exactly_not_after("0.2", "0.1"), exactly_not_after("inf", "Infinity")
+    (True, False, False)
+    """
+    t, u = cell_time(text), cell_time(later)
+    return t is not None and u is not None and t <= u
 
 
 def inside(t: Fraction | None, lo: Fraction | None, hi: Fraction | None) -> bool:
@@ -495,8 +543,9 @@ def inside(t: Fraction | None, lo: Fraction | None, hi: Fraction | None) -> bool
 def cut_csv(text: str, column: str, lo: Fraction | None, hi: Fraction | None) -> str:
     """A CSV page's text with only the rows whose time is in [lo, hi), other records kept as they were; empty when none is.
 
-    Rows come in time order, so a page whose first and last rows are inside is
-    returned as is, without reading the times between. A quoted cell may hold a
+    A page whose first and last rows are inside and whose rows are in time order
+    (``in_time_order``, read as floats) is returned as is, without reading the
+    times between exactly; any other page is cut row by row. A quoted cell may hold a
     line break: rows are CSV records, not lines, read as the parser reads them
     (``csv.Error`` where it would fail).
 
@@ -505,6 +554,8 @@ def cut_csv(text: str, column: str, lo: Fraction | None, hi: Fraction | None) ->
     ('time,x\\n5,b\\n', '')
     >>> cut_csv(page, "time", None, None) is page
     True
+    >>> cut_csv("time,x\\n5,a\\n9,b\\n6,c\\n", "time", Fraction(5), Fraction(7))  # not in time order
+    'time,x\\n5,a\\n6,c\\n'
     """
     if not text or (lo is None and hi is None):
         return text
@@ -515,7 +566,10 @@ def cut_csv(text: str, column: str, lo: Fraction | None, hi: Fraction | None) ->
                          "pull it with shards=1")
     index = header.index(column)
     body = [record for record in records if record.strip()]
-    if not body or all(inside(record_time(record, index), lo, hi) for record in (body[0], body[-1])):
+    if not body:
+        return text
+    ends = (body[0], body[-1])
+    if all(inside(record_time(record, index), lo, hi) for record in ends) and in_time_order(body, index):
         return text
     kept = [record for record in body if inside(record_time(record, index), lo, hi)]
     return "".join([head, *kept]) if kept else ""
@@ -539,13 +593,16 @@ def cut_json(text: str, column: str, lo: Fraction | None, hi: Fraction | None) -
 
     A result is columnar (``{"time": [...], "x": [...]}``): every list as long
     as the time list keeps the same rows. A page that is whole inside comes
-    back as is; one without a time list to cut on is refused (``ParseError``),
-    since its rows cannot be placed in a window. A body that is not JSON is
-    left for the parser to report.
+    back as is, one with no row inside as empty text (as ``cut_csv``'s: no
+    result of only empty columns is handed on); one without a time list to cut
+    on is refused (``ParseError``), since its rows cannot be placed in a window.
+    A body that is not JSON is left for the parser to report.
 
     >>> page = '{"result": {"time": [4, 5, 6], "x": [1, 2, 3]}}'
     >>> cut_json(page, "time", Fraction(5), Fraction(6)), cut_json(page, "time", Fraction(4), None) is page
     ('{"result": {"time": [5], "x": [2]}}', True)
+    >>> cut_json(page, "time", Fraction(7), None), cut_json('{"result": {"time": []}}', "time", None, Fraction(5))
+    ('', '')
     """
     if not text or (lo is None and hi is None):
         return text
@@ -554,14 +611,18 @@ def cut_json(text: str, column: str, lo: Fraction | None, hi: Fraction | None) -
     except ValueError:
         return text
     result = body.get("result") if isinstance(body, dict) else None
-    if not isinstance(result, dict) or not any(isinstance(v, list) and v for v in result.values()):
-        return text  # no rows: nothing to cut
+    if not isinstance(result, dict):
+        return text
+    if not any(isinstance(v, list) and v for v in result.values()):
+        return ""  # no rows
     times = result.get(column)
     if not isinstance(times, list):
         raise ParseError(f"a JSON page without a {column!r} list cannot be cut at a shard window's edge: use shards=1")
     keep = [inside(json_time(t), lo, hi) for t in times]
     if all(keep):
         return text
+    if not any(keep):
+        return ""
     cut = {
         key: [v for v, kept in zip(value, keep) if kept] if isinstance(value, list) and len(value) == len(times) else value
         for key, value in result.items()
@@ -696,8 +757,10 @@ def pull_window(board: Board, i: int, request: Request, fetch: Fetch, cut: Calla
                 break
             response, following = item
             try:
-                response = cut(response)
-                items = None if parse is None else list(parse(response))
+                kept = cut(response)
+                emptied = bool(response.content) and not kept.content  # no row in this window: nothing to parse
+                items = None if parse is None else [] if emptied else list(parse(kept))
+                response = kept
             except RuneError as exc:
                 if exc.resume is None:
                     exc.resume = resume_params(request)
@@ -761,7 +824,11 @@ def window_stream(
     each page arrives, so parsing overlaps the wait for other windows; the items
     are None without it. A page that does not parse raises before any of it is
     yielded, with ``resume`` set to that page. ``prefetch`` pages are asked
-    ahead within each window, as ``pages(prefetch=)`` does.
+    ahead within each window, as ``pages(prefetch=)`` does (so up to
+    ``prefetch`` more pages per window may be held beyond ``buffer``). A page
+    with no row inside its window (one of the margin's, or of a window without
+    data) is not yielded, but for the empty page that ends a CSV pull: so no JSON
+    result of only empty columns is.
 
     The first error in any window stops them all (the others' requests in
     flight hung up): no request is left running when it is raised. It carries ``window`` (the failed window's parameters),
@@ -797,7 +864,8 @@ def window_stream(
             head, response, following, items = item
             if stats is not None:
                 stats.record(response)
-            if response.content or head == last:  # an inner window's empty end is no end of the pull
+            # a page without rows in its window is handed on only as the empty page that ends a CSV pull
+            if response.content or (head == last and following is None and request.paging == "csv"):
                 yield with_pull_resume(response, queries, head), items, remaining(queries, head, following)
     finally:
         # stop, then join: a window waiting for room on the board would wait for a reader gone.
@@ -854,14 +922,18 @@ def checked(shards: Any, prefetch: Any, buffer: Any, plan: Any, stats: Any = Non
     return shards, prefetch, None if buffer is None else count_option("buffer", buffer, 1)
 
 
-def started(request: Request, shards: int, fetch: Fetch, plan: str) -> tuple[Request, list[dict]]:
+def started(
+    request: Request, shards: int, fetch: Fetch, plan: str, stats: Stats | None = None
+) -> tuple[Request, list[dict]]:
     """A sharded pull begun: its request, carrying the pull's deadline from now, and its windows (resumed, or planned).
 
     The plan's availability request and every window share that one deadline,
-    so ``policy.pull_deadline`` bounds the whole pull, as it does an unsharded one.
+    so ``policy.pull_deadline`` bounds the whole pull, as it does an unsharded one;
+    ``stats`` counts the plan's request (as no page of the pull: ``Stats.record``).
     """
     request = with_deadline(request)
-    return request, resumed_windows(request) or plan_windows(request, shards, fetch, plan)
+    planner = fetch if stats is None else counting(fetch, stats, page=False)
+    return request, resumed_windows(request) or plan_windows(request, shards, planner, plan)
 
 
 def sharded_items(
@@ -900,7 +972,7 @@ def _sharded_items(
     request: Request, parse: Parse, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None,
     prefetch: int,
 ) -> Iterator[Any]:
-    request, windows = started(request, shards, fetch, plan)
+    request, windows = started(request, shards, fetch, plan, stats)
     for _, items, _ in window_stream(request, windows, fetch, parse, buffer, stats, prefetch):
         yield from items or ()
 
@@ -943,7 +1015,7 @@ def sharded_pages(
 def _sharded(
     request: Request, shards: int, fetch: Fetch, plan: str, buffer: int | None, stats: Stats | None, prefetch: int
 ) -> Iterator[Any]:
-    request, windows = started(request, shards, fetch, plan)
+    request, windows = started(request, shards, fetch, plan, stats)
     yield from window_pages(request, windows, fetch, buffer, stats, prefetch)
 
 

@@ -76,13 +76,23 @@ class Stats:
     seconds: float = 0.0
     shard_seconds: list[float] = field(default_factory=list)
 
-    def record(self, response: Any) -> None:
-        """Count one response (a page, or the empty answer that ends a CSV query)."""
+    def record(self, response: Any, page: bool = True) -> None:
+        """Count one response (a page, or the empty answer that ends a CSV query).
+
+        ``page=False`` counts a request that is no page of the pull (a sharded pull's
+        plan, its availability): in ``requests``, the bytes, retries and waits, not in ``pages`` or ``rows``.
+
+        >>> from runeq_fn.http.response import Response
+        >>> stats = Stats()
+        >>> stats.record(Response(200, content=b'{"result": {"time": [1, 2]}}'), page=False)
+        >>> stats.requests, stats.bytes, stats.pages, stats.rows
+        (1, 28, 0, 0)
+        """
         size = len(response.content)
-        rows = response_rows(response)
+        rows = response_rows(response) if page else 0
         with _lock:
             self.requests += 1
-            self.pages += bool(size)
+            self.pages += bool(size) and page
             self.rows += rows
             self.bytes += size
             self.wire_bytes += getattr(response, "wire_bytes", size)
@@ -114,8 +124,8 @@ class Stats:
         return line
 
 
-def counting(fetch: Callable[[Any], Any], stats: Stats) -> Callable[[Any], Any]:
-    """A fetch that records every response it returns into ``stats``.
+def counting(fetch: Callable[[Any], Any], stats: Stats, page: bool = True) -> Callable[[Any], Any]:
+    """A fetch that records every response it returns into ``stats`` (``page=False``: as no page, see ``Stats.record``).
 
     >>> from runeq_fn.http.response import Response
     >>> stats = Stats()
@@ -127,7 +137,7 @@ def counting(fetch: Callable[[Any], Any], stats: Stats) -> Callable[[Any], Any]:
 
     def fetch_counted(request: Any) -> Any:
         response = fetch(request)
-        stats.record(response)
+        stats.record(response, page)
         return response
 
     return fetch_counted

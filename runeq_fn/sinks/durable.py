@@ -187,7 +187,7 @@ class EditedState(ValueError):
 
 
 def pull_pages(
-    config: Any, pull: Pull, prefetch: int = 0, stats: Stats | None = None
+    config: Any, pull: Pull, prefetch: int = 0, stats: Stats | None = None, deadline: float | None = None
 ) -> Iterator[tuple[Any, dict | None, list | None]]:
     """The pull's remaining pages, fetched lazily from ``pull.next`` on: (response, next, windows) after each.
 
@@ -195,6 +195,8 @@ def pull_pages(
     A sharded pull's windows are pulled at once (``shards.window_pages_with_next``),
     each with ``prefetch`` pages ahead; ``stats`` counts every page. Every
     output format (``runeq_fn.sinks.export``'s files, ``runeq_fn.sinks.parquet``) reads its pages here.
+    ``deadline`` (``deadline_from_now``, taken before ``sharded_start``'s plan) bounds
+    every page; without it, the pull's deadline runs from its first page.
     """
     if pull.next is None:
         return
@@ -202,13 +204,13 @@ def pull_pages(
     if pull.windows is not None:
         from ..pull.shards import window_pages_with_next
 
-        request = build_request(config, pull.resource, wire_format(pull.resource), pull.query)
+        request = replace(build_request(config, pull.resource, wire_format(pull.resource), pull.query), deadline=deadline)
         for response, windows in window_pages_with_next(request, pull.windows, stats=stats, prefetch=prefetch):
             yield response, windows[0] if windows else None, windows
         return
     began = time.perf_counter()
     for query in patient_queries(pull):  # once, or once per patient of a cohort
-        request = build_request(config, pull.resource, wire_format(pull.resource), query)
+        request = replace(build_request(config, pull.resource, wire_format(pull.resource), query), deadline=deadline)
         for response, following in pages_with_next(request, counting(http_fetch, stats), prefetch):
             yield response, None if following is None else resume_params(following), None
     stats.seconds += time.perf_counter() - began
@@ -225,12 +227,30 @@ def patient_queries(pull: Pull) -> list[dict]:
     return [*([pull.next] if pull.next is not None else []), *({**pull.query, "patient_id": p} for p in later)]
 
 
-def sharded_start(config: Any, pull: Pull, shards: int) -> Pull:
+def deadline_from_now(config: Any) -> float | None:
+    """When a pull begun now must be over (``time.monotonic()``, the config's ``pull_deadline`` from now), or None.
+
+    An export takes it once, at its start, so that a sharded pull's plan
+    (``sharded_start``) and every page (``pull_pages``) share it, as a library pull's do.
+
+    >>> from runeq_fn import Config
+    >>> deadline_from_now(Config(client_key_id="k", client_access_key="s")) is None
+    True
+    """
+    seconds = getattr(getattr(config, "policy", None), "pull_deadline", None)
+    return None if seconds is None else time.monotonic() + seconds
+
+
+def sharded_start(
+    config: Any, pull: Pull, shards: int, stats: Stats | None = None, deadline: float | None = None
+) -> Pull:
     """The pull with its time windows planned (one availability request), for ``shards`` > 1.
 
     What cannot shard (event, span, an expression query: ``shards.unshardable``)
     stays unsharded. A cohort into one file goes one patient after another, so
-    ``shards`` is refused there rather than ignored.
+    ``shards`` is refused there rather than ignored. The plan's request is
+    bounded by ``deadline`` (``deadline_from_now``) and counted in ``stats``
+    (as no page of the pull: ``Stats.record``).
 
     >>> sharded_start(None, Pull.start("accel", "csv", {"patient_id": "p1,p2"}), 4)
     Traceback (most recent call last):
@@ -248,10 +268,10 @@ def sharded_start(config: Any, pull: Pull, shards: int) -> Pull:
         return pull
     from ..pull.shards import plan_windows, unshardable
 
-    request = build_request(config, pull.resource, "csv", pull.query)
+    request = replace(build_request(config, pull.resource, "csv", pull.query), deadline=deadline)
     if unshardable(request) is not None:
         return pull
-    windows = plan_windows(request, shards)
+    windows = plan_windows(request, shards, http_fetch if stats is None else counting(http_fetch, stats, page=False))
     return replace(pull, next=windows[0], windows=windows)
 
 

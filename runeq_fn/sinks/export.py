@@ -56,6 +56,7 @@ from .durable import (
     PRIVATE,
     Progress,
     Pull,
+    deadline_from_now,
     output_lock,
     output_path,
     part_paths,
@@ -266,9 +267,11 @@ def advance(pull: Pull, response: Any, following: dict | None) -> tuple[bytes, P
     )
 
 
-def steps(config: Any, pull: Pull, prefetch: int = 0, stats: Stats | None = None) -> Iterator[tuple[bytes, Pull]]:
+def steps(
+    config: Any, pull: Pull, prefetch: int = 0, stats: Stats | None = None, deadline: float | None = None
+) -> Iterator[tuple[bytes, Pull]]:
     """The pull's remaining pages as (bytes, pull) steps (see ``pull_pages``)."""
-    for response, following, windows in pull_pages(config, pull, prefetch, stats):
+    for response, following, windows in pull_pages(config, pull, prefetch, stats, deadline):
         data, pull = advance(pull, response, following)
         yield data, replace(pull, windows=windows)
 
@@ -431,6 +434,7 @@ def write_file(
     progress: Progress,
     resume: bool = False,
     stats: Stats | None = None,
+    deadline: float | None = None,
 ) -> Pull:
     """Export into ``path`` through its part file, syncing it and saving the state after every page."""
     part, state = part_paths(path)
@@ -447,7 +451,7 @@ def write_file(
             save_state(state, done)
             progress(done)
 
-        pull = write_steps(pull, out, steps(config, pull, prefetch, stats), after_page, part)
+        pull = write_steps(pull, out, steps(config, pull, prefetch, stats, deadline), after_page, part)
         with writing(part):
             os.fsync(out.fileno())
     with writing(os.fspath(path)):
@@ -503,15 +507,17 @@ def export_query(
     if not isinstance(output, (str, os.PathLike)):
         if resume:
             raise UsageError("--resume needs --output FILE: a pull to stdout cannot be resumed")
-        pull = sharded_start(config, pull, shards)
+        deadline = deadline_from_now(config)  # one for the plan and every page
+        pull = sharded_start(config, pull, shards, stats, deadline)
         report(pull)
         stream = sys.stdout.buffer if output is None else output
-        return write_steps(pull, stream, steps(config, pull, prefetch, stats), report)
+        return write_steps(pull, stream, steps(config, pull, prefetch, stats, deadline), report)
     output = file_output(output)
     with output_lock(output):
-        pull = saved_pull(output, pull) if resume else sharded_start(config, pull, shards)
+        deadline = deadline_from_now(config)
+        pull = saved_pull(output, pull) if resume else sharded_start(config, pull, shards, stats, deadline)
         report(pull)
-        return write_file(config, pull, output, prefetch, report, resume, stats)
+        return write_file(config, pull, output, prefetch, report, resume, stats, deadline)
 
 
 # -- where a config comes from -------------------------------------------------------------------

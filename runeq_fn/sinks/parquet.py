@@ -48,6 +48,7 @@ from .durable import (
     PRIVATE,
     Progress,
     Pull,
+    deadline_from_now,
     output_lock,
     output_path,
     part_paths,
@@ -143,10 +144,11 @@ def check_output(output: str) -> None:
 
 
 def table_steps(
-    config: Any, pull: Pull, types: dict[str, Any] | None, timestamps: bool, prefetch: int, stats: Stats | None = None
+    config: Any, pull: Pull, types: dict[str, Any] | None, timestamps: bool, prefetch: int, stats: Stats | None = None,
+    deadline: float | None = None,
 ) -> Iterator[tuple[Any, Pull]]:
     """The pull's remaining pages as (Arrow table or None, pull after it), fetched lazily (``export.pull_pages``)."""
-    for response, following, windows in pull_pages(config, pull, prefetch, stats):
+    for response, following, windows in pull_pages(config, pull, prefetch, stats, deadline):
         table, types = read_table(response, types, pull.pages + 1)
         if table is not None and timestamps:
             table = with_timestamps(table)
@@ -312,6 +314,7 @@ def export_parquet(
     report = progress or (lambda _: None)
     check_output(output)
     with output_lock(output):
+        deadline = deadline_from_now(config)  # one for the plan and every page
         if resume:
             pull = saved_pull(output, pull)
             types = saved_types(resumable_folder(part, state, pull), timestamps, state)
@@ -320,10 +323,10 @@ def export_parquet(
                 shutil.rmtree(part, ignore_errors=True)
                 os.makedirs(part, PRIVATE_FOLDER)
             types = None
-            pull = sharded_start(config, pull, shards)
+            pull = sharded_start(config, pull, shards, stats, deadline)
         save_state(state, pull)
         report(pull)
-        steps = table_steps(config, pull, types, timestamps, prefetch, stats)
+        steps = table_steps(config, pull, types, timestamps, prefetch, stats, deadline)
         with writing(part):
             pull = write_chunks(steps, pull, part, lambda done: save_state(state, done), report)
             finish(part, state, output)

@@ -232,7 +232,8 @@ class StreamV1Base:
 
         With ``V1Client(cfg, shards=N)``, a time series is pulled in N windows at
         once: the results are the windows' pages, each result's columns cut to
-        its window, so that the columns put end to end equal the unsharded pull's.
+        its window, so that the columns put end to end equal the unsharded pull's
+        (a page with no row inside its window gives no result).
         """
         yield from self._items("json", params, one_json_page)
 
