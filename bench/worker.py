@@ -300,7 +300,8 @@ def sync_floor(lib: str, config: dict, patients: list, device: str, start: int, 
     from fractions import Fraction
 
     from runeq_fn import Config, build_request
-    from runeq_fn.pull.shards import edge_param, even_windows, window_pages, window_queries
+    from runeq_fn.pull.shards import window_pages
+    from runeq_fn.pull.windows import edge_param, even_windows, window_queries
     from runeq_fn.sync import WINDOW, plan
 
     cfg = Config(**config)

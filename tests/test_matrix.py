@@ -468,7 +468,7 @@ def test_a_json_page_without_its_time_list_cannot_be_cut_and_says_so() -> None:
     from fractions import Fraction
 
     from runeq_fn.errors import ParseError
-    from runeq_fn.pull.shards import cut_json
+    from runeq_fn.pull.cut import cut_json
 
     with pytest.raises(ParseError, match="without a 'time' list .* use shards=1"):
         cut_json('{"result": {"x": [1, 2]}}', "time", Fraction(0), Fraction(1))

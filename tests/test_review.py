@@ -21,7 +21,8 @@ from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError, ParseError, TransportError, UsageError
 from runeq_fn.policy import Policy
 from runeq_fn.pull.cohort import cohort_points
-from runeq_fn.pull.shards import plan_windows, sharded_items, sharded_pages, window_pages
+from runeq_fn.pull.shards import sharded_items, sharded_pages, window_pages
+from runeq_fn.pull.windows import plan_windows
 from runeq_fn.sinks.export import export_query
 from runeq_fn.sinks.parquet import export_cohort
 

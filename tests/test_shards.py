@@ -28,16 +28,9 @@ from runeq_fn.http.transport import fetch as http_fetch
 from runeq_fn.policy import Policy
 from runeq_fn.pull.cohort import cohort_points
 from runeq_fn.pull.pages import pages_with_next
-from runeq_fn.pull.shards import (
-    edge_param,
-    even_windows,
-    plan_windows,
-    sharded_items,
-    sharded_pages,
-    window_pages,
-    window_queries,
-)
+from runeq_fn.pull.shards import sharded_items, sharded_pages, window_pages
 from runeq_fn.pull.stats import Stats
+from runeq_fn.pull.windows import edge_param, even_windows, plan_windows, window_queries
 from runeq_fn.sinks.durable import Pull, part_paths
 from runeq_fn.sinks.export import export_query
 
@@ -610,7 +603,7 @@ QUARTERS = st.integers(0, 40).map(lambda n: Fraction(n, 4))
 @settings(deadline=None)
 @given(st.lists(st.tuples(QUARTERS, st.booleans()), min_size=1, max_size=30), st.none() | QUARTERS, st.none() | QUARTERS)
 def test_the_cut_keeps_exactly_the_rows_inside_its_window_whatever_their_order(rows, lo, hi) -> None:
-    from runeq_fn.pull.shards import cut_csv
+    from runeq_fn.pull.cut import cut_csv
 
     # times written as exact decimals, some with a trailing zero (ties as floats, equal exactly)
     lines = [f"{edge_param(t)}{'0' if padded and t.denominator > 1 else ''},{i}\n" for i, (t, padded) in enumerate(rows)]

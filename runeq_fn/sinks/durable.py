@@ -266,7 +266,7 @@ def sharded_start(
         )
     if wire_format(pull.resource) != "csv":
         return pull
-    from ..pull.shards import plan_windows, unshardable
+    from ..pull.windows import plan_windows, unshardable
 
     request = replace(build_request(config, pull.resource, "csv", pull.query), deadline=deadline)
     if unshardable(request) is not None:

@@ -36,8 +36,8 @@ from typing import Any
 
 from ..errors import RuneError, UsageError
 from ..http.flight import CONNECTIONS_PER_HOST
-from ..pull.shards import exact_time
 from ..pull.stats import Stats, human_bytes
+from ..pull.windows import exact_time
 from ..resources import BY_NAME, resource
 from ..sinks.durable import Progress, Pull, flocked, patient_list, writing
 from ..sinks.parquet import PRIVATE_FOLDER

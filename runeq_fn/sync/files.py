@@ -20,8 +20,10 @@ from typing import Any
 
 from ..parse.arrow import header_names, page_bytes, read_table
 from ..pull.build import build_request
-from ..pull.shards import cut_page, edge_param, even_windows, window_queries, window_stream
+from ..pull.cut import cut_page
+from ..pull.shards import window_stream
 from ..pull.stats import Stats
+from ..pull.windows import edge_param, even_windows, window_queries
 from ..resources import time_column_of
 from ..sinks.durable import writing
 from ..sinks.export import sync_folder

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import UsageError
-from ..pull.shards import edge_param, exact_time
+from ..pull.windows import edge_param, exact_time
 from ..sinks.durable import PRIVATE, writing
 from ..sinks.export import sync_folder
 from ..sinks.parquet import partition_name
