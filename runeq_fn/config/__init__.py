@@ -15,8 +15,8 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .errors import ConfigError, ConfigFileNotFoundError, RuneError, masked
-from .policy import NETWORK_KEYS, POLICY_KEYS, Policy
+from ..errors import ConfigError, ConfigFileNotFoundError, RuneError, masked
+from ..policy import NETWORK_KEYS, POLICY_KEYS, Policy
 
 log = logging.getLogger(__name__)
 
