@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from proxyserver import Proxy
 
 from runeq_fn import Config, csv_points, pages
-from runeq_fn.config import describe
+from runeq_fn.config.keys import describe
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import ConfigError, TransportError
 from runeq_fn.http.transport import bypasses_proxy, fetch, on_sent

@@ -26,7 +26,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from ..config import AUTH_HEADER_NAMES, POSTERS, check_ca_bundle, check_proxy, hide_password, with_scheme
+from ..config.auth import AUTH_HEADER_NAMES
+from ..config.cognito import POSTERS
+from ..config.network import check_ca_bundle, check_proxy, hide_password, with_scheme
 from ..errors import APIError, TransportError
 from ..policy import Policy, backoff_wait, retry_after_seconds
 from .body import Broken, Decoder, Refused, compressed, not_data, too_large, whole_by_shape
@@ -846,4 +848,4 @@ def post_json(
         raise APIError(answer.status, error_details(answer.status, content)) from None
 
 
-POSTERS[:] = [post_json]  # the Cognito refresh POSTs this way (config.POSTERS)
+POSTERS[:] = [post_json]  # the Cognito refresh POSTs this way (config.cognito.POSTERS)

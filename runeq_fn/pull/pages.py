@@ -11,7 +11,7 @@ from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
-from ..config import SECRET_HEADER_NAMES
+from ..config.auth import SECRET_HEADER_NAMES
 from ..curried import curry
 from ..errors import APIError, PaginationError, RuneError, UsageError
 from ..http.flight import LIMITER, Stop, same_process, start_thread
