@@ -22,6 +22,7 @@ from .flight import CONNECTIONS_PER_HOST
 from .hooks import signalling
 
 USER_AGENT = "runeq-fn/0.1"
+
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 """Where a CA bundle is looked for in the environment, first found wins (requests' order, then OpenSSL's)."""
 
