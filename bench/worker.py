@@ -188,7 +188,7 @@ def connections(lib: str, url: str) -> int | None:
     """How many connections runeq-fn's pool has opened to the server (None for runeq: a black box)."""
     if lib != "runeq_fn":
         return None
-    from runeq_fn.http.transport import manager, route
+    from runeq_fn.http.routes import manager, route
     from runeq_fn.policy import Policy
 
     return manager(route(url, Policy())).connection_from_url(url).num_connections

@@ -23,7 +23,7 @@ class Policy:
 
     ``proxy`` and ``ca_bundle`` say how the network is reached: None (the
     default) takes them from the environment when each request is sent, as
-    requests and curl do (``transport.route``). The proxy URL may hold a
+    requests and curl do (``runeq_fn.http.routes.route``). The proxy URL may hold a
     password, so it stays out of the repr. ``no_proxy`` names hosts reached
     directly, as ``NO_PROXY`` does, in addition to it.
 

@@ -17,7 +17,7 @@ from extras import need
 from failing import server_fails_after
 
 from runeq_fn import Config, cli
-from runeq_fn.config import KNOWN_KEYS
+from runeq_fn.config.keys import KNOWN_KEYS
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import APIError
 from runeq_fn.sinks.durable import part_paths

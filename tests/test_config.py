@@ -9,15 +9,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from runeq_fn import Config
-from runeq_fn.config import (
-    CREDENTIAL_KEYS,
-    check_values,
-    infer_auth_method,
-    merged_file_values,
-    parse_config_text,
-    read_config_file,
-    write_config_file,
-)
+from runeq_fn.config.auth import infer_auth_method
+from runeq_fn.config.file import merged_file_values, parse_config_text, read_config_file, write_config_file
+from runeq_fn.config.keys import CREDENTIAL_KEYS
+from runeq_fn.config.values import check_values
 from runeq_fn.errors import ConfigError
 
 
@@ -150,7 +145,7 @@ def test_the_example_config_documents_every_key_and_loads():
     import pathlib
     import re
 
-    from runeq_fn.config import KNOWN_KEYS
+    from runeq_fn.config.keys import KNOWN_KEYS
 
     text = (pathlib.Path(__file__).parent.parent / "config.example.yml").read_text()
     documented = set(re.findall(r"^#? ?([a-z_]+):", text, flags=re.M))

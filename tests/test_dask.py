@@ -14,7 +14,7 @@ from extras import need
 from runeq_fn import Config, build_request, pages
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError, UsageError
-from runeq_fn.http.transport import manager, route
+from runeq_fn.http.routes import manager, route
 from runeq_fn.sinks.frames import to_dataframe
 
 need("dask", "pandas", "pyarrow")

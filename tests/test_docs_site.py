@@ -10,7 +10,7 @@ from docblocks import ROOT, blocks, check
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runeq_fn.config import KNOWN_KEYS
+from runeq_fn.config.keys import KNOWN_KEYS
 from runeq_fn.emulator.data import seed_of, wear_windows
 from runeq_fn.resources import COMMON_PARAMETERS, RESOURCES
 

@@ -21,10 +21,12 @@ from hypothesis import strategies as st
 from proxyserver import Proxy
 
 from runeq_fn import Config, csv_points, pages
-from runeq_fn.config import describe
+from runeq_fn.config.keys import describe
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import ConfigError, TransportError
-from runeq_fn.http.transport import bypasses_proxy, fetch, on_sent
+from runeq_fn.http.hooks import on_sent
+from runeq_fn.http.routes import bypasses_proxy
+from runeq_fn.http.transport import fetch
 from runeq_fn.policy import Policy
 from runeq_fn.pull.build import build_request
 

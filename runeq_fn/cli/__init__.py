@@ -15,19 +15,16 @@ from contextlib import contextmanager, nullcontext, redirect_stderr
 from itertools import cycle
 from typing import TYPE_CHECKING, Any
 
-from ..config import (
-    CREDENTIAL_KEYS,
+from ..config.auth import credential_kinds, infer_auth_method
+from ..config.file import (
     DEFAULT_CONFIG_PATH,
-    KNOWN_KEYS,
-    check_values,
-    credential_kinds,
-    describe,
     existing_config_bytes,
     file_values,
-    infer_auth_method,
     merged_file_values,
     write_config_file,
 )
+from ..config.keys import CREDENTIAL_KEYS, KNOWN_KEYS, describe
+from ..config.values import check_values
 from ..errors import ConfigError, RuneError, UsageError, WriteError
 from ..pull.options import count_flag
 

@@ -1,6 +1,6 @@
 """Bodies as they arrive: content decoding under a size limit, and whether a body is whole and data.
 
-Pure but for the small decoder object; ``transport.fetch`` feeds it the bytes
+Pure but for the small decoder object; ``attempt.read_body`` feeds it the bytes
 it reads. Two exceptions say what went wrong: ``Broken`` (the body is not whole
 or does not decode: worth another try) and ``Refused`` (no retry will mend it).
 """

@@ -33,7 +33,7 @@ from contextvars import ContextVar, copy_context
 from typing import Any
 
 CONNECTIONS_PER_HOST = 16
-"""Connections the shared pool keeps per host (``transport.pool``), and so the process's slots."""
+"""Connections the shared pool keeps per host (``routes.manager``), and so the process's slots."""
 
 COOLDOWN = 10.0
 """Seconds a 429 keeps the slots lowered."""

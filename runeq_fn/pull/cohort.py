@@ -34,7 +34,7 @@ Q = TypeVar("Q")
 T = TypeVar("T")
 
 MAX_WORKERS = CONNECTIONS_PER_HOST
-"""Connections per host in the shared pool (``transport.manager``): more threads would only queue."""
+"""Connections per host in the shared pool (``routes.manager``): more threads would only queue."""
 
 
 @dataclass(frozen=True)

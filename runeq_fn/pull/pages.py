@@ -11,14 +11,15 @@ from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
-from ..config import SECRET_HEADER_NAMES
+from ..config.auth import SECRET_HEADER_NAMES
 from ..curried import curry
 from ..errors import APIError, PaginationError, RuneError, UsageError
 from ..http.flight import LIMITER, Stop, same_process, start_thread
+from ..http.hooks import on_sent
 from ..http.request import Request
 from ..http.response import Response, error_details
 from ..http.transport import fetch as http_fetch
-from ..http.transport import on_sent, pull_deadline
+from ..http.transport import pull_deadline
 from .options import count_option
 from .paging import predict, step_for
 

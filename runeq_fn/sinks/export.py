@@ -44,7 +44,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import IO, Any
 
-from ..config import DEFAULT_CONFIG_PATH, Config
+from ..config import Config
+from ..config.file import DEFAULT_CONFIG_PATH
 from ..errors import ParseError, UsageError
 from ..parse.points import csv_points, json_pages, page_text, rows
 from ..pull.options import pull_options
