@@ -23,8 +23,7 @@ from ..pull.build import build_request
 from ..pull.shards import cut_page, edge_param, even_windows, window_queries, window_stream
 from ..pull.stats import Stats
 from ..resources import time_column_of
-from ..sinks.durable import writing
-from ..sinks.export import sync_folder
+from ..sinks.durable import sync_folder, writing
 from ..sinks.parquet import PRIVATE_FOLDER, commit
 from .ledger import cell_file
 
