@@ -13,9 +13,9 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import auth
-from .faults import STREAMED, Fault, FaultQueue, bomb, chunked, compress, cut_at
+from .faults import STREAMED, Fault, FaultQueue, bomb, chunked, compress, cut_at, endless_csv
 from .records import RequestRecord, redact
-from .replies import Reply, accepts_gzip, altered, encode_body, endless_csv, error_reply
+from .replies import Reply, accepts_gzip, altered, encode_body, error_reply
 
 
 def server_context(tls: ssl.SSLContext | tuple[str, str] | None) -> ssl.SSLContext | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip as gzip_module
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from .faults import Fault, corrupt_gzip, reverse_columns, with_note
@@ -59,19 +58,6 @@ def encode_body(body: bytes, compress: bool, corrupt: bool) -> tuple[bytes, bool
         return body, False
     compressed = gzip_module.compress(body, compresslevel=6, mtime=0)
     return (corrupt_gzip(compressed) if corrupt else compressed), True
-
-
-def endless_csv() -> Iterator[bytes]:
-    """A CSV body that never ends: a header, then the same rows forever.
-
-    >>> from itertools import islice
-    >>> [len(piece) for piece in islice(endless_csv(), 3)]
-    [11, 23000, 23000]
-    """
-    yield b"time,x,y,z\n"
-    rows = b"1609491600,0.1,0.2,0.3\n" * 1000
-    while True:
-        yield rows
 
 
 def altered(reply: Reply, fault: Fault | None, path: str) -> Reply:
