@@ -1,7 +1,7 @@
 """What the examples share: the patient, device and day they ask about.
 
 Every example runs as it is: with no ``~/.rune/config`` it pulls fake data from
-an in-process emulator (``runeq_fn.sinks.export.connect(emulator="auto")``). With a
+an in-process emulator (``runeq_fn.sinks.inputs.connect(emulator="auto")``). With a
 config of your own, point the examples at data you can read::
 
     RUNEQ_PATIENT_ID=... RUNEQ_DEVICE_ID=... RUNEQ_DAY=2024-03-01 python examples/plot_day.py

@@ -18,7 +18,7 @@ from typing import Any
 from _common import COHORT, DAY_END, DAY_START, DEVICE_ID, HOUR
 
 from runeq_fn.sinks.dask import read_points
-from runeq_fn.sinks.export import connect
+from runeq_fn.sinks.inputs import connect
 
 
 @contextmanager

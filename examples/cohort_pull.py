@@ -12,7 +12,7 @@ from statistics import fmean
 from _common import COHORT, DAY_END, DAY_START, DEVICE_ID
 
 from runeq_fn.pull.cohort import cohort_points
-from runeq_fn.sinks.export import connect
+from runeq_fn.sinks.inputs import connect
 
 DAY = {"device_id": DEVICE_ID, "start_time": DAY_START, "end_time": DAY_END}
 

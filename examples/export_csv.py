@@ -14,7 +14,8 @@ import tempfile
 
 from _common import DAY_START, DEVICE_ID, HOUR, PATIENT_ID
 
-from runeq_fn.sinks.export import connect, export_query
+from runeq_fn.sinks.export import export_query
+from runeq_fn.sinks.inputs import connect
 
 
 def main(output: str) -> None:

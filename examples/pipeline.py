@@ -7,7 +7,7 @@ from _common import DAY_END, DAY_START, DEVICE_ID, HOUR, PATIENT_ID
 from toolz import curried, pipe
 
 from runeq_fn import build_request, csv_points, pages
-from runeq_fn.sinks.export import connect
+from runeq_fn.sinks.inputs import connect
 
 
 def hour_of(point: dict) -> int:

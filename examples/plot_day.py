@@ -19,8 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from runeq_fn import build_request, pages
-from runeq_fn.sinks.export import connect
 from runeq_fn.sinks.frames import to_dataframe
+from runeq_fn.sinks.inputs import connect
 
 QUERY = {"patient_id": PATIENT_ID, "device_id": DEVICE_ID, "start_time": DAY_START, "end_time": DAY_END}
 

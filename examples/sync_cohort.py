@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 from _common import COHORT, DAY_START, DEVICE_ID, HOUR
 
-from runeq_fn.sinks.export import connect
+from runeq_fn.sinks.inputs import connect
 from runeq_fn.sync import sync
 
 START = DAY_START + 9 * HOUR

@@ -6,7 +6,7 @@ python examples/walkthrough.py
 from _common import DAY_END, DAY_START, DEVICE_ID, HOUR, PATIENT_ID
 
 from runeq_fn import stream
-from runeq_fn.sinks.export import connect
+from runeq_fn.sinks.inputs import connect
 
 
 def main() -> None:

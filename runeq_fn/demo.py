@@ -171,7 +171,7 @@ def symptom_lines(client: stream.V1Client) -> Iterator[str]:
 
 def walkthrough(emu: Emulator) -> Iterator[str]:
     """The demo's summary lines, each yielded as soon as its queries have run."""
-    from .sinks.export import emulator_config
+    from .sinks.inputs import emulator_config
 
     cfg = emulator_config(emu)
     client = stream.V1Client(cfg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from runeq_fn.emulator import Emulator, Fault
-from runeq_fn.sinks.export import Pull
+from runeq_fn.sinks.durable import Pull
 
 
 def server_fails_after(emu: Emulator, pages: int, status: int = 500) -> Callable[[Pull], None]:

@@ -11,7 +11,7 @@ from proxyserver import Proxy
 from runeq_fn import Config, cli, csv_points, pages
 from runeq_fn.emulator import Emulator
 from runeq_fn.pull.build import build_request
-from runeq_fn.sinks.export import connect
+from runeq_fn.sinks.inputs import connect
 
 QUERY = {"patient_id": "patient-1", "device_id": "watch-1", "start_time": 1609491600, "end_time": 1609491602}
 FLAGS = ["--patient-id", "patient-1", "--device-id", "watch-1", "--start-time", "1609491600", "--end-time", "1609491602"]

@@ -23,7 +23,8 @@ from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.errors import APIError
 from runeq_fn.pull.build import build_request
 from runeq_fn.sinks.durable import Pull, part_paths
-from runeq_fn.sinks.export import export_query, terminal_progress
+from runeq_fn.sinks.export import export_query
+from runeq_fn.sinks.progress import terminal_progress
 
 START, END = 1609491600, 1609491610  # 2021-01-01 09:00:00 to 09:00:10 UTC: 500 rows, 5 pages of 100
 QUERY = {"patient_id": "p1", "device_id": "d1", "start_time": START, "end_time": END}

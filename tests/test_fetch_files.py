@@ -30,7 +30,8 @@ from runeq_fn import Config, cli
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import APIError, WriteError
 from runeq_fn.sinks.durable import Pull, part_paths
-from runeq_fn.sinks.export import export_query, finite, strict_json
+from runeq_fn.sinks.export import export_query
+from runeq_fn.sinks.text import finite, strict_json
 
 START, END = 1609491600, 1609491620  # 1000 rows of accelerometry: 10 pages of 100
 QUERY = {"patient_id": "p1", "device_id": "d1", "start_time": START, "end_time": END}

@@ -28,7 +28,8 @@ from runeq_fn.pull.cohort import cohort_points
 from runeq_fn.pull.options import rule
 from runeq_fn.pull.shards import sharded_pages
 from runeq_fn.pull.stats import Stats
-from runeq_fn.sinks.export import export_query, interrupted_part
+from runeq_fn.sinks.export import export_query
+from runeq_fn.sinks.interrupted import interrupted_part
 
 README = Path(__file__).resolve().parent.parent / "docs" / "tasks" / "sharding.md"  # the table's page
 WEAR_START = 1609490700  # patient-1's watch-1 records accel from here, at 50 Hz

@@ -515,7 +515,8 @@ def test_emulator_delay_ms_delays_each_answer(tmp_path: Path) -> None:
 def test_the_progress_line_is_named_by_its_command() -> None:
     import io
 
-    from runeq_fn.sinks.export import LineProgress, Pull
+    from runeq_fn.sinks.durable import Pull
+    from runeq_fn.sinks.progress import LineProgress
 
     out = io.StringIO()
     LineProgress(out, "runeq sync")(Pull.start("accel", "csv", {}))

@@ -368,7 +368,7 @@ def unknown_parameters(flags: Iterable[str], options: Iterable[str], command: st
     """
     import difflib
 
-    from ..sinks.export import V1_PARAMETERS
+    from ..sinks.inputs import V1_PARAMETERS
 
     warnings = []
     for flag in flags:
@@ -555,15 +555,10 @@ class Runeq:
         """
         from ..pull.stats import Stats
         from ..sinks.durable import check_format
-        from ..sinks.export import (
-            connect,
-            discard_unstarted,
-            export_query,
-            interrupted_part,
-            query_from_flags,
-            refuse_interrupted,
-            terminal_progress,
-        )
+        from ..sinks.export import export_query
+        from ..sinks.inputs import connect, query_from_flags
+        from ..sinks.interrupted import discard_unstarted, interrupted_part, refuse_interrupted
+        from ..sinks.progress import terminal_progress
 
         for warning in unknown_parameters(params, named_parameters(self.fetch)):
             note(warning)
@@ -666,7 +661,8 @@ def fetch_parquet(
 def sync_command(resource: Any, output: Any, shards: Any, recheck: Any, window: Any, status: Any, plot: Any,
                  config: Any, emulator: Any, params: Mapping[str, Any]) -> None:
     """``runeq sync``: flags checked, the run (or ``--status``/``--plot``), one summary line on stderr."""
-    from ..sinks.export import connect, query_from_flags, terminal_progress
+    from ..sinks.inputs import connect, query_from_flags
+    from ..sinks.progress import terminal_progress
     from ..sync import SyncError, SyncInterrupted, sync
     from ..sync.ledger import plot_coverage, status_lines
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from .auth import CREDENTIALS
 from .faults import Fault
-from .server import Emulator, RequestRecord
+from .records import RequestRecord
+from .server import Emulator
 
 __all__ = ["CREDENTIALS", "Emulator", "Fault", "RequestRecord"]

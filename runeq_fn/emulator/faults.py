@@ -291,3 +291,16 @@ def bomb(size: int, piece: int = 2**20) -> Iterator[bytes]:
     for at in range(0, size, piece):
         yield packer.compress(zeros[: min(piece, size - at)])
     yield packer.flush()
+
+
+def endless_csv() -> Iterator[bytes]:
+    """A CSV body that never ends: a header, then the same rows forever.
+
+    >>> from itertools import islice
+    >>> [len(piece) for piece in islice(endless_csv(), 3)]
+    [11, 23000, 23000]
+    """
+    yield b"time,x,y,z\n"
+    rows = b"1609491600,0.1,0.2,0.3\n" * 1000
+    while True:
+        yield rows

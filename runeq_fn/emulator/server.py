@@ -1,43 +1,23 @@
-"""The emulator's HTTP/1.1 server: auth, routing, pagination, gzip, faults and the request log."""
+"""The emulator itself: its options, credentials, request log and faults, and the answer to each request."""
 
 from __future__ import annotations
 
 import bisect
-import gzip as gzip_module
 import json
-import socket
 import ssl
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import auth
 from .data import take
-from .faults import (
-    STREAMED,
-    Fault,
-    FaultQueue,
-    bomb,
-    chunked,
-    compress,
-    corrupt_gzip,
-    cut_at,
-    error_type,
-    html_page,
-    reverse_columns,
-    with_note,
-)
+from .faults import Fault, FaultQueue, error_type, html_page
+from .handler import Server, server_context
 from .pagination import (
     ODD_ROW_KINDS,
     SCHEMES,
     decode_token,
     encode_token,
-    error_body,
     json_result,
     markers,
     odd_rows,
@@ -46,11 +26,10 @@ from .pagination import (
     render_json,
     with_iso_times,
 )
+from .records import RequestRecord
+from .replies import AMZ_JSON_TYPE, CSV_TYPE, JSON_TYPE, Reply, error_reply
 from .resources import ROUNDINGS, ApiError, compile_query, parse_page
 
-JSON_TYPE = "application/json"
-CSV_TYPE = "text/csv; charset=utf-8"
-AMZ_JSON_TYPE = "application/x-amz-json-1.1"
 TOKEN_HEADER = "X-Rune-Next-Page-Token"
 AUTH_CONFIG_KEYS = {
     "access_token": ("access_token_id", "access_token_secret"),
@@ -58,86 +37,6 @@ AUTH_CONFIG_KEYS = {
     "jwt": ("jwt",),
     "cognito_refresh": ("cognito_client_id", "cognito_refresh_token"),
 }
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """One request as the emulator saw it and answered it; never any header value."""
-
-    method: str
-    path: str
-    params: tuple[tuple[str, str], ...]
-    auth: str | None
-    status: int
-    body_bytes: int
-    gzip: bool
-    header_names: tuple[str, ...]
-
-
-@dataclass
-class Reply:
-    """An answer before encoding: status, body, content type and extra headers."""
-
-    status: int
-    body: bytes = b""
-    content_type: str | None = None
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    compressible: bool = True
-
-
-def error_reply(status: int, kind: str, message: str) -> Reply:
-    """A JSON error envelope reply.
-
-    >>> error_reply(404, "NotFoundError", "no").status
-    404
-    """
-    return Reply(status, error_body(kind, message), JSON_TYPE)
-
-
-def accepts_gzip(header: str) -> bool:
-    """Whether an Accept-Encoding value admits gzip.
-
-    >>> accepts_gzip("gzip, deflate"), accepts_gzip("identity"), accepts_gzip("gzip;q=0")
-    (True, False, False)
-    """
-    for item in header.split(","):
-        name, _, rest = item.strip().partition(";")
-        if name.strip().lower() in ("gzip", "*"):
-            return rest.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
-    return False
-
-
-def encode_body(body: bytes, compress: bool, corrupt: bool) -> tuple[bytes, bool]:
-    """The body as sent and whether it is gzipped; empty bodies stay empty unless corrupted.
-
-    >>> encode_body(b"", True, False), encode_body(b"abc", False, False)
-    ((b'', False), (b'abc', False))
-    >>> gzip_module.decompress(encode_body(b"abc", True, False)[0])
-    b'abc'
-    """
-    if not compress or not (body or corrupt):
-        return body, False
-    compressed = gzip_module.compress(body, compresslevel=6, mtime=0)
-    return (corrupt_gzip(compressed) if corrupt else compressed), True
-
-
-def redact(pairs: list[tuple[str, str]], secrets: set[str]) -> tuple[tuple[str, str], ...]:
-    """Query pairs with any credential value replaced, so that logs never hold one.
-
-    >>> redact([("a", "1"), ("b", "s3cret")], {"s3cret"})
-    (('a', '1'), ('b', '***'))
-    """
-    return tuple((k, "***" if v in secrets else v) for k, v in pairs)
-
-
-def server_context(tls: ssl.SSLContext | tuple[str, str] | None) -> ssl.SSLContext | None:
-    """The server's TLS context: given, or made from a ``(certfile, keyfile)`` pair; None for plain http."""
-    if tls is None or isinstance(tls, ssl.SSLContext):
-        return tls
-    certfile, keyfile = tls
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certfile, keyfile)
-    return context
 
 
 class Emulator:
@@ -220,7 +119,7 @@ class Emulator:
         self._records: list[RequestRecord] = []
         self._arrivals = 0
         self._issued: set[str] = set()
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._foreground = False
 
@@ -313,10 +212,10 @@ class Emulator:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _bind(self) -> _Server:
+    def _bind(self) -> Server:
         """The listening server, created on first use."""
         if self._server is None:
-            self._server = _Server((self.host, self.port), self)
+            self._server = Server((self.host, self.port), self)
         return self._server
 
     def _close(self) -> None:
@@ -469,249 +368,3 @@ class Emulator:
         )
 
 
-class _Server(ThreadingHTTPServer):
-    """A threading HTTP server that knows its emulator and can close its open connections."""
-
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
-        self.emulator = emulator
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
-        with self._open_lock:
-            self._open.add(request)
-            self.emulator.connections += 1
-        super().process_request(request, client_address)
-
-    def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
-        """Serve one connection, over TLS when the emulator has a context (handshake in this thread)."""
-        context = self.emulator.tls
-        if context is None:
-            super().finish_request(request, client_address)
-            return
-        with context.wrap_socket(request, server_side=True, do_handshake_on_connect=False) as secure:
-            with self._open_lock:  # wrapping detached the plain socket: close_all must reach this one
-                self._open.discard(request)
-                self._open.add(secure)
-            try:
-                secure.do_handshake()
-                super().finish_request(secure, client_address)
-            finally:
-                with self._open_lock:
-                    self._open.discard(secure)
-
-    def shutdown_request(self, request) -> None:  # type: ignore[no-untyped-def]
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_all(self) -> None:
-        """Close the listening socket and shut every open connection down."""
-        self.server_close()
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
-        """Stay quiet about clients that went away; report anything else."""
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """One connection: any number of keep-alive requests."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls between keep-alive requests
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        idle = self.server.emulator.idle_timeout
-        if idle is not None:  # a request line that does not come in time closes the connection
-            self.connection.settimeout(idle)
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Silence http.server's own stderr log: the emulator logs through its ``log`` callable."""
-
-    def _handle(self) -> None:
-        """Read, maybe fault, answer, record and log one request."""
-        emulator = self.server.emulator
-        seq = emulator._arrive()
-        try:
-            self._handle_arrived(emulator, seq)
-        finally:
-            emulator._answered()
-
-    def _handle_arrived(self, emulator: Emulator, seq: int) -> None:
-        started = time.perf_counter()
-        split = urlsplit(self.path)
-        pairs = parse_qsl(split.query, keep_blank_values=True)
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        length = int(headers.get("content-length", "0") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
-        logged_params = redact(pairs, emulator._secrets())
-        line = f"{self.command} {split.path}" + ("?" + urlencode(logged_params) if logged_params else "")
-
-        if emulator.delay > 0:
-            time.sleep(emulator.delay)
-        fault = emulator._faults.take(split.path, pairs)
-        kind = fault.kind if fault is not None else ""
-        if fault is not None and kind == "slow":
-            time.sleep(fault.seconds)
-        if kind == "drop":
-            reply, payload, encoding, sent = Reply(0), b"", None, 0
-        else:
-            reply = altered(self._answer(emulator, fault, split.path, pairs, headers, body), fault, split.path)
-            payload, encoding = self._encode(emulator, reply, fault, headers.get("accept-encoding", ""))
-            sent = len(payload) // 2 if kind == "truncate" else cut_at(payload, fault.cut if fault else None)
-        header_names = tuple(name.lower() for name in self.headers.keys())
-        emulator._record(
-            seq,
-            RequestRecord(
-                self.command,
-                split.path,
-                logged_params,
-                auth.auth_method(headers),
-                reply.status,
-                0 if kind in ("bomb", "endless") else sent,
-                encoding is not None,
-                header_names,
-            ),
-        )  # before sending: a client that has read the answer finds it in the log
-        if emulator.log is not None:
-            # before sending, as the record: a client that has its answer may stop the server at once
-            elapsed = (time.perf_counter() - started) * 1000
-            emulator.log(f"{line} {reply.status} {sent}B {elapsed:.1f}ms")
-        if kind in ("drop", "truncate") or sent < len(payload):
-            self.close_connection = True
-        if kind != "drop":
-            self._send(reply, payload, encoding, sent, fault)
-
-    def _answer(
-        self,
-        emulator: Emulator,
-        fault: Fault | None,
-        path: str,
-        pairs: list[tuple[str, str]],
-        headers: dict[str, str],
-        body: bytes,
-    ) -> Reply:
-        """The reply a fault dictates, or the normal one."""
-        if fault is not None and fault.kind in ("status", "html", "empty_error", "redirect"):
-            return emulator._fault_reply(fault, self.path)
-        repeat = fault is not None and fault.kind == "repeat_token"
-        try:
-            return emulator._route(self.command, path, pairs, headers, body, repeat)
-        except Exception as exc:  # a bug must still answer, as a real server's 500 would
-            return error_reply(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
-
-    def _encode(self, emulator: Emulator, reply: Reply, fault: Fault | None, accepted: str) -> tuple[bytes, str | None]:
-        """The body as sent and its Content-Encoding (None for identity)."""
-        kind = fault.kind if fault is not None else ""
-        if fault is not None and kind == "compressed":
-            return compress(reply.body, fault.encoding), fault.encoding
-        if kind in ("bomb", "endless"):
-            return b"", "gzip" if kind == "bomb" else None
-        gzipped = emulator.gzip and reply.compressible and accepts_gzip(accepted) and kind != "trickle"
-        payload, zipped = emulator._cached(
-            ("body", reply.body, gzipped, kind),
-            encode_body,
-            reply.body,
-            gzipped or kind == "bad_gzip",
-            kind == "bad_gzip",
-        )
-        return payload, "gzip" if zipped else None
-
-    def _send(self, reply: Reply, payload: bytes, encoding: str | None, sent: int, fault: Fault | None) -> None:
-        """Write the status line, headers and the body as the fault frames it (by default: Content-Length).
-
-        ``sent`` body bytes go out; fewer than the payload means the connection then closes.
-        """
-        kind = fault.kind if fault is not None else ""
-        try:
-            self.send_response(reply.status)
-            if reply.content_type:
-                self.send_header("Content-Type", reply.content_type)
-            if kind in ("chunked", "bomb", "endless"):
-                self.send_header("Transfer-Encoding", "chunked")
-            elif kind == "close_delimited":
-                self.send_header("Connection", "close")
-            else:
-                self.send_header("Content-Length", str(sent if kind == "compressed" else len(payload)))
-                if kind == "compressed" and sent < len(payload):
-                    self.send_header("Connection", "close")  # whole as framed: say the connection ends
-            if encoding:
-                self.send_header("Content-Encoding", encoding)
-            for name, value in reply.headers:
-                self.send_header(name, value)
-            self.end_headers()
-            if fault is not None and kind in STREAMED:
-                self._stream(fault, payload)
-            elif kind == "chunked":
-                self.wfile.write(chunked(payload, sent))
-            else:
-                self.wfile.write(payload[:sent])
-        except OSError:
-            self.close_connection = True
-
-    def _stream(self, fault: Fault, payload: bytes) -> None:
-        """Write a body that is made as it goes: a trickle, a bomb, or an endless CSV."""
-        if fault.kind == "trickle":
-            for at in range(len(payload)):
-                self.wfile.write(payload[at : at + 1])
-                time.sleep(fault.seconds)
-            return
-        pieces = bomb(fault.size) if fault.kind == "bomb" else endless_csv()
-        for piece in pieces:
-            if piece:  # an empty chunk would end the body
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-        self.wfile.write(b"0\r\n\r\n")
-
-
-def endless_csv() -> Iterator[bytes]:
-    """A CSV body that never ends: a header, then the same rows forever.
-
-    >>> from itertools import islice
-    >>> [len(piece) for piece in islice(endless_csv(), 3)]
-    [11, 23000, 23000]
-    """
-    yield b"time,x,y,z\n"
-    rows = b"1609491600,0.1,0.2,0.3\n" * 1000
-    while True:
-        yield rows
-
-
-def altered(reply: Reply, fault: Fault | None, path: str) -> Reply:
-    """A page reply as ``header_change`` and ``non_utf8`` change it; any other reply as it is."""
-    if fault is None or fault.kind not in ("header_change", "non_utf8") or reply.status != 200:
-        return reply
-    fmt = path.rpartition(".")[2]
-    if fault.kind == "header_change":
-        return replace(reply, body=reverse_columns(reply.body)) if fmt == "csv" and reply.body else reply
-    body = with_note(reply.body, fmt, fault.charset or "latin-1")
-    content_type = reply.content_type
-    if fault.charset:
-        content_type = f"{(content_type or JSON_TYPE).split(';')[0]}; charset={fault.charset}"
-    return replace(reply, body=body, content_type=content_type)

@@ -194,7 +194,7 @@ def pull_pages(
     ``next`` and ``windows`` are the ``Pull`` fields that go on after the page.
     A sharded pull's windows are pulled at once (``shards.window_pages_with_next``),
     each with ``prefetch`` pages ahead; ``stats`` counts every page. Every
-    output format (``runeq_fn.sinks.export``'s files, ``runeq_fn.sinks.parquet``) reads its pages here.
+    output format (``runeq_fn.sinks.text``'s steps, ``runeq_fn.sinks.parquet``) reads its pages here.
     ``deadline`` (``deadline_from_now``, taken before ``sharded_start``'s plan) bounds
     every page; without it, the pull's deadline runs from its first page.
     """
@@ -326,6 +326,20 @@ def writing(name: str) -> Iterator[None]:
         raise
     except OSError as exc:
         raise WriteError(write_problem(name, exc)) from None
+
+
+def sync_folder(path: str) -> None:
+    """Make a rename in ``path``'s folder durable (where the file system allows a folder fsync)."""
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def save_state(path: str, pull: Pull) -> None:

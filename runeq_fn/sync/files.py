@@ -25,8 +25,7 @@ from ..pull.shards import window_stream
 from ..pull.stats import Stats
 from ..pull.windows import edge_param, even_windows, window_queries
 from ..resources import time_column_of
-from ..sinks.durable import writing
-from ..sinks.export import sync_folder
+from ..sinks.durable import sync_folder, writing
 from ..sinks.parquet import PRIVATE_FOLDER, commit
 from .ledger import cell_file
 

@@ -24,8 +24,7 @@ from urllib.parse import quote
 
 from ..errors import UsageError
 from ..pull.windows import edge_param, exact_time
-from ..sinks.durable import PRIVATE, writing
-from ..sinks.export import sync_folder
+from ..sinks.durable import PRIVATE, sync_folder, writing
 from ..sinks.parquet import partition_name
 
 LEDGER = "_ledger.jsonl"
