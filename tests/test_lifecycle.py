@@ -32,6 +32,7 @@ from runeq_fn.http.transport import fetch as http_fetch
 from runeq_fn.pull.cohort import fetch_many, query_points
 from runeq_fn.pull.shards import sharded_items, sharded_pages
 from runeq_fn.pull.stats import Stats, counting
+from runeq_fn.sinks.durable import Pull
 
 START = 1609491600  # 2021-01-01 09:00 UTC, inside a wear window
 QUERY = {"device_id": "watch-1", "start_time": START, "end_time": START + 4}
@@ -205,6 +206,14 @@ def test_ctrl_c_in_a_cohort_stops_the_running_queries_and_leaves_no_thread() -> 
         assert len(emu.requests) < 61
 
 
+def pages_saved(state: Path) -> int:
+    """The pages an export's state file says are on disk (0 before its first save)."""
+    try:
+        return Pull.from_json(state.read_text(encoding="utf-8")).pages
+    except FileNotFoundError:
+        return 0
+
+
 def test_ctrl_c_stops_a_sharded_runeq_fetch_with_status_130(tmp_path: Path) -> None:
     with Emulator(page_size=100, delay=0.05) as emu:
         config = tmp_path / "config.yml"
@@ -218,8 +227,9 @@ def test_ctrl_c_stops_a_sharded_runeq_fetch_with_status_130(tmp_path: Path) -> N
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
         try:
-            for _ in range(3000):  # mid-pull: every window has asked for pages (no timing is asserted)
-                if len(emu.requests) >= 12 or fetch.poll() is not None:
+            state = tmp_path / "x.csv.part.state"
+            for _ in range(3000):  # mid-pull: every window has asked for pages, a page is kept (no timing asserted)
+                if len(emu.requests) >= 12 and pages_saved(state) or fetch.poll() is not None:
                     break
                 time.sleep(0.01)
             assert fetch.poll() is None, fetch.communicate()
