@@ -32,11 +32,13 @@ def typed_values(args: Iterable[str], commands: Iterable[str]) -> tuple[list[str
     """The values on a command line that no message may show (longest first), and the files it names.
 
     Values are flag values, positional words and the values of ``KEY=VALUE``;
-    not flag names, runeq's own words (its ``commands`` and more), nor values shorter than 6 characters
-    (they would hide parts of the messages' own words). Files are the values
-    of the path options (``--output``, ...), shown so that you know which file.
+    not flag names, runeq's own words (its ``commands`` among them), nor values
+    shorter than 6 characters (they would hide parts of the messages' own words).
+    Files are the values of the path options (``--output``, ...), shown so that
+    you know which file.
 
-    >>> typed_values(["fetch", "accel", "--patient-id", "S3CRET-1", "--output=out.csv", "jwt=tok-12345", "X"], ["fetch"])
+    >>> line = ["fetch", "accel", "--patient-id", "S3CRET-1", "--output=out.csv", "jwt=tok-12345", "X"]
+    >>> typed_values(line, ["fetch"])
     (['jwt=tok-12345', 'tok-12345', 'S3CRET-1'], ['out.csv'])
     """
     known, found, files, after = vocabulary(commands), set[str](), [], ""
