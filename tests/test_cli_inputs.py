@@ -17,6 +17,7 @@ from extras import need
 from failing import server_fails_after
 
 from runeq_fn import Config, cli
+from runeq_fn.cli import configure, messages
 from runeq_fn.config.keys import KNOWN_KEYS
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import APIError
@@ -45,9 +46,9 @@ def option_lines() -> Iterator[tuple[str, list[str]]]:
     """
     fetch_base = ["accel", "--emulator", "--output", "{out}"]
     groups = {
-        "configure setup": (cli.Configure.setup, []),
-        "configure get": (cli.Configure.get, []),
-        "configure set": (cli.Configure.set, ["stream_url=http://127.0.0.1:9"]),
+        "configure setup": (configure.Configure.setup, []),
+        "configure get": (configure.Configure.get, []),
+        "configure set": (configure.Configure.set, ["stream_url=http://127.0.0.1:9"]),
         "emulator": (cli.Runeq.emulator, []),
         "demo": (cli.Runeq.demo, []),
         "fetch": (cli.Runeq.fetch, fetch_base),
@@ -55,7 +56,7 @@ def option_lines() -> Iterator[tuple[str, list[str]]]:
     for command, (method, base) in groups.items():
         words = command.split()
         for name in inspect.signature(method).parameters:
-            if name in ("self", "keys", "pairs", "params", *cli.PATH_OPTIONS):
+            if name in ("self", "keys", "pairs", "params", *messages.PATH_OPTIONS):
                 continue
             rest = fetch_base[1:] if name == "resource" else base
             yield f"{command} --{name}", [*words, *rest, flag(name), MARK]
@@ -80,7 +81,7 @@ LINES = dict(option_lines())
 @pytest.mark.parametrize("case", list(LINES))
 def test_no_command_line_shows_a_value_typed(case: str, tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setattr(cli, "stdin_is_terminal", lambda: False)
+    monkeypatch.setattr(configure, "stdin_is_terminal", lambda: False)
     args = [arg.replace("{out}", str(tmp_path / "x.csv")) for arg in LINES[case]]
     try:
         cli.main(args)
@@ -147,8 +148,8 @@ def test_a_file_named_by_output_is_shown_whole_even_where_it_holds_a_typed_value
 
 def test_the_marker_would_be_shown_without_the_guard(monkeypatch, capsys) -> None:
     """The test above can fail: a message that holds a typed value is caught by ``note``."""
-    monkeypatch.setattr(cli, "TYPED", [MARK])
-    cli.note(f"retries must be a whole number, not {MARK!r}")
+    monkeypatch.setattr(messages, "TYPED", [MARK])
+    messages.note(f"retries must be a whole number, not {MARK!r}")
     assert capsys.readouterr().err == "runeq: retries must be a whole number, not '...'\n"
 
 

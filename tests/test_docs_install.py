@@ -3,6 +3,8 @@
 import configparser
 import os
 import pathlib
+import subprocess
+import sys
 
 from commands import run
 
@@ -15,6 +17,13 @@ def test_version_flag_prints_the_package_version(tmp_path):
     for flag in ("--version", "-V"):
         done = run(tmp_path, flag)
         assert (done.returncode, done.stdout, done.stderr) == (0, f"runeq-fn {runeq_fn.__version__}\n", "")
+
+
+def test_python_m_runs_the_command_line_without_a_script(tmp_path):
+    """``python -m runeq_fn.cli`` is the command line where no script is installed (tests/commands.py falls back to it)."""
+    done = subprocess.run([sys.executable, "-m", "runeq_fn.cli", "--version"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"runeq-fn {runeq_fn.__version__}\n", "")
 
 
 def test_both_script_names_run_the_same_command_line():

@@ -1,0 +1,5 @@
+"""``python -m runeq_fn.cli``: the ``runeq`` command line."""
+
+from . import main
+
+main()
