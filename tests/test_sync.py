@@ -15,11 +15,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.dataset as ds
 import pytest
 import yaml
 from commands import COMMAND, emulator_process
+from extras import need
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +28,11 @@ from runeq_fn.emulator.resources import ApiError
 from runeq_fn.pull.pages import pages
 from runeq_fn.sync import SyncError, sync
 from runeq_fn.sync.ledger import LEDGER, read_entries
+
+need("pyarrow")
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.dataset as ds  # noqa: E402
 
 T0 = 1609491600  # 2021-01-01 09:00 UTC: the emulator has accelerometry around it
 PATIENTS = ["P1", "P2"]
