@@ -7,16 +7,20 @@ whose data after a horizon has not arrived yet and whose chosen windows answer 5
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from commands import COMMAND, emulator_process
@@ -419,6 +423,23 @@ def test_patients_and_windows_are_pulled_at_once_within_the_process_limit(tmp_pa
         sync(Config(**emu.config_values()), "accel", ["P1", "P2", "P3", "P4"], "watch-1", T0, T0 + 100,
              tmp_path / "a", window=WINDOW)
         assert 2 <= emu.peak_in_flight <= LIMITER.limit
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(0, 39), st.sampled_from([20, 40, 60]))
+def test_idle_lanes_split_a_long_window_and_each_file_holds_its_rows_once_in_time_order(half: int, window: int) -> None:
+    with Moving(page_size=50, delay=0.01) as emu:
+        out = Path(tempfile.mkdtemp()) / "accel"
+        start, end = T0 + half / 2, T0 + 60 + half / 2  # half seconds: window edges between samples too
+        try:
+            sync(config(emu), "accel", PATIENTS, "watch-1", start, end, out, window=window)
+            assert emu.peak_in_flight > len(PATIENTS) * (math.ceil(end / window) - math.floor(start / window))  # > 1 per window
+            assert dataset_rows(out) == server_rows(emu, start, end)
+            for file in out.rglob("*.parquet"):
+                times = pq.read_table(file).column("time").to_pylist()
+                assert times == sorted(times)
+        finally:
+            shutil.rmtree(out.parent)
 
 
 def test_an_empty_window_is_rechecked_like_any_other(emu: Moving, tmp_path: Path) -> None:
