@@ -177,21 +177,26 @@ def pull_part(part: Part, request: Request, column: str, lanes: Lanes, stats: St
               take: Callable[[Part, Any], None], stopped: Callable[[], bool]) -> None:
     """Pull one part's pages in order, each cut to the part's [lo, hi) as it stands when the page comes, into ``take``.
 
-    It stops at the query's end, at the first page that reaches ``hi``, or before
-    the next request once ``stopped()``; either way the part is finished in ``lanes``.
+    The next page's request goes out (from a helper thread) as soon as a page
+    shows the part goes on, before ``take`` reads and writes it: the lane's
+    connection waits on the server while its last page is parsed. It stops at
+    the query's end, at the first page that reaches ``hi``, or before the next
+    request once ``stopped()``; either way the part is finished in ``lanes``.
     """
     walk = pages(with_params(request, start_time=part.start, end_time=part.end), counting(http_fetch, stats))
+    ahead = ThreadPoolExecutor(1, thread_name_prefix="runeq-sync-ahead")
+    coming = None if stopped() else ahead.submit(next, walk, None)
     try:
-        while not stopped():
-            response = next(walk, None)
+        while coming is not None:
+            response = coming.result()
             if response is None:
                 break
             last = last_time(response.text, column) if response.content else None
             hi, done = lanes.page(part, last, bool(response.content))
+            coming = None if done or stopped() else ahead.submit(next, walk, None)
             take(part, cut_page(response, "csv", column, part.lo, hi))
-            if done:
-                break
     finally:
+        ahead.shutdown(wait=True)  # a request still out (take failed) ends before its pages do
         walk.close()
         lanes.finish(part)
 
