@@ -270,8 +270,10 @@ def sync(
 ) -> SyncReport:
     """Bring the dataset ``output`` up to date with [start_time, end_time) of each patient's device; the report.
 
-    Windows of every patient are pulled ``max_workers`` at once (each in
-    ``shards`` parts), all under the process's one limit on requests in flight.
+    ``max_workers`` lanes pull the windows of every patient, each window
+    starting as ``shards`` parts, an idle lane splitting the running part with
+    the most pages to come (``runeq_fn.synclanes``), all under the process's one
+    limit on requests in flight.
     ``recheck`` seconds before the end of the previous sync are pulled again
     when the run ends later (late data). ``params`` are further query parameters
     (``{"channels": "0,1"}``); they, the resource and ``window`` are fixed for a
