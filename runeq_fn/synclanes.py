@@ -114,7 +114,16 @@ def last_time(text: str, column: str) -> Fraction | None:
 
 
 class Lanes:
-    """The parts of a run's windows, handed to lanes: pending ones first, then splits of the longest running."""
+    """The parts of a run's windows, handed to lanes: pending ones first, then splits of the longest running.
+
+    >>> lanes = Lanes([Part("w", Fraction(0), Fraction(100), 0, 100)])
+    >>> part = lanes.take()
+    >>> lanes.page(part, Fraction(20), True)  # a page up to t=20: cut it at 100, the part goes on
+    (Fraction(100, 1), False)
+    >>> rest = lanes.take()  # nothing pending: 4 pages to come at 1 per 20 s, so the part is split at 60
+    >>> part.hi, (rest.lo, rest.hi, rest.start, rest.end)
+    (Fraction(60, 1), (Fraction(60, 1), Fraction(100, 1), 59, 100))
+    """
 
     def __init__(self, parts: Iterable[Part], on_split: Callable[[Part], None] = lambda part: None) -> None:
         self.pending = deque(parts)

@@ -442,6 +442,32 @@ def test_idle_lanes_split_a_long_window_and_each_file_holds_its_rows_once_in_tim
             shutil.rmtree(out.parent)
 
 
+def test_a_lane_asks_for_its_next_page_before_it_reads_the_one_it_has() -> None:
+    from fractions import Fraction
+
+    from runeq_fn.response import Response
+    from runeq_fn.stats import Stats
+    from runeq_fn.synclanes import Lanes, Part, first_parts, pull_part
+
+    with Emulator(page_size=250) as emu:
+        query = {"patient_id": "P1", "device_id": "watch-1", "start_time": T0, "end_time": T0 + 20}
+        request = build_request(Config(**emu.config_values()), "accel", "csv", query)
+        lanes = Lanes(first_parts("w", request, Fraction(T0), Fraction(T0 + 20), 1))
+        read: list[bool] = []
+
+        def take(part: Part, response: Response) -> None:  # reading a page waits for the next one's request
+            if response.content:
+                deadline = time.monotonic() + 10
+                while len(data_requests(emu)) <= len(read) + 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                read.append(len(data_requests(emu)) > len(read) + 1)
+
+        part = lanes.take()
+        assert part is not None
+        pull_part(part, request, "time", lanes, Stats(), take, lambda: False)
+    assert read == [True] * 4  # 1000 rows in 4 pages, then the empty page that ends the query
+
+
 def test_an_empty_window_is_rechecked_like_any_other(emu: Moving, tmp_path: Path) -> None:
     out = tmp_path / "accel"
     emu.horizon = T0  # nothing has arrived yet for [T0, T0 + 20)
