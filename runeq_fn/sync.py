@@ -339,7 +339,11 @@ def sync(
                 error = exc
             if run.stop.is_set() and error is None:
                 error = KeyboardInterrupt()
-            if window.finish(part, error):
+            try:
+                done = window.finish(part, error)
+            except Exception as exc:  # writing the tables a later part held failed (a full disk): the window fails
+                done = window.finish(part, exc)
+            if done:
                 settle(window)
 
         def settle(window: WindowPull) -> None:
