@@ -295,30 +295,34 @@ def sync_pull(lib: str, config: dict, patients: list, device: str, start: int, e
 
 def sync_floor(lib: str, config: dict, patients: list, device: str, start: int, end: int,
                shards: int = 1) -> dict[str, Any]:
-    """The floor of a sync: the same windows' pages fetched as concurrently (16 at once), counted and dropped."""
-    from concurrent.futures import ThreadPoolExecutor
+    """The floor of a sync: its windows' pages fetched by the same lanes, split alike, cut, counted and dropped."""
+    import threading
     from fractions import Fraction
 
     from runeq_fn import Config, build_request
-    from runeq_fn.pull.shards import window_pages
-    from runeq_fn.pull.windows import edge_param, even_windows, window_queries
+    from runeq_fn.http.flight import CONNECTIONS_PER_HOST
+    from runeq_fn.pull.stats import Stats
+    from runeq_fn.pull.windows import edge_param
     from runeq_fn.sync import WINDOW, plan
+    from runeq_fn.sync.lanes import Lanes, first_parts, pull_part, run_lanes
 
     cfg = Config(**config)
     jobs, _ = plan({}, patients, device, Fraction(start), Fraction(end), WINDOW, Fraction(0))
+    requests = {job: build_request(cfg, "accel", "csv", {"patient_id": job.patient, "device_id": job.device,
+                                                         "start_time": edge_param(job.lo), "end_time": edge_param(job.hi)})
+                for job in jobs}
+    lanes = Lanes(part for job in jobs for part in first_parts(job, requests[job], job.lo, job.hi, shards))
+    counts: list[int] = []
+    stop = threading.Event()
 
-    def lines(job: Any) -> int:
-        query = {"patient_id": job.patient, "device_id": job.device,
-                 "start_time": edge_param(job.lo), "end_time": edge_param(job.hi)}
-        request = build_request(cfg, "accel", "csv", query)
-        pages = window_pages(request, window_queries(request, even_windows(job.lo, job.hi, shards)))
-        return sum(page.content.count(b"\n") - 1 for page in pages if page.content)
+    def count(part: Any, response: Any) -> None:
+        counts.append(response.content.count(b"\n") - 1 if response.content else 0)
 
     gc.collect()
     began = time.perf_counter()
-    with ThreadPoolExecutor(16) as pool:
-        count = sum(pool.map(lines, jobs))
-    return {"seconds": time.perf_counter() - began, "count": count, "connections": None}
+    run_lanes(lanes, lambda part: pull_part(part, requests[part.owner], "time", lanes, Stats(), count, stop.is_set),
+              CONNECTIONS_PER_HOST, stop)
+    return {"seconds": time.perf_counter() - began, "count": sum(counts), "connections": None}
 
 
 def idle(lib: str) -> dict[str, Any]:

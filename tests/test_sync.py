@@ -7,10 +7,13 @@ whose data after a horizon has not arrived yet and whose chosen windows answer 5
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +36,7 @@ need("pyarrow")
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 
 T0 = 1609491600  # 2021-01-01 09:00 UTC: the emulator has accelerometry around it
 PATIENTS = ["P1", "P2"]
@@ -423,6 +427,49 @@ def test_patients_and_windows_are_pulled_at_once_within_the_process_limit(tmp_pa
         sync(Config(**emu.config_values()), "accel", ["P1", "P2", "P3", "P4"], "watch-1", T0, T0 + 100,
              tmp_path / "a", window=WINDOW)
         assert 2 <= emu.peak_in_flight <= LIMITER.limit
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(0, 39), st.sampled_from([20, 40, 60]))
+def test_idle_lanes_split_a_long_window_and_each_file_holds_its_rows_once_in_time_order(half: int, window: int) -> None:
+    with Moving(page_size=50, delay=0.01) as emu:
+        out = Path(tempfile.mkdtemp()) / "accel"
+        start, end = T0 + half / 2, T0 + 60 + half / 2  # half seconds: window edges between samples too
+        try:
+            sync(config(emu), "accel", PATIENTS, "watch-1", start, end, out, window=window)
+            assert emu.peak_in_flight > len(PATIENTS) * (math.ceil(end / window) - math.floor(start / window))  # > 1 per window
+            assert dataset_rows(out) == server_rows(emu, start, end)
+            for file in out.rglob("*.parquet"):
+                times = pq.read_table(file).column("time").to_pylist()
+                assert times == sorted(times)
+        finally:
+            shutil.rmtree(out.parent)
+
+
+def test_a_lane_asks_for_its_next_page_before_it_reads_the_one_it_has() -> None:
+    from fractions import Fraction
+
+    from runeq_fn.http.response import Response
+    from runeq_fn.pull.stats import Stats
+    from runeq_fn.sync.lanes import Lanes, Part, first_parts, pull_part
+
+    with Emulator(page_size=250) as emu:
+        query = {"patient_id": "P1", "device_id": "watch-1", "start_time": T0, "end_time": T0 + 20}
+        request = build_request(Config(**emu.config_values()), "accel", "csv", query)
+        lanes = Lanes(first_parts("w", request, Fraction(T0), Fraction(T0 + 20), 1))
+        read: list[bool] = []
+
+        def take(part: Part, response: Response) -> None:  # reading a page waits for the next one's request
+            if response.content:
+                deadline = time.monotonic() + 10
+                while len(data_requests(emu)) <= len(read) + 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                read.append(len(data_requests(emu)) > len(read) + 1)
+
+        part = lanes.take()
+        assert part is not None
+        pull_part(part, request, "time", lanes, Stats(), take, lambda: False)
+    assert read == [True] * 4  # 1000 rows in 4 pages, then the empty page that ends the query
 
 
 def test_an_empty_window_is_rechecked_like_any_other(emu: Moving, tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ class Runeq:
         Args:
           resource: a CSV time series: accel, band_power, heartrate, lfp, probability_symptom, rotation or state
           output: the dataset folder (made on the first run)
-          shards: parts of each window pulled at once
+          shards: parts each window starts as (idle connections split the longest parts further)
           recheck: seconds before the previous end pulled again when the end moves on (late data)
           window: seconds per window and file (fixed by the first run)
           status: print the coverage of this dataset per patient and day (rows, hours, last sync)

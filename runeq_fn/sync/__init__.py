@@ -28,7 +28,6 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -36,13 +35,15 @@ from typing import Any
 
 from ..errors import RuneError, UsageError
 from ..http.flight import CONNECTIONS_PER_HOST
+from ..pull.build import build_request
 from ..pull.stats import Stats, human_bytes
-from ..pull.windows import exact_time
-from ..resources import BY_NAME, resource
+from ..pull.windows import edge_param, exact_time
+from ..resources import BY_NAME, resource, time_column_of
 from ..sinks.durable import Progress, Pull, flocked, patient_list, writing
 from ..sinks.parquet import PRIVATE_FOLDER
 from ..times import check_range, unix_seconds
-from .files import Job, known_types, pull_job
+from .files import Job, WindowPull, known_types, page_tables
+from .lanes import Lanes, Part, first_parts, pull_part, run_lanes
 from .ledger import LOCK, Entry, Key, Ledger, cell_file
 
 WINDOW = 3600
@@ -132,9 +133,6 @@ def plan(entries: Mapping[Key, Entry], patients: Sequence[str], device: str, sta
             else:
                 jobs.append(Job(patient, device, cell, kept[1], last, kept))
     return jobs, current
-
-
-# -- one window into one file --------------------------------------------------------------------------
 
 
 # -- a run ---------------------------------------------------------------------------------------------
@@ -272,8 +270,10 @@ def sync(
 ) -> SyncReport:
     """Bring the dataset ``output`` up to date with [start_time, end_time) of each patient's device; the report.
 
-    Windows of every patient are pulled ``max_workers`` at once (each in
-    ``shards`` parts), all under the process's one limit on requests in flight.
+    ``max_workers`` lanes pull the windows of every patient, each window
+    starting as ``shards`` parts, an idle lane splitting the running part with
+    the most pages to come (``runeq_fn.sync.lanes``), all under the process's one
+    limit on requests in flight.
     ``recheck`` seconds before the end of the previous sync are pulled again
     when the run ends later (late data). ``params`` are further query parameters
     (``{"channels": "0,1"}``); they, the resource and ``window`` are fixed for a
@@ -314,29 +314,63 @@ def sync(
             report.patients[patient].current = plan(ledger.entries, [patient], str(device_id), start, end,
                                                     int(window), Fraction(recheck))[1]
         run = Run(report, name, progress)
+        windows = [WindowPull(job, root, time_column_of(name), build_request(config, name, "csv", {
+            **extra, "patient_id": job.patient, "device_id": job.device,
+            "start_time": edge_param(job.lo), "end_time": edge_param(job.hi)})) for job in jobs]
+        lanes = Lanes((part for w in windows for part in first_parts(w, w.request, w.job.lo, w.job.hi, shards)),
+                      on_split=lambda part: part.owner.insert(part))
+        for part in lanes.pending:
+            part.owner.parts.append(part)
 
-        def pull(job: Job) -> None:
-            stats, started = Stats(), time.perf_counter()
-            rows, size, pulled = pull_job(config, name, extra, types, root, job, shards, run.stop, stats, run.page)
+        def take(part: Part, response: Any) -> None:
+            tables = page_tables(response, types)
+            part.owner.add(part, tables)
+            run.page(len(response.content), sum(t.num_rows for t in tables))
+
+        def work(part: Part) -> None:
+            window: WindowPull = part.owner
+            if window.began is None:
+                window.began = time.perf_counter()
+            error: BaseException | None = None
+            try:
+                pull_part(part, window.request, window.column, lanes, window.stats, take,
+                          lambda: run.stop.is_set() or window.failed is not None)
+            except Exception as exc:  # the window fails; the others go on
+                error = exc
+            if run.stop.is_set() and error is None:
+                error = KeyboardInterrupt()
+            try:
+                done = window.finish(part, error)
+            except Exception as exc:  # writing the tables a later part held failed (a full disk): the window fails
+                done = window.finish(part, exc)
+            if done:
+                settle(window)
+
+        def settle(window: WindowPull) -> None:
+            job = window.job
+            if window.failed is None:
+                try:
+                    rows, size = window.settle()
+                except Exception as exc:
+                    window.failed = exc
+            if window.failed is not None:
+                window.abort()
+                if not isinstance(window.failed, KeyboardInterrupt):
+                    with run.lock:
+                        report.failed[f"{job.patient} {window_label(job)}"] = str(window.failed)
+                return
             old = ledger.entries.get((job.patient, job.device, job.cell))
             settled = end if old is None else max(end, old.end)
             ledger.record(Entry(job.patient, job.device, job.cell, *job.covers, settled, rows, size,
                                 cell_file(job.patient, job.device, job.cell) if size else None, time.time()))
-            run.done(job.patient, stats, pulled, started)
+            run.done(job.patient, window.stats, window.pulled, window.began or time.perf_counter())
 
-        executor = ThreadPoolExecutor(max(1, min(max_workers, len(jobs))), thread_name_prefix="runeq-sync")
-        futures = {executor.submit(pull, job): job for job in jobs}
         try:
-            for future in as_completed(futures):
-                if future.exception() is not None:
-                    job = futures[future]
-                    report.failed[f"{job.patient} {window_label(job)}"] = str(future.exception())
+            if windows:
+                run_lanes(lanes, work, max(1, max_workers), run.stop)
         except KeyboardInterrupt:
-            run.stop.set()
-            executor.shutdown(wait=True, cancel_futures=True)
             report.seconds = time.perf_counter() - began
             raise SyncInterrupted(report) from None
-        executor.shutdown(wait=True)
     report.seconds = time.perf_counter() - began
     if report.failed:
         reasons = "; ".join(f"{where}: {why}" for where, why in sorted(report.failed.items())[:3])

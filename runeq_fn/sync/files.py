@@ -1,30 +1,27 @@
-"""One window of a sync into one Parquet file: pulled (in shards), cut to the window, typed, renamed into place.
+"""One window of a sync into one Parquet file: pulled in parts, cut to the window, typed, renamed into place.
 
-``pull_job`` writes the rows of a ``Job``'s [lo, hi) under a hidden name beside
-the window's file, with the rows of the present file it keeps (``Job.keep``),
-then renames it over that file in one step (or removes it, when the window has
-no rows). Pages are read into Arrow as they arrive, in the window's threads,
-and written as row groups of ``ROW_GROUP`` rows: memory holds a few pages and a
-row group per window.
+A ``WindowPull`` writes the rows of a ``Job``'s [lo, hi) under a hidden name
+beside the window's file, with the rows of the present file it keeps
+(``Job.keep``), then renames it over that file in one step (or removes it, when
+the window has no rows). The window's parts (``sync.lanes``) read their pages
+into Arrow in the lanes that fetch them; the earliest part still coming writes
+them as row groups of ``ROW_GROUP`` rows, and a later part holds its tables
+until the parts before it are done: memory holds a row group per window being
+written and the tables of parts that are ahead of their turn.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import partial
 from typing import Any
 
 from ..parse.arrow import header_names, page_bytes, read_table
-from ..pull.build import build_request
-from ..pull.cut import cut_page
-from ..pull.shards import window_stream
 from ..pull.stats import Stats
-from ..pull.windows import edge_param, even_windows, window_queries
-from ..resources import time_column_of
 from ..sinks.durable import sync_folder, writing
 from ..sinks.parquet import PRIVATE_FOLDER, commit
 from .ledger import cell_file
@@ -78,14 +75,13 @@ def known_types(name: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
     return column_types(name, [params], None) if known_columns(name, params) is not None else None
 
 
-def page_tables(response: Any, column: str, lo: Fraction, hi: Fraction, types: dict[str, Any] | None) -> list:
-    """One page cut to [lo, hi) and read into Arrow (runs in the window's thread): [] or [table].
+def page_tables(response: Any, types: dict[str, Any] | None) -> list:
+    """One page (cut to its part already) read into Arrow, in the lane that fetched it: [] or [table].
 
     >>> from runeq_fn.http.response import Response
-    >>> [t.to_pydict() for t in page_tables(Response(200, content=b"time,x\\n4,a\\n5,b\\n"), "time", Fraction(5), Fraction(9), None)]
+    >>> [t.to_pydict() for t in page_tables(Response(200, content=b"time,x\\n5,b\\n"), None)]
     [{'time': [5.0], 'x': ['b']}]
     """
-    response = cut_page(response, "csv", column, lo, hi)
     table, _ = read_table(response, types or header_types(header_names(page_bytes(response))), 1)
     return [] if table is None else [table]
 
@@ -157,35 +153,80 @@ def kept_tables(path: str, column: str, keep: tuple[Fraction, Fraction] | None) 
         yield table.filter(pc.and_(pc.greater_equal(times, float(keep[0])), pc.less(times, float(keep[1]))))
 
 
-def pull_job(config: Any, name: str, params: Mapping[str, Any], types: dict | None, root: str, job: Job,
-             shards: int, stop: threading.Event, stats: Stats, page: Callable[[int, int], None]) -> tuple[int, int, int]:
-    """Pull one window (in ``shards`` parts at once) into its file, with the rows it keeps.
+class WindowPull:
+    """One window being pulled in parts (``lanes.Part``), its rows written to its file in time order.
 
-    Returns (rows in the file, its size, rows pulled)."""
-    column = time_column_of(name)
-    query = {**params, "patient_id": job.patient, "device_id": job.device,
-             "start_time": edge_param(job.lo), "end_time": edge_param(job.hi)}
-    request = build_request(config, name, "csv", query)
-    windows = window_queries(request, even_windows(job.lo, job.hi, shards))
-    parse = partial(page_tables, column=column, lo=job.lo, hi=job.hi, types=types)
-    out = WindowFile(root, cell_file(job.patient, job.device, job.cell))
-    kept_first, pulled = job.keep is not None and job.keep[0] < job.lo, 0
-    stream: Any = window_stream(request, windows, parse=parse, buffer=2 * len(windows), stats=stats)
-    try:
-        with writing(out.final):
-            for table in kept_tables(out.final, column, job.keep if kept_first else None):
-                out.add(table)
-            for response, tables, _ in stream:
-                if stop.is_set():
-                    raise KeyboardInterrupt
-                rows = sum(t.num_rows for t in tables or ())
-                for table in tables or ():
-                    out.add(table)
-                pulled += rows
-                page(len(response.content), rows)
-            for table in kept_tables(out.final, column, None if kept_first else job.keep):
-                out.add(table)
-            return out.rows, out.commit(), pulled
-    finally:
-        stream.close()
-        out.abort()
+    The part that starts earliest among those not read whole writes its pages
+    as they come; a later part holds its tables until the parts before it are
+    done. The lane that finishes the last part settles the window (``settle``).
+    """
+
+    def __init__(self, job: Job, root: str, column: str, request: Any) -> None:
+        self.job, self.column, self.request = job, column, request
+        self.file = WindowFile(root, cell_file(job.patient, job.device, job.cell))
+        self.kept_first = job.keep is not None and job.keep[0] < job.lo
+        self.parts: list = []
+        self.head = 0
+        self.opened = False
+        self.failed: BaseException | None = None
+        self.stats = Stats()
+        self.pulled = 0
+        self.began: float | None = None
+        self.lock = threading.Lock()
+
+    def insert(self, part: Any) -> None:
+        """A part split off a running one: it goes after the parts that start before it."""
+        with self.lock:
+            self.parts.insert(bisect.bisect_right([p.lo for p in self.parts], part.lo), part)
+
+    def open(self) -> None:
+        """The rows kept from the present file before the pulled range go first (once)."""
+        if not self.opened:
+            self.opened = True
+            with writing(self.file.final):
+                for table in kept_tables(self.file.final, self.column, self.job.keep if self.kept_first else None):
+                    self.file.add(table)
+
+    def add(self, part: Any, tables: list) -> None:
+        """A page's tables of ``part``: written now when no earlier part is still coming, else held."""
+        with self.lock:
+            self.pulled += sum(t.num_rows for t in tables)
+            if self.failed is None and part is self.parts[self.head]:
+                self.open()
+                with writing(self.file.final):
+                    for table in tables:
+                        self.file.add(table)
+            else:
+                part.held.extend(tables)
+
+    def finish(self, part: Any, error: BaseException | None) -> bool:
+        """``part`` is over (``error`` if it failed or stopped): write what is now first in line; whether all are done."""
+        with self.lock:
+            part.done = True
+            if error is not None and self.failed is None:
+                self.failed = error
+            while self.head < len(self.parts):
+                first = self.parts[self.head]
+                if self.failed is None:
+                    self.open()
+                    with writing(self.file.final):
+                        for table in first.held:
+                            self.file.add(table)
+                first.held = []
+                if not first.done:
+                    break
+                self.head += 1
+            return self.head == len(self.parts)
+
+    def settle(self) -> tuple[int, int]:
+        """Every part done and none failed: the kept rows after the pulled range, then the file in place; (rows, size)."""
+        with self.lock, writing(self.file.final):
+            self.open()
+            for table in kept_tables(self.file.final, self.column, None if self.kept_first else self.job.keep):
+                self.file.add(table)
+            return self.file.rows, self.file.commit()
+
+    def abort(self) -> None:
+        """A part failed or the run stopped: the hidden file goes, the present file stays."""
+        with self.lock:
+            self.file.abort()
