@@ -136,13 +136,15 @@ class Board:
     def take(self) -> tuple | None:
         """The next page in time order as (window, response, following); None at the end; raises a failure.
 
+        After a window failed, the pages already on the board before the point where
+        the pull stopped are still handed on, in order, and the failure is raised where
+        the next page is missing: what was fetched is not thrown away (a file keeps it,
+        and ``resume`` goes on after it), whichever window's thread ran first.
         In a child forked mid-pull, ``UsageError`` (``flight.same_process``): the windows' threads are not there.
         """
         same_process(self.pid)
         with self.changed:
             while True:
-                if self.error is not None:
-                    raise self.error[1]
                 if self.head == len(self.queues):
                     return None
                 if self.queues[self.head]:
@@ -153,6 +155,8 @@ class Board:
                     self.head += 1
                     self.changed.notify_all()
                     continue
+                if self.error is not None:
+                    raise self.error[1]
                 self.changed.wait()
 
 

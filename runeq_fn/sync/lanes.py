@@ -11,7 +11,7 @@ still to come, estimated from its pages so far, and pulls the later half::
 
 The split part's ``hi`` moves down to ``m`` and it stops at its first page
 that reaches ``m`` (rows come in time order), without the empty page that would
-end its query; the new part asks from ``m - MARGIN`` (``shards.MARGIN``) to the
+end its query; the new part asks from ``m - MARGIN`` (``pull.windows.MARGIN``) to the
 same ``end_time``. Each page is cut to its part's [lo, hi) as the part stands
 when the page arrives, and ``m`` is past every row read before the split, so
 each row of the window is in exactly one part, whatever the timing. A split
