@@ -45,6 +45,8 @@ def option_lines() -> Iterator[tuple[str, list[str]]]:
     name the file, so you know which one.
     """
     fetch_base = ["accel", "--emulator", "--output", "{out}"]
+    sync_base = ["accel", "--emulator", "--output", "{out}", "--patient-id", "p1", "--device-id", "d1",
+                 "--start-time", str(START), "--end-time", str(END)]
     groups = {
         "configure setup": (configure.Configure.setup, []),
         "configure get": (configure.Configure.get, []),
@@ -52,22 +54,26 @@ def option_lines() -> Iterator[tuple[str, list[str]]]:
         "emulator": (cli.Runeq.emulator, []),
         "demo": (cli.Runeq.demo, []),
         "fetch": (cli.Runeq.fetch, fetch_base),
+        "sync": (cli.Runeq.sync, sync_base),
     }
     for command, (method, base) in groups.items():
         words = command.split()
         for name in inspect.signature(method).parameters:
             if name in ("self", "keys", "pairs", "params", *messages.PATH_OPTIONS):
                 continue
-            rest = fetch_base[1:] if name == "resource" else base
+            rest = base[1:] if name == "resource" else base
             yield f"{command} --{name}", [*words, *rest, flag(name), MARK]
             yield f"{command} --{name}=", [*words, *rest, f"{flag(name)}={MARK}"]
         yield f"{command} positional", [*words, *base, MARK]
     yield "unknown command", [MARK]
     yield "unknown configure command", ["configure", MARK]
     yield "fetch unknown resource", ["fetch", MARK, "--emulator"]
-    for name in ("start_time", "end_time", "patient_id", "device_id", "channels", "colour"):
-        yield f"fetch --{name}", ["fetch", *fetch_base, flag(name), MARK]
+    yield "sync unknown resource", ["sync", MARK, *sync_base[1:]]
+    for command, base in (("fetch", fetch_base), ("sync", sync_base)):
+        for name in ("start_time", "end_time", "patient_id", "device_id", "channels", "colour"):
+            yield f"{command} --{name}", [command, *base, flag(name), MARK]
     yield "fetch stray positional", ["fetch", "accel", MARK, "--emulator"]
+    yield "sync stray positional", ["sync", "accel", MARK, *sync_base[1:]]
     for key in sorted(KNOWN_KEYS):
         yield f"configure set {key}=", ["configure", "set", f"{key}={MARK}"]
     yield "configure set unknown key", ["configure", "set", f"{MARK}=1"]
