@@ -24,7 +24,8 @@ from ..pull.cut import cut_page
 from ..pull.shards import window_stream
 from ..pull.stats import Stats
 from ..pull.windows import edge_param, even_windows, window_queries
-from ..resources import time_column_of
+from ..resources import known_columns, time_column_of
+from ..sinks.dask import column_types
 from ..sinks.durable import sync_folder, writing
 from ..sinks.parquet import PRIVATE_FOLDER, commit
 from .ledger import cell_file
@@ -73,8 +74,6 @@ def header_types(names: Sequence[str]) -> dict[str, Any]:
 
 def known_types(name: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
     """The resource's column types when the API fixes them (the same in every file), else None."""
-    from ..sinks.dask import column_types, known_columns
-
     return column_types(name, [params], None) if known_columns(name, params) is not None else None
 
 
