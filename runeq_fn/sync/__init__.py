@@ -134,9 +134,6 @@ def plan(entries: Mapping[Key, Entry], patients: Sequence[str], device: str, sta
     return jobs, current
 
 
-# -- one window into one file --------------------------------------------------------------------------
-
-
 # -- a run ---------------------------------------------------------------------------------------------
 
 
