@@ -178,3 +178,15 @@ def test_the_checks_see_a_name_said_to_be_where_it_is_not():
     assert not (ROOT / "runeq_fn/cli.py").exists()
     assert "unshardable" not in names_in(PACKAGE / "pull" / "shards.py")
     assert "resume_at" not in names_in(PACKAGE / "parse" / "__init__.py")
+
+
+def test_each_subpackage_s_docstring_names_each_of_its_modules():
+    """Each subpackage's docstring names each of its modules: one moved in or out without a word shows."""
+    unnamed = {}
+    for package in (path.parent for path in PACKAGE.glob("*/__init__.py")):
+        docstring = ast.get_docstring(ast.parse((package / "__init__.py").read_text(encoding="utf-8"))) or ""
+        named = set(re.findall(r"``(?:runeq_fn\.\w+\.)?(\w+)", docstring))
+        inside = {path.stem for path in package.glob("*.py")} - {"__init__", "__main__"}
+        if inside - named:
+            unnamed[package.name] = sorted(inside - named)
+    assert unnamed == {}
