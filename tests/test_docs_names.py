@@ -190,3 +190,12 @@ def test_each_subpackage_s_docstring_names_each_of_its_modules():
         if inside - named:
             unnamed[package.name] = sorted(inside - named)
     assert unnamed == {}
+
+
+def test_the_architecture_page_names_every_module_a_pull_goes_down_through():
+    """docs/architecture.md follows one pull through http, pull and parse: it names each of their modules."""
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(?:runeq_fn/\w+/)?(\w+)\.py`", page))
+    layers = [PACKAGE / "http", PACKAGE / "pull", PACKAGE / "parse"]
+    modules = [f"{path.parent.name}/{path.stem}" for layer in layers for path in layer.glob("*.py")]
+    assert sorted(m for m in modules if m.split("/")[1] not in named | {"__init__"}) == []
