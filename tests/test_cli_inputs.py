@@ -41,7 +41,7 @@ def option_lines() -> Iterator[tuple[str, list[str]]]:
     """Every option of every command (and a positional word) given the marker as its value.
 
     ``{out}`` stands for a file in the test's folder. The options that name a file
-    (``--output``, ``--config``, ``--tls-cert``, ``--tls-key``) are left out: errors
+    (``messages.PATH_OPTIONS``: ``--output``, ``--config``, ``--status``, ...) are left out: errors
     name the file, so you know which one.
     """
     fetch_base = ["accel", "--emulator", "--output", "{out}"]
@@ -150,6 +150,13 @@ def test_a_file_named_by_output_is_shown_whole_even_where_it_holds_a_typed_value
         cli.main(["fetch", "accel", "--emulator", "--patient-id", MARK, "--output", str(out)])
     err = capsys.readouterr().err
     assert f"cannot write {out}.part" in err and err.count(MARK) == 1
+
+
+def test_a_dataset_named_by_sync_status_is_shown_whole_as_output_is(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / MARK  # no dataset there
+    with pytest.raises(SystemExit):
+        cli.main(["sync", "--status", str(folder)])
+    assert f"runeq: error: {folder} is not a synced dataset" in capsys.readouterr().err
 
 
 def test_the_marker_would_be_shown_without_the_guard(monkeypatch, capsys) -> None:
