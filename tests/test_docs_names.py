@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 
 from docblocks import ROOT
+from test_layers import module_files
 
 import runeq_fn
 
@@ -44,15 +45,6 @@ def mentions(pattern: re.Pattern[str]) -> list[tuple[str, re.Match[str]]]:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         for match in pattern.finditer(line)
     ]
-
-
-def modules() -> dict[str, Path]:
-    """Each module of the package by its dotted name (a package by its own name)."""
-    found = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        parts = (PACKAGE.name, *path.relative_to(PACKAGE).with_suffix("").parts)
-        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    return found
 
 
 def top_level(body: list[ast.stmt]) -> list[ast.stmt]:
@@ -94,7 +86,7 @@ def names_in(path: Path) -> frozenset[str]:
 def class_attributes() -> dict[str, frozenset[str]]:
     """The methods and fields of each class of ours, by the class's name in lower case."""
     found: dict[str, set[str]] = defaultdict(set)
-    for path in modules().values():
+    for path in module_files().values():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef):
                 for item in node.body:
@@ -117,7 +109,7 @@ def reached(dotted: str) -> str | None:
     ('runeq_fn.pull.shards has no MARGIN', 'plan_windows is defined in runeq_fn.pull.windows')
     """
     parts = dotted.split(".")
-    known = modules()
+    known = module_files()
     depth = max(i for i in range(1, len(parts) + 1) if ".".join(parts[:i]) in known)
     module = ".".join(parts[:depth])
     if depth == len(parts):
@@ -158,7 +150,7 @@ def test_every_file_of_the_package_named_exists():
 def test_every_module_named_short_holds_the_name_said_to_be_in_it():
     """``windows.MARGIN``: a module of that short name defines it (``stats.pages``: a ``Stats`` has pages)."""
     by_short: dict[str, list[Path]] = defaultdict(list)
-    for dotted, path in modules().items():
+    for dotted, path in module_files().items():
         by_short[dotted.rsplit(".", 1)[-1]].append(path)
     wrong = [
         f"{where}: {match.group()}"
