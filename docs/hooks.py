@@ -1,7 +1,7 @@
 """MkDocs hooks: pages made from the code at build time, so that they cannot drift from it.
 
 - ``resources.md``: the resource table of ``runeq_fn.resources`` with each resource's parameters
-  and CSV columns (``runeq_fn.sinks.dask.known_columns``).
+  and CSV columns (``runeq_fn.resources.known_columns``).
 - ``changelog.md``: ``CHANGELOG.md`` from the repository's root.
 """
 
@@ -23,7 +23,7 @@ def code(text: str) -> str:
 
 def columns_of(name: str) -> str:
     """The CSV columns of a resource's plain query, and of its variants where they differ."""
-    from runeq_fn.sinks.dask import known_columns
+    from runeq_fn.resources import known_columns
 
     variants = {"": {}, "severity=*": {"severity": "*"}, "channels=0,1": {"channels": "0,1"}}
     found = []

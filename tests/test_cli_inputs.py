@@ -41,10 +41,12 @@ def option_lines() -> Iterator[tuple[str, list[str]]]:
     """Every option of every command (and a positional word) given the marker as its value.
 
     ``{out}`` stands for a file in the test's folder. The options that name a file
-    (``--output``, ``--config``, ``--tls-cert``, ``--tls-key``) are left out: errors
+    (``messages.PATH_OPTIONS``: ``--output``, ``--config``, ``--status``, ...) are left out: errors
     name the file, so you know which one.
     """
     fetch_base = ["accel", "--emulator", "--output", "{out}"]
+    sync_base = ["accel", "--emulator", "--output", "{out}", "--patient-id", "p1", "--device-id", "d1",
+                 "--start-time", str(START), "--end-time", str(END)]
     groups = {
         "configure setup": (configure.Configure.setup, []),
         "configure get": (configure.Configure.get, []),
@@ -52,22 +54,26 @@ def option_lines() -> Iterator[tuple[str, list[str]]]:
         "emulator": (cli.Runeq.emulator, []),
         "demo": (cli.Runeq.demo, []),
         "fetch": (cli.Runeq.fetch, fetch_base),
+        "sync": (cli.Runeq.sync, sync_base),
     }
     for command, (method, base) in groups.items():
         words = command.split()
         for name in inspect.signature(method).parameters:
             if name in ("self", "keys", "pairs", "params", *messages.PATH_OPTIONS):
                 continue
-            rest = fetch_base[1:] if name == "resource" else base
+            rest = base[1:] if name == "resource" else base
             yield f"{command} --{name}", [*words, *rest, flag(name), MARK]
             yield f"{command} --{name}=", [*words, *rest, f"{flag(name)}={MARK}"]
         yield f"{command} positional", [*words, *base, MARK]
     yield "unknown command", [MARK]
     yield "unknown configure command", ["configure", MARK]
     yield "fetch unknown resource", ["fetch", MARK, "--emulator"]
-    for name in ("start_time", "end_time", "patient_id", "device_id", "channels", "colour"):
-        yield f"fetch --{name}", ["fetch", *fetch_base, flag(name), MARK]
+    yield "sync unknown resource", ["sync", MARK, *sync_base[1:]]
+    for command, base in (("fetch", fetch_base), ("sync", sync_base)):
+        for name in ("start_time", "end_time", "patient_id", "device_id", "channels", "colour"):
+            yield f"{command} --{name}", [command, *base, flag(name), MARK]
     yield "fetch stray positional", ["fetch", "accel", MARK, "--emulator"]
+    yield "sync stray positional", ["sync", "accel", MARK, *sync_base[1:]]
     for key in sorted(KNOWN_KEYS):
         yield f"configure set {key}=", ["configure", "set", f"{key}={MARK}"]
     yield "configure set unknown key", ["configure", "set", f"{MARK}=1"]
@@ -144,6 +150,13 @@ def test_a_file_named_by_output_is_shown_whole_even_where_it_holds_a_typed_value
         cli.main(["fetch", "accel", "--emulator", "--patient-id", MARK, "--output", str(out)])
     err = capsys.readouterr().err
     assert f"cannot write {out}.part" in err and err.count(MARK) == 1
+
+
+def test_a_dataset_named_by_sync_status_is_shown_whole_as_output_is(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / MARK  # no dataset there
+    with pytest.raises(SystemExit):
+        cli.main(["sync", "--status", str(folder)])
+    assert f"runeq: error: {folder} is not a synced dataset" in capsys.readouterr().err
 
 
 def test_the_marker_would_be_shown_without_the_guard(monkeypatch, capsys) -> None:

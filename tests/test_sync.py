@@ -353,12 +353,13 @@ def test_the_command_prints_one_summary_line_and_status_per_patient_and_day(
                                                          ["P2", "watch-1", "2021-01-01", "2,000", "0.01"]]
 
 
-def test_plot_draws_the_coverage_as_a_png(emu: Moving, tmp_path: Path) -> None:
+def test_plot_draws_the_coverage_as_a_png(emu: Moving, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     pytest.importorskip("matplotlib")
     out = tmp_path / "accel"
     run(emu, out, T0, T0 + 40)
     cli.main(["sync", "--status", str(out), "--plot", str(tmp_path / "c.png")])
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert capsys.readouterr().err == f"runeq: drew the coverage of {out} into {tmp_path / 'c.png'}\n"  # both named
 
 
 @pytest.mark.parametrize("resource", ["span", "event"])

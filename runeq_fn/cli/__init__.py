@@ -2,8 +2,9 @@
 
 ``Runeq`` holds each command's options and help; the work is done in the
 command's own module (``fetch``, ``sync``, ``emulator``, ``configure``). ``main``
-checks the command line first (``commandline``), and every message goes
-through ``messages.note``, which never shows a value typed.
+checks the command line first (``commandline``), the commands read option
+values through ``flags``, and every message goes through ``messages.note``,
+which never shows a value typed.
 
 Each command prints its own output and returns None, so that fire prints
 nothing more. fire passes every argument as the text typed (see

@@ -169,12 +169,12 @@ def unknown_parameters(flags: Iterable[str], options: Iterable[str], command: st
     """
     import difflib
 
-    from ..sinks.inputs import V1_PARAMETERS
+    from ..resources import PARAMETERS
 
     warnings = []
     for flag in flags:
         name = flag.replace("-", "_")
-        if name in V1_PARAMETERS:
+        if name in PARAMETERS:
             continue
         shown = "--" + name.replace("_", "-")
         if name in KNOWN_KEYS:
@@ -187,7 +187,7 @@ def unknown_parameters(flags: Iterable[str], options: Iterable[str], command: st
         ]
         if option:
             raise UsageError(f"{shown} is not an option of {command}: did you mean --{option[0]}?")
-        near = difflib.get_close_matches(name, sorted(V1_PARAMETERS), n=1, cutoff=0.7)
+        near = difflib.get_close_matches(name, sorted(PARAMETERS), n=1, cutoff=0.7)
         hint = f" (did you mean --{near[0].replace('_', '-')}?)" if near else ""
         warnings.append(f"{shown} is not a Stream API V1 parameter: sent as typed{hint}")
     return warnings

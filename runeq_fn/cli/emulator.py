@@ -6,7 +6,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
-from ..pull.options import count_flag
+from .flags import count_flag
 from .messages import note
 
 if TYPE_CHECKING:

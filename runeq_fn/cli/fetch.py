@@ -9,8 +9,7 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RuneError, UsageError, WriteError
-from ..pull.options import count_flag
-from .flags import as_flag, file_flag
+from .flags import as_flag, count_flag, file_flag
 from .messages import note
 
 if TYPE_CHECKING:

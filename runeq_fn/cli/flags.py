@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import UsageError
+from ..pull.options import count_option, rule
 
 TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
@@ -42,3 +43,23 @@ def file_flag(name: str, value: Any, example: str) -> str | None:
     if str(value) in ("True", "False") or not str(value).strip():
         raise UsageError(f"--{name} needs a file name, e.g. --{name} {example}")
     return str(value)
+
+
+def count_flag(name: str, text: Any, minimum: int) -> int:
+    """A whole-number flag of the command line (``--shards``, ``--prefetch``, ``--port``, ``--page-size``,
+    ``--delay-ms``, ``--window``): its text as a whole number, checked as the Python option is, so every
+    one is refused in one style; the error never shows what was typed (fire hands ``2.5`` over as a float,
+    a bare flag as True: neither is one).
+
+    >>> count_flag("--shards", " 4 ", 1)
+    4
+    >>> count_flag("--shards", "4.5", 1)
+    Traceback (most recent call last):
+    ...
+    runeq_fn.errors.UsageError: --shards must be a whole number of at least 1 (e.g. --shards 8): it is not one
+    """
+    try:
+        number = int(str(text).strip())
+    except ValueError:
+        raise UsageError(f"{rule(name, minimum)}: it is not one") from None
+    return count_option(name, number, minimum)

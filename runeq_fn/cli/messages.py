@@ -14,7 +14,7 @@ TYPED: list[str] = []
 """The values typed on the command line being run (set by ``main``): ``note`` never shows them."""
 FILES: list[str] = []
 """The files named on that command line (by ``PATH_OPTIONS``): ``note`` shows them whole."""
-PATH_OPTIONS = ("output", "config", "tls_cert", "tls_key")
+PATH_OPTIONS = ("output", "config", "tls_cert", "tls_key", "status", "plot")
 """Options that name a file: errors show it, so that you know which file."""
 SHORTEST_HIDDEN = 6
 

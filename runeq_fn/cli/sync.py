@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UsageError
-from ..pull.options import count_flag
-from .flags import as_flag, file_flag
+from .flags import as_flag, count_flag, file_flag
 from .messages import note
 
 

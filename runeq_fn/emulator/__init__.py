@@ -19,6 +19,13 @@ always cover 09:00-11:00 and 15:00-18:00. Accel and rotation sample at 50 Hz, lf
 channels), band power at 1 Hz (two channels x alpha/beta), heart rate every 5 s, symptom
 probability every 60 s, device state every 600 s. Pagination and tokens: see ``pagination``;
 faults: see ``faults``.
+
+The modules: ``server`` (the ``Emulator``: its options, request log and faults, and the answer to
+each request), ``handler`` (connections: TLS, keep-alive, reading a request, framing its answer),
+``replies`` (an answer before it is sent, gzip, what a fault changes), ``records`` (the request
+log, never a credential), ``resources`` (the nine resources: parameters in, rows out), ``data``
+(the generators), ``pagination``, ``faults``, ``auth`` (credentials and their checks) and
+``fixture`` (a pytest fixture).
 """
 
 from __future__ import annotations

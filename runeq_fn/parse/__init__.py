@@ -1,1 +1,2 @@
-"""Parsers: pages to points, CSV texts and JSON results (points), to typed columns (columns), to Arrow tables (arrow)."""
+"""Parsers, pure: pages to points, CSV texts and JSON results (``points``), to typed columns
+(``columns``), to Arrow tables (``arrow``)."""

@@ -189,7 +189,7 @@ def read_table(page: Any, types: dict[str, Any] | None, number: int) -> tuple[An
     """One page as (its Table, or None when it has no rows; the column types fixed once it is read).
 
     ``types`` is None until a page with rows has fixed them; ``number`` names the page in errors,
-    which carry the page's ``resume`` (as ``parse.resume_at`` gives them).
+    which carry the page's ``resume`` (as ``points.resume_at`` gives them).
 
     >>> table, types = read_table("time,note\\n1,on\\n", None, 1)
     >>> table.num_rows, types

@@ -30,26 +30,6 @@ def rule(name: str, minimum: int) -> str:
     return f"{name} must be a whole number of at least {minimum} (e.g. {given})"
 
 
-def count_flag(name: str, text: Any, minimum: int) -> int:
-    """A whole-number flag of the command line (``--shards``, ``--prefetch``, ``--port``, ``--page-size``,
-    ``--delay-ms``, ``--window``): its text as a whole number, checked as the Python option is, so every
-    one is refused in one style; the error never shows what was typed (fire hands ``2.5`` over as a float,
-    a bare flag as True: neither is one).
-
-    >>> count_flag("--shards", " 4 ", 1)
-    4
-    >>> count_flag("--shards", "4.5", 1)
-    Traceback (most recent call last):
-    ...
-    runeq_fn.errors.UsageError: --shards must be a whole number of at least 1 (e.g. --shards 8): it is not one
-    """
-    try:
-        number = int(str(text).strip())
-    except ValueError:
-        raise UsageError(f"{rule(name, minimum)}: it is not one") from None
-    return count_option(name, number, minimum)
-
-
 def count_option(name: str, value: Any, minimum: int) -> int:
     """A whole-number option (``shards``, ``prefetch``), or a ``UsageError`` naming it and what it takes.
 

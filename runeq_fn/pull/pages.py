@@ -26,7 +26,7 @@ from .paging import predict, step_for
 Fetch = Callable[[Request], Any]
 
 SHARD_WINDOWS = "shard_windows"
-"""The key of a sharded pull's ``resume`` that lists the windows left (``runeq_fn.pull.shards``); never sent."""
+"""The key of a sharded pull's ``resume`` that lists the windows left (``runeq_fn.pull.windows``); never sent."""
 SEND_WAIT = 0.05
 """Seconds a prefetch waits for its request to be sent (a fetch that is not HTTP never says so)."""
 

@@ -7,6 +7,9 @@ its longest window. One pull, top to bottom::
 
     Request --plan_windows--> windows --window_pages--> Responses, in time order --> csv_points, ...
 
+The windows are planned in ``runeq_fn.pull.windows`` and each page is cut to its
+window in ``runeq_fn.pull.cut``; this module pulls them at once and in order.
+
 Exactness: the rows of a sharded pull are the unsharded pull's, in the same
 order, once each, whatever the server's arithmetic on its bounds. Inner edges sit
 on whole seconds; each window is its own query (paginated from its first page),

@@ -246,7 +246,7 @@ def sharded_start(
 ) -> Pull:
     """The pull with its time windows planned (one availability request), for ``shards`` > 1.
 
-    What cannot shard (event, span, an expression query: ``shards.unshardable``)
+    What cannot shard (event, span, an expression query: ``windows.unshardable``)
     stays unsharded. A cohort into one file goes one patient after another, so
     ``shards`` is refused there rather than ignored. The plan's request is
     bounded by ``deadline`` (``deadline_from_now``) and counted in ``stats``

@@ -215,6 +215,3 @@ def export_query(
         pull = saved_pull(output, pull) if resume else sharded_start(config, pull, shards, stats, deadline)
         report(pull)
         return write_file(config, pull, output, prefetch, report, resume, stats, deadline)
-
-
-# -- progress on a terminal ---------------------------------------------------------------------

@@ -10,11 +10,7 @@ from typing import Any
 
 from ..config import Config
 from ..config.file import DEFAULT_CONFIG_PATH
-from ..resources import PARAMETERS
 from ..times import check_range, flag_name, with_times
-
-V1_PARAMETERS = PARAMETERS
-"""The query parameters of the Stream API V1 (``runeq_fn.resources``); ``runeq fetch`` warns about any other."""
 
 
 def query_from_flags(flags: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ exact across interruptions by writing it as a dataset folder of chunk files:
     OUT.part/.part-000128.parquet.tmp   the chunk being written (readers skip dot files)
     OUT.part.state                      the ``Pull`` after the last committed chunk
 
-The state file is ``export``'s (``Pull`` as JSON); it is saved after each chunk
+The state file is ``durable``'s (``Pull`` as JSON); it is saved after each chunk
 is committed, so ``resume=True`` drops any chunk written after it and goes on
 from the page after the last committed one. Once every page is in, ``OUT.part``
 is renamed to ``OUT`` (a folder) or, for an ``OUT`` that ends in ``.parquet``,
@@ -23,7 +23,7 @@ pandas and DuckDB read ``patient_id`` back as a column.
 
 ``Pull.bytes`` counts the CSV bytes read (the Parquet files are smaller).
 
-The pages come from ``export.pull_pages``, as for the other formats: ``shards``
+The pages come from ``durable.pull_pages``, as for the other formats: ``shards``
 (windows saved in the state, so ``resume`` goes on in each), ``prefetch`` and
 ``stats`` apply here as there.
 """
@@ -147,7 +147,7 @@ def table_steps(
     config: Any, pull: Pull, types: dict[str, Any] | None, timestamps: bool, prefetch: int, stats: Stats | None = None,
     deadline: float | None = None,
 ) -> Iterator[tuple[Any, Pull]]:
-    """The pull's remaining pages as (Arrow table or None, pull after it), fetched lazily (``export.pull_pages``)."""
+    """The pull's remaining pages as (Arrow table or None, pull after it), fetched lazily (``durable.pull_pages``)."""
     for response, following, windows in pull_pages(config, pull, prefetch, stats, deadline):
         table, types = read_table(response, types, pull.pages + 1)
         if table is not None and timestamps:

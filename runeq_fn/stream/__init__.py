@@ -1,5 +1,8 @@
 """The runeq 0.15.0 surface, at runeq's paths: ``stream.V1Client`` and ``stream.v1.V1Client`` alike.
 
+``v1`` holds ``V1Client`` and the accessors; ``numeric`` the numpy values ``points()`` gives
+where numpy is installed.
+
 >>> from runeq_fn import stream
 >>> stream.V1Client is stream.v1.V1Client, stream.Accel.__module__
 (True, 'runeq_fn.stream.v1')

@@ -198,7 +198,7 @@ class StreamV1Base:
     stats: Stats | None = None
     """Counts every page pulled (a ``runeq_fn.pull.stats.Stats``); set by ``V1Client(cfg, stats=...)``."""
     engine = "auto"
-    """What reads ``points()``'s pages (``parse.chosen_engine``); set by ``V1Client(cfg, engine=...)``."""
+    """What reads ``points()``'s pages (``runeq_fn.parse.points.chosen_engine``); set by ``V1Client(cfg, engine=...)``."""
 
     def __init__(self, cfg: Any, **defaults: Any) -> None:
         self.config = cfg

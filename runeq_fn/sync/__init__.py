@@ -8,7 +8,7 @@ Parquet file, partitioned hive style::
     DIR/patient_id=P1/device_id=D/20210101T090000Z.parquet     the rows of [09:00, 10:00), pulled whole
     DIR/patient_id=P1/device_id=D/.20210101T100000Z.parquet.tmp a window being written (readers skip it)
 
-A window's file is written under a hidden name, fsynced and renamed into place,
+A window's file (``files``) is written under a hidden name, fsynced and renamed into place,
 and only then is its ledger entry appended, so a kill at any moment leaves whole
 files, each either named by the ledger or cleared away by the next run (a file
 no entry names, or whose size is not the recorded one, is removed and its window

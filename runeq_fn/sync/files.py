@@ -22,6 +22,8 @@ from typing import Any
 
 from ..parse.arrow import header_names, page_bytes, read_table
 from ..pull.stats import Stats
+from ..resources import known_columns
+from ..sinks.dask import column_types
 from ..sinks.durable import sync_folder, writing
 from ..sinks.parquet import PRIVATE_FOLDER, commit
 from .ledger import cell_file
@@ -70,8 +72,6 @@ def header_types(names: Sequence[str]) -> dict[str, Any]:
 
 def known_types(name: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
     """The resource's column types when the API fixes them (the same in every file), else None."""
-    from ..sinks.dask import column_types, known_columns
-
     return column_types(name, [params], None) if known_columns(name, params) is not None else None
 
 
