@@ -3,9 +3,9 @@
 import pytest
 from _pytest.doctest import DoctestItem
 
-from tests.extras import doctest_needs, need
+from tests.extras import DOCTEST_NEEDS, need
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if isinstance(item, DoctestItem):
-        need(*doctest_needs(item.name))
+        need(*DOCTEST_NEEDS.get(item.name, ()))

@@ -24,28 +24,27 @@ def need(*modules: str) -> None:
             pytest.skip(message, allow_module_level=True)
 
 
-# What the doctests of runeq_fn need, by the doctest's name or its module's (then every doctest of the module).
+
+# What each doctest of runeq_fn that needs an optional extra needs, by its name (conftest.py asks).
 DOCTEST_NEEDS = {
-    "runeq_fn.parse.arrow": ("pyarrow",),
+    "runeq_fn.parse.arrow.arrow_tables": ("pyarrow",),
+    "runeq_fn.parse.arrow.first_table": ("pyarrow",),
+    "runeq_fn.parse.arrow.read_table": ("pyarrow",),
+    "runeq_fn.parse.arrow.seconds_to_timestamps": ("pyarrow",),
     "runeq_fn.parse.points.arrow_points": ("pyarrow",),
     "runeq_fn.parse.points.page_points": ("pyarrow",),
-    "runeq_fn.sinks.dask": ("dask", "pandas", "pyarrow"),
-    "runeq_fn.sinks.frames": ("pandas", "pyarrow"),
-    "runeq_fn.sinks.parquet": ("pyarrow",),
-    "runeq_fn.stream.numeric": ("numpy", "pyarrow"),
+    "runeq_fn.sinks.dask.before": ("pyarrow",),
+    "runeq_fn.sinks.dask.column_types": ("pyarrow",),
+    "runeq_fn.sinks.dask.read_points": ("dask", "pandas", "pyarrow"),
+    "runeq_fn.sinks.frames.to_arrow": ("pyarrow",),
+    "runeq_fn.sinks.frames.to_dataframe": ("pandas",),
+    "runeq_fn.sinks.parquet.export_parquet": ("pyarrow",),
+    "runeq_fn.stream.numeric.numpy_arrow_column": ("numpy", "pyarrow"),
+    "runeq_fn.stream.numeric.numpy_cell": ("numpy",),
+    "runeq_fn.stream.numeric.numpy_column": ("numpy",),
+    "runeq_fn.stream.numeric.numpy_conversion": ("numpy",),
+    "runeq_fn.stream.numeric.numpy_numbers": ("numpy",),
     "runeq_fn.sync.files.header_types": ("pyarrow",),
     "runeq_fn.sync.files.page_tables": ("pyarrow",),
     "runeq_fn.sync.sync": ("pyarrow",),
 }
-
-
-def doctest_needs(name: str) -> tuple[str, ...]:
-    """The modules the doctest ``name`` needs: its own entry's and those of the modules it is in.
-
-    >>> doctest_needs("runeq_fn.sinks.parquet.export_cohort"), doctest_needs("runeq_fn.sync.sync")
-    (('pyarrow',), ('pyarrow',))
-    >>> doctest_needs("runeq_fn.sync.plan"), doctest_needs("runeq_fn.sync.synced")
-    ((), ())
-    """
-    parts = name.split(".")
-    return tuple(module for i in range(1, len(parts) + 1) for module in DOCTEST_NEEDS.get(".".join(parts[:i]), ()))
