@@ -36,23 +36,15 @@ test: $(STAMP) $(EXTRAS_STAMP) $(RUNEQ_VENV)/.installed
 	$(BIN)/mypy
 	RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(BIN)/pytest -n auto
 
-# The modules whose doctests need an optional extra, and the doctests that need one in other modules.
-EXTRA_DOCTESTS := parse/arrow sinks/dask sinks/frames sinks/parquet stream/numeric
-EXTRA_DOCTEST_ITEMS := parse/points.py::runeq_fn.parse.points.arrow_points \
-	parse/points.py::runeq_fn.parse.points.page_points sync/__init__.py::runeq_fn.sync.sync \
-	sync/files.py::runeq_fn.sync.files.header_types sync/files.py::runeq_fn.sync.files.page_tables
-
 # Not part of `make test`: the lowest versions setup.cfg admits (constraints-min.txt, which
 # tests/test_floors.py keeps equal to install_requires) in a fresh venv, and every test that needs no
-# optional extra (tests that need one are skipped: CI is unset here).
+# optional extra (tests and doctests that need one are skipped: CI is unset here; see tests/extras.py).
 test-min: $(RUNEQ_VENV)/.installed
 	rm -rf $(MIN_VENV)
 	$(PYTHON) -m venv $(MIN_VENV)
 	$(MIN_VENV)/bin/pip install -q --upgrade pip
 	$(MIN_VENV)/bin/pip install -q --constraint constraints-min.txt -e '.[test]'
-	env -u CI RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(MIN_VENV)/bin/pytest \
-		$(foreach module,$(EXTRA_DOCTESTS),--ignore=runeq_fn/$(module).py) \
-		$(foreach item,$(EXTRA_DOCTEST_ITEMS),--deselect=runeq_fn/$(item))
+	env -u CI RUNEQ_PYTHON=$(RUNEQ_VENV)/bin/python $(MIN_VENV)/bin/pytest
 
 # The documentation site, into site/ (MkDocs; warnings are errors). make test builds it too (tests/test_docs_site.py).
 docs: $(EXTRAS_STAMP)

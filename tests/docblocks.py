@@ -4,11 +4,14 @@ A ```python block runs as a script of its own (``python block.py``), a ```sh blo
 in an empty folder that is also ``HOME`` (so no ``~/.rune/config`` of the machine is read), with
 this interpreter's commands first on PATH. A ```text block right after a code block is what the
 code prints on stdout, exactly (the folder's path shows as ``~``). A block that cannot run here
-says so in its first line: ``# not run by the tests: <the reason>``.
+says so in its first line: ``# not run by the tests: <the reason>``. A block that needs an optional
+extra says so in a line of its own, ``# needs pip install 'runeq-fn[arrow,pandas]'``: the tests skip
+it on a machine without them and fail in CI (``tests/extras.need``).
 """
 
 from __future__ import annotations
 
+import configparser
 import os
 import pathlib
 import re
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 ROOT = pathlib.Path(__file__).parent.parent
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
 NOT_RUN = re.compile(r"# not run by the tests: (\S.*)")
+NEEDS = re.compile(r"^# needs pip install 'runeq-fn\[([\w,]+)\]'$", re.M)
 RUNNABLE = ("python", "sh")
 
 
@@ -41,6 +45,24 @@ class Block:
         """Why the block is not run, from its first line; None when it runs."""
         found = NOT_RUN.fullmatch(self.code.splitlines()[0]) if self.code.strip() else None
         return found.group(1) if found else None
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The modules of the optional extras the block says it needs."""
+        return tuple(module for found in NEEDS.findall(self.code) for extra in found.split(",")
+                     for module in extra_modules(extra))
+
+
+def extra_modules(extra: str) -> list[str]:
+    """The modules setup.cfg's optional extra installs (as its distributions are named).
+
+    >>> extra_modules("dask"), extra_modules("docs")
+    (['dask'], ['mkdocs', 'mkdocstrings'])
+    """
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    requirements = setup["options.extras_require"][extra].split()
+    return [re.split(r"[\[<>=!~;]", requirement)[0].lower().replace("-", "_") for requirement in requirements]
 
 
 def blocks(path: pathlib.Path) -> list[Block]:

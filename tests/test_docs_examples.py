@@ -2,6 +2,7 @@
 
 import pytest
 from docblocks import ROOT, blocks, check
+from extras import need
 
 PAGES = sorted((ROOT / "docs").rglob("*.md"))
 BLOCKS = [block for page in PAGES for block in blocks(page)]
@@ -25,4 +26,5 @@ def test_a_block_not_run_says_why(block):
 
 @pytest.mark.parametrize("block", RUN, ids=lambda b: b.name)
 def test_block_runs_as_written(block, tmp_path):
+    need(*block.needs)
     check(block, tmp_path)

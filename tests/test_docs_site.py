@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from docblocks import ROOT, blocks, check
+from docblocks import ROOT, blocks, check, extra_modules
+from extras import need
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ def page_text(site, page):
 
 
 def test_the_site_builds_strictly_with_pages_made_from_the_code(tmp_path):
+    need(*extra_modules("docs"))
     site = tmp_path / "site"
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
@@ -39,9 +41,10 @@ def test_the_site_builds_strictly_with_pages_made_from_the_code(tmp_path):
 
 
 def site_module(name):
-    """A module of the site's own code (docs/NAME.py)."""
+    """A module of the site's own code (docs/NAME.py): it needs the docs extra."""
     import importlib.util
 
+    need(*extra_modules("docs"))
     spec = importlib.util.spec_from_file_location(f"docs_{name}", ROOT / "docs" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

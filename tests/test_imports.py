@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+from extras import need
+
 
 def test_import_loads_no_heavy_module():
     code = (
@@ -35,6 +37,7 @@ def test_the_columnar_modules_import_no_optional_extra():
 
 
 def test_the_engines_load_pyarrow_at_the_first_page_not_before():
+    need("pyarrow")
     code = (
         "import sys, runeq_fn, runeq_fn.parse.columns, runeq_fn.stream\n"
         "points = runeq_fn.csv_points(['time,x\\n1,2\\n'], engine='arrow')\n"

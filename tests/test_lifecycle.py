@@ -285,7 +285,9 @@ except KeyboardInterrupt:
 def test_ctrl_c_does_not_wait_for_requests_hanging_on_a_slow_server(kind: str, scheme: str) -> None:
     # the generous timeout only keeps a hang from stalling the suite: a pull that waited would take 600 s
     command = [sys.executable, "-c", SLOW_SERVER, kind, scheme]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    # a shell without job control (make in the background) starts the suite with SIGINT ignored: the child would inherit it
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert done.returncode == 0, done.stderr
     assert done.stdout == "interrupted []\n"
 

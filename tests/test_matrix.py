@@ -155,11 +155,14 @@ class Frame(Surface):
     name = "to_dataframe(iter_csv_text)"
 
     def pull(self, ctx: Context, **options: Any) -> list[Row]:
+        texts = stream.V1Client(ctx.cfg, **options).Accel(**QUERY).iter_csv_text()  # bad options: refused here
+        need("pandas")
         from runeq_fn import to_dataframe
 
-        return frame_rows(to_dataframe(stream.V1Client(ctx.cfg, **options).Accel(**QUERY).iter_csv_text()))
+        return frame_rows(to_dataframe(texts))
 
     def resumed(self, ctx: Context, **options: Any) -> list[Row]:
+        need("pandas")
         from runeq_fn import to_dataframe
 
         accessor = stream.V1Client(ctx.cfg, **options).Accel(**QUERY)

@@ -7,6 +7,7 @@ import struct
 import threading
 
 import pytest
+from extras import need
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -98,7 +99,20 @@ def csv_text(draw, cells=cells):
     return out.getvalue()
 
 
-ENGINES = ["python", "arrow"]
+
+
+@pytest.fixture(scope="module", params=["python", "arrow"])
+def engine(request):
+    """Each engine in turn; the arrow engine needs pyarrow (module scope: hypothesis runs each test's examples in one call)."""
+    if request.param == "arrow":
+        need("pyarrow")
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def arrow():
+    need("pyarrow")
+
 
 plain_pages = st.builds(
     lambda header, rows: "\n".join(",".join(row) for row in [header, *rows]) + "\n",
@@ -108,7 +122,6 @@ plain_pages = st.builds(
 """Pages of numbers and blanks, no quotes, every row as wide as its header: what the arrow engine reads itself."""
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 @given(texts=st.lists(st.one_of(csv_text(), plain_pages), max_size=4))
 def test_csv_points_agree_with_a_reference_reading(engine, texts):
     got = list(csv_points(texts, engine=engine))
@@ -117,18 +130,17 @@ def test_csv_points_agree_with_a_reference_reading(engine, texts):
     assert all(same(g, w) for g, w in zip(got, want))
 
 
-@given(st.one_of(csv_text(), plain_pages))
-def test_fast_path_and_both_engines_agree_with_the_per_cell_rule(text):
+@given(text=st.one_of(csv_text(), plain_pages))
+def test_fast_path_and_each_engine_agree_with_the_per_cell_rule(engine, text):
     lines = list(csv.reader(io.StringIO(text, newline="")))
     header, body = lines[0], [r for r in lines[1:] if r]
     expected = [row_point(header, r) for r in body]
     assert all(same(g, w) for g, w in zip(text_points(text), expected, strict=True))
-    for engine in ENGINES:
-        assert all(same(g, w) for g, w in zip(page_points(text, engine=engine), expected, strict=True))
+    assert all(same(g, w) for g, w in zip(page_points(text, engine=engine), expected, strict=True))
 
 
-@given(plain_pages)
-def test_the_arrow_engine_reads_plain_pages_of_numbers_itself_bit_for_bit(text):
+@given(text=plain_pages)
+def test_the_arrow_engine_reads_plain_pages_of_numbers_itself_bit_for_bit(arrow, text):
     got = arrow_points(text)
     assert got is not None
     want = list(text_points(text))
@@ -171,7 +183,6 @@ def test_json_numbers_refuse_what_json_reads_but_a_cell_is_not():
         assert json_numbers(rows) is None, rows
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 @given(texts=st.lists(csv_text(), max_size=4))
 def test_points_do_not_depend_on_responses_or_texts(engine, texts):
     responses = [Response(200, content=t.encode()) for t in texts]
@@ -180,7 +191,6 @@ def test_points_do_not_depend_on_responses_or_texts(engine, texts):
     )
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 @given(text=st.one_of(csv_text(line_breaking_cells), plain_pages))
 def test_the_shims_rows_end_where_str_splitlines_ends_them_as_in_runeq(engine, text):
     got = page_points(text, PLAIN_LINES, engine)
@@ -188,7 +198,6 @@ def test_the_shims_rows_end_where_str_splitlines_ends_them_as_in_runeq(engine, t
     assert len(got) == len(want) and all(same(g, w) for g, w in zip(got, want))
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 @given(text=csv_text(line_breaking_cells))
 def test_the_core_keeps_the_csv_modules_rows(engine, text):
     got = csv_points([text], engine=engine)
@@ -241,15 +250,17 @@ def test_json_pages_yield_each_result_and_reject_cut_off_json():
         list(json_pages([Response(200, content=b"[1, 2]")]))
 
 
-@given(st.text(max_size=200))
-def test_arbitrary_text_gives_the_same_points_or_parse_error_from_both_engines(text):
-    outcomes = []
-    for engine in ENGINES:
-        try:
-            outcomes.append(list(csv_points([text], engine=engine)))
-        except ParseError as exc:
-            outcomes.append(str(exc))
-    assert same(*outcomes)
+def points_or_parse_error(text, engine):
+    """The points of a page, or the message of its ParseError (any other error escapes)."""
+    try:
+        return list(csv_points([text], engine=engine))
+    except ParseError as exc:
+        return str(exc)
+
+
+@given(text=st.text(max_size=200))
+def test_arbitrary_text_gives_points_or_a_parse_error_and_the_same_from_each_engine(engine, text):
+    assert same(points_or_parse_error(text, engine), points_or_parse_error(text, "python"))
 
 
 @given(st.binary(max_size=200))
@@ -265,7 +276,6 @@ def test_a_byte_order_mark_does_not_stick_to_the_first_key():
     assert point == {"time": 1.0, "x": 2.0}
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_a_page_that_fails_to_parse_yields_none_of_its_rows(engine):
     too_long = "x" * (csv.field_size_limit() + 1)
     got = []
@@ -314,6 +324,6 @@ def test_a_page_parsed_ahead_that_fails_raises_when_it_is_reached_with_its_resum
 
 
 @pytest.mark.parametrize("page", ["x\nnan(1)\n", 'x\n"1"\n', "x\r\n1\r\n", "time,x\n1\n", "time,x\n1,on\n"])
-def test_the_arrow_engine_leaves_to_python_the_pages_pyarrow_would_read_otherwise(page):
+def test_the_arrow_engine_leaves_to_python_the_pages_pyarrow_would_read_otherwise(arrow, page):
     assert arrow_points(page) is None
     assert same(list(csv_points([page], engine="arrow")), list(csv_points([page], engine="python")))
