@@ -610,3 +610,41 @@ def test_the_cut_keeps_exactly_the_rows_inside_its_window_whatever_their_order(r
     kept = [line for line, (t, _) in zip(lines, rows) if (lo is None or lo <= t) and (hi is None or t < hi)]
     page = "time,x\n" + "".join(lines)
     assert cut_csv(page, "time", lo, hi) == ("time,x\n" + "".join(kept) if kept else "")
+
+
+def test_a_failing_window_leaves_the_pages_fetched_before_it_to_the_reader() -> None:
+    """The first window's pages on the board when the second window fails are read, then the error, then the rest."""
+    import threading
+
+    query = {**DEVICE, "start_time": WEAR_START, "end_time": WEAR_START + 40}
+    with Emulator(pagination="token", page_size=100) as emu:
+        cfg = Config(**emu.config_values(), retries=0)
+        request = build_request(cfg, "accel", "csv", query)
+        clean = list(csv_points(pages(request)))
+        first, second = plan_windows(request, 2, plan="even")
+        emu.inject(Fault("status", status=500, path="/v1/accel.csv",
+                         params={"start_time": second["start_time"], "end_time": second["end_time"]}))
+        first_asked, second_failed = [], threading.Event()
+
+        def fetch(asked):
+            """The first window runs ahead: the second is asked (and fails) once the first has put 3 pages."""
+            if asked.param("start_time") == first["start_time"]:
+                first_asked.append(asked)
+                return http_fetch(asked)
+            while len(first_asked) < 4:
+                time.sleep(0.01)
+            try:
+                return http_fetch(asked)
+            finally:
+                second_failed.set()
+
+        points = csv_points(sharded_pages(request, shards=2, plan="even", fetch=fetch))
+        got = [next(points)]
+        assert second_failed.wait(30)
+        time.sleep(0.2)  # the window's thread hands its failure to the board after its answer
+        with pytest.raises(APIError) as caught:
+            got.extend(points)
+        assert len(got) >= 300  # the first window's three pages, not only the one being read
+        rest = list(csv_points(sharded_pages(build_request(cfg, "accel", "csv", {**query, **caught.value.resume}),
+                                             shards=2, plan="even")))
+    assert got + rest == clean

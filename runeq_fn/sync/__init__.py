@@ -15,6 +15,9 @@ no entry names, or whose size is not the recorded one, is removed and its window
 pulled again). Every row is cut to its window's [lo, hi) on the time column, so
 no row is in two files whatever the server does at ``end_time``.
 
+The windows of all patients are pulled by 16 lanes kept busy to the end
+(``lanes``: an idle lane splits the running part with the most pages to come).
+
 A run pulls a window when the ledger does not cover the asked part of it, or
 when the run ends later than the sync that pulled it and the window ends within
 ``recheck`` seconds before that sync's end (late data); the file is then

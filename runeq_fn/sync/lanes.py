@@ -73,7 +73,7 @@ class Part:
 
 
 def first_parts(owner: Any, request: Request, lo: Fraction, hi: Fraction, shards: int) -> list[Part]:
-    """A window's parts before any split: [lo, hi) in ``shards`` even parts (``shards.window_queries``).
+    """A window's parts before any split: [lo, hi) in ``shards`` even parts (``windows.window_queries``).
 
     >>> r = Request("u/v1/accel.csv", (("start_time", 0), ("end_time", 9)), paging="csv")
     >>> [(p.lo, p.hi, p.start, p.end) for p in first_parts("w", r, Fraction(0), Fraction(9), 2)]
