@@ -286,6 +286,17 @@ def test_parquet_without_pyarrow_is_one_line_naming_the_extra(tmp_path: Path) ->
     assert list(tmp_path.iterdir()) == []
 
 
+def test_sync_without_pyarrow_is_one_line_naming_the_extra(tmp_path: Path) -> None:
+    args = ["sync", "accel", "--emulator", "--patient-id", "P1", "--device-id", "D", "--start-time", "1609491600",
+            "--end-time", "1609491660", "--output", str(tmp_path / "accel")]
+    done = without("pyarrow", f"from runeq_fn.cli import main; main({args!r})")
+    assert (done.returncode, done.stderr) == (2, "runeq: error: runeq sync needs pyarrow: pip install 'runeq-fn[arrow]'\n")
+    assert list(tmp_path.iterdir()) == []
+    done = without("pyarrow", "from runeq_fn.sync import sync\ntry:\n    sync(None, 'accel', 'P1', 'D', 0, 60, 'x')\n"
+                              "except ImportError as exc:\n    print(exc)")
+    assert done.stdout == "runeq_fn.sync.sync needs pyarrow: pip install 'runeq-fn[arrow]'\n"
+
+
 def test_to_dataframe_without_pandas_names_the_extra() -> None:
     done = without("pandas", "from runeq_fn import to_dataframe\ntry:\n    to_dataframe([{'time': 1.0}])\n"
                              "except ImportError as exc:\n    print(exc)")  # fmt: skip

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from docblocks import ROOT, blocks, check
+from extras import need
 
 README = ROOT / "README.md"
 BLOCKS = blocks(README)
@@ -18,6 +19,7 @@ def test_the_readme_has_an_example_of_each_style_to_run():
 def test_each_block_runs_or_says_why_not_and_leaves_nothing_out(block, tmp_path):
     assert "..." not in block.code and "…" not in block.code
     if block.reason_not_run is None:
+        need(*block.needs)
         check(block, tmp_path)
     else:
         assert len(block.reason_not_run.split()) >= 3

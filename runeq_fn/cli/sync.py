@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UsageError
+from .fetch import require_extra
 from .flags import as_flag, count_flag, file_flag
 from .messages import note
 
@@ -47,6 +48,7 @@ def sync_command(resource: Any, output: Any, shards: Any, recheck: Any, window: 
     target = file_flag("output", output, "accel/") or ""
     rest = {k: v for k, v in query.items() if k not in ("patient_id", "device_id", "start_time", "end_time")}
     parts, seconds_per_file = count_flag("--shards", shards, 1), count_flag("--window", window, 1)
+    require_extra("pyarrow", "arrow", "runeq sync")
     try:
         with connect(file_flag("config", config, "~/.rune/config"), as_flag("emulator", emulator)) as cfg, \
                 terminal_progress(label="runeq sync") as progress:

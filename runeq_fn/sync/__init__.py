@@ -43,6 +43,7 @@ from ..pull.stats import Stats, human_bytes
 from ..pull.windows import edge_param, exact_time
 from ..resources import BY_NAME, resource, time_column_of
 from ..sinks.durable import Progress, Pull, flocked, patient_list, writing
+from ..sinks.frames import require
 from ..sinks.parquet import PRIVATE_FOLDER
 from ..times import check_range, unix_seconds
 from .files import Job, WindowPull, known_types, page_tables
@@ -293,6 +294,7 @@ def sync(
     >>> first.total("rows"), first.total("windows"), again.total("requests"), again.total("current")
     (2000, 4, 0, 4)
     """
+    require("pyarrow", "arrow", "runeq_fn.sync.sync")
     name = checked_resource(str(resource))
     people = patient_list(patients) if isinstance(patients, str) else list(dict.fromkeys(map(str, patients)))
     sent = {"start_time": unix_seconds("start_time", start_time), "end_time": unix_seconds("end_time", end_time)}
