@@ -509,12 +509,12 @@ def test_a_timestamp_format_that_cannot_be_cut_is_refused_before_any_request(ser
 RESUMED = {"accel": ("Accel", 12), "lfp": ("LFP", 4)}  # accessor, seconds pulled (lfp: 500 rows a second)
 
 
-def fail_the_middle_window(emu: Emulator, cfg: Config, name: str, query: dict, shards: int) -> None:
-    """Queue a 500 for the third request of the middle window the pull will ask for."""
+def fail_the_middle_window(emu: Emulator, cfg: Config, name: str, query: dict, shards: int, after: int = 2) -> None:
+    """Queue a 500 for the middle window the pull will ask for, once it has had ``after`` answers."""
     windows = plan_windows(build_request(cfg, name, "csv", query), shards)
     middle = windows[len(windows) // 2]
     times = {"start_time": middle["start_time"], "end_time": middle["end_time"]}
-    emu.inject(Fault("status", status=500, path=f"/v1/{name}.csv", params=times, after=2))
+    emu.inject(Fault("status", status=500, path=f"/v1/{name}.csv", params=times, after=after))
 
 
 def pulled_until_error(points) -> tuple[list, APIError]:
@@ -568,7 +568,8 @@ def test_fetch_shards_resume_after_an_error_in_the_middle_window_is_byte_identic
         cfg = config_file(emu, tmp_path)
         clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
         cli.main(["fetch", "accel", *flags, "--output", str(clean), "--config", str(cfg)])
-        fail_the_middle_window(emu, Config(**emu.config_values()), "accel", query, 4)
+        # the seventh page of the middle window fails: the first window has had six round trips to write a page
+        fail_the_middle_window(emu, Config(**emu.config_values()), "accel", query, 4, after=6)
         args = ["fetch", "accel", *flags, "--output", str(out), "--shards", "4", "--config", str(cfg)]
         with pytest.raises(SystemExit):
             cli.main(args)
