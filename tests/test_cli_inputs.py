@@ -297,6 +297,17 @@ def test_sync_without_pyarrow_is_one_line_naming_the_extra(tmp_path: Path) -> No
     assert done.stdout == "runeq_fn.sync.sync needs pyarrow: pip install 'runeq-fn[arrow]'\n"
 
 
+@pytest.mark.parametrize("writer", ["export_parquet", "export_cohort"])
+def test_parquet_writers_without_pyarrow_say_so_in_one_line_before_any_request(writer: str, tmp_path: Path) -> None:
+    # export_cohort failed each patient with "No module named 'pyarrow'" after pulling its first page
+    code = (f"from runeq_fn.sinks.parquet import {writer}\ntry:\n    {writer}(None, 'accel', {{}}, "
+            + ("['P1'], " if writer == "export_cohort" else "") + f"{str(tmp_path / 'out')!r})\n"
+            "except ImportError as exc:\n    print(exc)")
+    done = without("pyarrow", code)
+    assert done.stdout == f"{writer} needs pyarrow: pip install 'runeq-fn[arrow]'\n", done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_to_dataframe_without_pandas_names_the_extra() -> None:
     done = without("pandas", "from runeq_fn import to_dataframe\ntry:\n    to_dataframe([{'time': 1.0}])\n"
                              "except ImportError as exc:\n    print(exc)")  # fmt: skip

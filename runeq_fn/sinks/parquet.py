@@ -58,6 +58,7 @@ from .durable import (
     sharded_start,
     writing,
 )
+from .frames import require
 
 PAGES_PER_FILE = 64
 """Pages per chunk file: what an interrupted pull fetches again at most."""
@@ -307,6 +308,7 @@ def export_parquet(
     >>> done.pages, done.rows, table.num_rows, table.schema.names
     (2, 100, 100, ['time', 'x', 'y', 'z'])
     """
+    require("pyarrow", "arrow", "export_parquet")
     output = output_path(output)
     pull = Pull.start(name, "parquet", query)
     pull_options(shards, prefetch, stats)
@@ -407,6 +409,7 @@ def export_cohort(
     is missing. Returns ``{patient: Outcome}``, each holding its finished ``Pull``.
     ``shards``, ``prefetch`` and ``stats`` (one for all) apply to each patient's pull.
     """
+    require("pyarrow", "arrow", "export_cohort")
     output = output_path(output)
     pull_options(shards, prefetch, stats)
     if is_single_file(output):
