@@ -573,3 +573,14 @@ def test_the_progress_line_is_named_by_its_command() -> None:
     out = io.StringIO()
     LineProgress(out, "runeq sync")(Pull.start("accel", "csv", {}))
     assert out.getvalue().startswith("\rruneq sync: 0 pages")
+
+
+def test_a_ledger_write_that_fails_leaves_the_ledger_and_no_temporary_file(tmp_path: Path) -> None:
+    # the ledger's own copy of the atomic write left its hidden temporary file behind on a failed write
+    from runeq_fn.sync.ledger import write_atomically
+
+    path = tmp_path / LEDGER
+    path.write_text("kept\n")
+    with pytest.raises(UnicodeEncodeError):
+        write_atomically(str(path), "\ud800")
+    assert path.read_text() == "kept\n" and [p.name for p in tmp_path.iterdir()] == [LEDGER]

@@ -8,6 +8,7 @@ import stat
 from collections.abc import Mapping
 from typing import Any
 
+from ..atomic import replace_file
 from ..errors import ConfigError, ConfigFileNotFoundError
 
 log = logging.getLogger(__name__)
@@ -132,21 +133,7 @@ def write_config_file(values: Mapping[str, Any], path: str = DEFAULT_CONFIG_PATH
     os.makedirs(folder, mode=0o700, exist_ok=True)
     if os.path.basename(folder) == ".rune":
         os.chmod(folder, 0o700)  # a folder made earlier, or by another tool, may be open to others
-    text = yaml.safe_dump(dict(values), default_flow_style=False, sort_keys=True)
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=".config-", dir=folder)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, full)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    replace_file(full, yaml.safe_dump(dict(values), default_flow_style=False, sort_keys=True), ".config-")
     return full
 
 

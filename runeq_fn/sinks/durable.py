@@ -14,13 +14,13 @@ import errno
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, fields, replace
 from typing import Any
 
+from ..atomic import replace_file
 from ..errors import UsageError, WriteError
 from ..http.request import encode_value
 from ..http.transport import fetch as http_fetch
@@ -345,17 +345,7 @@ def sync_folder(path: str) -> None:
 def save_state(path: str, pull: Pull) -> None:
     """Write the state file atomically: a private temporary file, synced, then renamed over it."""
     with writing(path):
-        fd, temporary = tempfile.mkstemp(prefix=os.path.basename(path) + ".", dir=os.path.dirname(path) or ".")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(pull.to_json() + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with suppress(FileNotFoundError):  # renamed already when Ctrl-C came just after
-                os.unlink(temporary)
-            raise
+        replace_file(path, pull.to_json() + "\n", os.path.basename(path) + ".")
 
 
 def as_sent(query: Mapping[str, Any]) -> dict[str, str]:

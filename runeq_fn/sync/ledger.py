@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -22,9 +21,10 @@ from fractions import Fraction
 from typing import Any
 from urllib.parse import quote
 
+from ..atomic import replace_file
 from ..errors import UsageError
 from ..pull.windows import edge_param, exact_time
-from ..sinks.durable import PRIVATE, sync_folder, writing
+from ..sinks.durable import sync_folder, writing
 from ..sinks.parquet import partition_name
 
 LEDGER = "_ledger.jsonl"
@@ -115,13 +115,7 @@ def parse_lines(data: bytes, path: str) -> tuple[dict | None, dict[Key, Entry], 
 def write_atomically(path: str, text: str) -> None:
     """A private temporary file beside ``path``, synced, then renamed over it."""
     with writing(path):
-        fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=os.path.dirname(path))
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temporary, PRIVATE)
-        os.replace(temporary, path)
+        replace_file(path, text, "." + os.path.basename(path) + ".")
         sync_folder(path)
 
 
