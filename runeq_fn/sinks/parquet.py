@@ -308,10 +308,10 @@ def export_parquet(
     >>> done.pages, done.rows, table.num_rows, table.schema.names
     (2, 100, 100, ['time', 'x', 'y', 'z'])
     """
-    require("pyarrow", "arrow", "export_parquet")
     output = output_path(output)
     pull = Pull.start(name, "parquet", query)
     pull_options(shards, prefetch, stats)
+    require("pyarrow", "arrow", "export_parquet")
     part, state = part_paths(output)
     report = progress or (lambda _: None)
     check_output(output)
@@ -409,9 +409,9 @@ def export_cohort(
     is missing. Returns ``{patient: Outcome}``, each holding its finished ``Pull``.
     ``shards``, ``prefetch`` and ``stats`` (one for all) apply to each patient's pull.
     """
-    require("pyarrow", "arrow", "export_cohort")
     output = output_path(output)
     pull_options(shards, prefetch, stats)
+    require("pyarrow", "arrow", "export_cohort")
     if is_single_file(output):
         raise UsageError(f"a cohort is written as a dataset folder: give --output a name without .parquet, not {output}")
     check_output(output)
