@@ -79,12 +79,12 @@ def fetch_command(resource: Any, format: Any, output: Any, resume: Any, restart:
 
 def require_extra(module: str, extra: str, user: str) -> None:
     """Refuse, in one line naming the extra to install, an option whose optional dependency is missing."""
-    import importlib
+    from ..sinks.frames import require
 
     try:
-        importlib.import_module(module)
-    except ImportError:
-        raise UsageError(f"{user} needs {module.partition('.')[0]}: pip install 'runeq-fn[{extra}]'") from None
+        require(module, extra, user)
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def fetch_parquet(

@@ -43,7 +43,8 @@ def require(module: str, extra: str, user: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ImportError(f"{user} needs {module}: pip install 'runeq-fn[{extra}]'", name=module) from None
+        package = module.partition(".")[0]
+        raise ImportError(f"{user} needs {package}: pip install 'runeq-fn[{extra}]'", name=package) from None
 
 
 def is_columns(item: Any) -> bool:
