@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +28,8 @@ import runeq_fn.pull.stats
 from runeq_fn import Config, build_request, csv_points, pages, stream
 from runeq_fn.emulator import Emulator
 from runeq_fn.errors import UsageError
-from runeq_fn.http.flight import LIMITER
+from runeq_fn.http.flight import LIMITER, Stop, stops_on
+from runeq_fn.http.hooks import watch_socket
 from runeq_fn.http.request import Request
 from runeq_fn.http.transport import fetch as http_fetch
 from runeq_fn.pull.cohort import fetch_many, query_points
@@ -175,6 +178,38 @@ def test_closing_a_pull_after_its_first_point_leaves_no_thread(kind: str) -> Non
         assert pull_threads(before), "the pull is not mid-way: the test would prove nothing"
         points.close()
         assert pull_threads(before) == []
+
+
+def request_on(sock: socket.socket, stop: Stop, sent: threading.Event, over: threading.Event) -> None:
+    """A request of the pull stopped by ``stop``, on ``sock`` (as the transport watches it) until ``over`` is set."""
+    with stops_on(stop):
+        watch_socket(sock)
+        sent.set()
+        over.wait(30)
+        watch_socket(None)
+
+
+def test_a_stop_hangs_up_a_connection_that_another_request_of_the_pull_took_over() -> None:
+    # A request hands its connection back to the pool before it forgets its socket: the next request of
+    # the pull (prefetch's next page) may be on that connection by then, and must still be hung up.
+    # Before, the first request's forget unwatched it too, and closing the pull waited for a slow server.
+    stop = Stop()
+    with socket.create_server(("127.0.0.1", 0)) as server, socket.create_connection(server.getsockname()) as sock:
+        first, second = [(threading.Event(), threading.Event()) for _ in range(2)]
+        threads = []
+        for sent, over in (first, second):
+            threads.append(threading.Thread(target=request_on, args=(sock, stop, sent, over), daemon=True))
+            threads[-1].start()
+            assert sent.wait(30)
+        try:
+            first[1].set()  # the first request ends after the second took its connection
+            threads[0].join(30)
+            stop.set()
+            hung_up = select.select([sock], [], [], 0)[0] and sock.recv(1) == b""  # shut down: readable, at its end
+            assert hung_up, "the second request was not hung up: its reader would wait for the server"
+        finally:
+            second[1].set()
+            threads[1].join(30)
 
 
 @pytest.mark.parametrize("kind", list(PULLS))

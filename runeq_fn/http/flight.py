@@ -54,7 +54,8 @@ class Stop:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._event = threading.Event()
-        self._sockets: set[Any] = set()
+        self._sockets: dict[int, Any] = {}
+        """The socket each thread's request is on (a thread has one request on the wire at a time)."""
         self._inner: weakref.WeakSet[Stop] = weakref.WeakSet()
 
     @classmethod
@@ -85,7 +86,7 @@ class Stop:
         """Stop: hang up the requests in flight, then every stop made within this one."""
         with self._lock:
             self._event.set()
-            sockets, self._sockets = self._sockets, set()
+            sockets, self._sockets = set(self._sockets.values()), {}
             inner = list(self._inner)
         for sock in sockets:
             hang_up(sock)
@@ -93,17 +94,23 @@ class Stop:
             stop.set()
 
     def watch(self, sock: Any) -> None:
-        """A request of the pull is on ``sock``: hang it up on ``set`` (at once if set already)."""
+        """This thread's request of the pull is on ``sock``: hang it up on ``set`` (at once if set already)."""
         with self._lock:
             if not self._event.is_set():
-                self._sockets.add(sock)
+                self._sockets[threading.get_ident()] = sock
                 return
         hang_up(sock)
 
     def forget(self, sock: Any) -> None:
-        """The request on ``sock`` is over: its connection may serve others now."""
+        """This thread's request on ``sock`` is over: its connection may serve others now.
+
+        Only this thread's watch ends. A request hands its connection back to the
+        pool before it forgets the socket, and another request of the pull may be on
+        that connection by then: that one stays watched, so that ``set`` still hangs it up.
+        """
         with self._lock:
-            self._sockets.discard(sock)
+            if self._sockets.get(threading.get_ident()) is sock:
+                del self._sockets[threading.get_ident()]
 
 
 def hang_up(sock: Any) -> None:
