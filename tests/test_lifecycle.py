@@ -32,7 +32,7 @@ from runeq_fn.http.transport import fetch as http_fetch
 from runeq_fn.pull.cohort import fetch_many, query_points
 from runeq_fn.pull.shards import sharded_items, sharded_pages
 from runeq_fn.pull.stats import Stats, counting
-from runeq_fn.sinks.durable import Pull
+from runeq_fn.sinks.durable import Pull, flocked
 
 START = 1609491600  # 2021-01-01 09:00 UTC, inside a wear window
 QUERY = {"device_id": "watch-1", "start_time": START, "end_time": START + 4}
@@ -140,6 +140,45 @@ def test_a_pull_begun_before_fork_is_refused_in_the_child_which_goes_on_from_its
         points.close()
     assert "refused: a pull begun before os.fork() cannot go on in the child" in told
     assert told.endswith("resumed whole: True")
+
+
+def test_a_child_forked_inside_a_lock_block_holds_none_of_the_lock_and_closes_nothing_of_its_own(tmp_path: Path) -> None:
+    # the child's copy of the lock file's descriptor shared the parent's flock: the lock stayed held after the
+    # parent let go, for as long as the child lived (a sync's or fetch's next run refused)
+    lock, busy = str(tmp_path / "lock"), UsageError("busy")
+    said_read, said_write = os.pipe()
+    go_read, go_write = os.pipe()
+    with flocked(lock, busy):
+        child = os.fork()
+        if child == 0:  # pragma: no cover (the child's own lines)
+            signal.alarm(60)  # a hang is a failure, not a stuck suite
+            os.close(go_write)
+            try:
+                with flocked(lock, busy):
+                    said = "took the parent's lock"
+            except UsageError:
+                said = "refused"
+            mine = os.open(os.devnull, os.O_RDONLY)  # the lowest free number: the closed copy's, if it was closed
+            os.write(said_write, f"{said};".encode())
+            os.read(go_read, 1)  # still inside the block, until the parent has let go and locked again
+        else:
+            os.close(said_write)
+            inside = os.read(said_read, 100)  # the child tried the lock while the parent held it
+    if child == 0:  # pragma: no cover
+        try:
+            os.fstat(mine)
+            os.write(said_write, b"kept its own file")
+        finally:
+            os._exit(0)
+    try:
+        with flocked(lock, busy):  # the parent has let go: the lock is free, the child inside the block or not
+            relocked = True
+    finally:
+        os.close(go_write)
+        with os.fdopen(said_read, "rb") as rest:
+            said = (inside + rest.read()).decode()
+        os.waitpid(child, 0)
+    assert relocked and said == "refused;kept its own file"
 
 
 # -- stop, then join: no thread outlives its pull ----------------------------------------------------
