@@ -33,6 +33,7 @@ from runeq_fn.pull.cohort import fetch_many, query_points
 from runeq_fn.pull.shards import sharded_items, sharded_pages
 from runeq_fn.pull.stats import Stats, counting
 from runeq_fn.sinks.durable import Pull, flocked
+from runeq_fn.sinks.export import export_query
 
 START = 1609491600  # 2021-01-01 09:00 UTC, inside a wear window
 QUERY = {"device_id": "watch-1", "start_time": START, "end_time": START + 4}
@@ -179,6 +180,42 @@ def test_a_child_forked_inside_a_lock_block_holds_none_of_the_lock_and_closes_no
             said = (inside + rest.read()).decode()
         os.waitpid(child, 0)
     assert relocked and said == "refused;kept its own file"
+
+
+def test_a_child_forked_mid_fetch_is_refused_and_leaves_the_parents_lock_file_alone(tmp_path: Path) -> None:
+    # the child, leaving the export's lock block on its refusal, removed the lock file the parent held: the
+    # parent's export then ended in FileNotFoundError, and meanwhile another fetch could take the file
+    with Emulator(page_size=50) as emu:
+        config = Config(**emu.config_values(), retries=0)
+        clean, out = tmp_path / "clean.csv", tmp_path / "x.csv"
+        export_query(config, "accel", LONG, "csv", str(clean))
+        read, write = os.pipe()
+        children: list[int] = []
+
+        def fork_at_the_third_page(pull: Pull) -> None:
+            if pull.pages == 3 and not children:
+                children.append(os.fork())
+                if children[0] == 0:  # pragma: no cover (the child's own lines)
+                    signal.alarm(60)  # a hang is a failure, not a stuck suite
+                else:
+                    os.waitpid(children[0], 0)  # the child has gone on, and ended, before the parent goes on
+
+        said = "went on"
+        try:
+            export_query(config, "accel", LONG, "csv", str(out), progress=fork_at_the_third_page)
+        except BaseException as exc:  # each process says how its export ended: the child must reach its exit
+            said = f"{type(exc).__name__}: {exc}"
+        if children == [0]:  # pragma: no cover
+            try:
+                os.write(write, said.encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as reading:
+            child_said = reading.read()
+    assert child_said.startswith("UsageError: a pull begun before os.fork() cannot go on in the child")
+    assert said == "went on" and out.read_bytes() == clean.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.csv", "x.csv"]
 
 
 # -- stop, then join: no thread outlives its pull ----------------------------------------------------

@@ -385,7 +385,7 @@ def saved_pull(path: str | os.PathLike, start: Pull) -> Pull:
 _held: dict[object, int] = {}
 """The descriptors of the lock files this process has open (``flocked``), by hold."""
 _opening = threading.Lock()
-"""Held while a lock file is opened: a fork comes before or after, never between the open and ``_held``."""
+"""Held while a lock file is opened or closed: a fork comes before or after, never between that and ``_held``."""
 
 
 def close_parents_locks() -> None:
@@ -423,8 +423,9 @@ def flocked(lock: str, busy: Exception) -> Iterator[int]:
             raise busy from None
         yield fd
     finally:
-        if _held.pop(hold, None) is not None:  # else this is a child forked in the block: closed at the fork
-            os.close(fd)
+        with _opening:
+            if _held.pop(hold, None) is not None:  # else this is a child forked in the block: closed at the fork
+                os.close(fd)
 
 
 @contextmanager
@@ -433,7 +434,7 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
 
     The lock file is removed on the way out, while still held.
     """
-    lock = output_path(path) + LOCK_SUFFIX
+    lock, holder = output_path(path) + LOCK_SUFFIX, os.getpid()
     busy = UsageError(
         f"another runeq fetch is writing {os.fspath(path)} (it holds {lock}): "
         "wait for it to finish, or choose another --output"
@@ -448,4 +449,5 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
         try:
             yield
         finally:
-            os.unlink(lock)
+            if os.getpid() == holder:  # a child forked in the block holds none of it: the file is the parent's
+                os.unlink(lock)
