@@ -356,9 +356,10 @@ try:
             sync(config, "accel", list("abcdef"), "watch-1", query["start_time"], query["end_time"], folder, window=20)
     else:
         cohort_points(config, "accel", {p: {"patient_id": p} for p in "abcdef"}, defaults=query, max_workers=4)
-except KeyboardInterrupt:
+except KeyboardInterrupt as interrupted:
     names = [t.name for t in threading.enumerate() if t.name.startswith(("runeq-shard", "runeq-cohort", "runeq-sync"))]
-    print("interrupted", names, flush=True)
+    failed = list(getattr(getattr(interrupted, "report", None), "failed", {}))  # a sync's windows: stopped, not failed
+    print("interrupted", names + failed, flush=True)
 """
 
 
