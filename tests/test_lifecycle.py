@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from commands import COMMAND
+from extras import need
 from proxyserver import Proxy
 
 import runeq_fn.pull.stats
@@ -35,7 +36,8 @@ from runeq_fn.http.transport import fetch as http_fetch
 from runeq_fn.pull.cohort import fetch_many, query_points
 from runeq_fn.pull.shards import sharded_items, sharded_pages
 from runeq_fn.pull.stats import Stats, counting
-from runeq_fn.sinks.durable import Pull
+from runeq_fn.sinks.durable import Pull, flocked
+from runeq_fn.sinks.export import export_query
 
 START = 1609491600  # 2021-01-01 09:00 UTC, inside a wear window
 QUERY = {"device_id": "watch-1", "start_time": START, "end_time": START + 4}
@@ -143,6 +145,81 @@ def test_a_pull_begun_before_fork_is_refused_in_the_child_which_goes_on_from_its
         points.close()
     assert "refused: a pull begun before os.fork() cannot go on in the child" in told
     assert told.endswith("resumed whole: True")
+
+
+def test_a_child_forked_inside_a_lock_block_holds_none_of_the_lock_and_closes_nothing_of_its_own(tmp_path: Path) -> None:
+    # the child's copy of the lock file's descriptor shared the parent's flock: the lock stayed held after the
+    # parent let go, for as long as the child lived (a sync's or fetch's next run refused)
+    lock, busy = str(tmp_path / "lock"), UsageError("busy")
+    said_read, said_write = os.pipe()
+    go_read, go_write = os.pipe()
+    with flocked(lock, busy):
+        child = os.fork()
+        if child == 0:  # pragma: no cover (the child's own lines)
+            signal.alarm(60)  # a hang is a failure, not a stuck suite
+            os.close(go_write)
+            try:
+                with flocked(lock, busy):
+                    said = "took the parent's lock"
+            except UsageError:
+                said = "refused"
+            mine = os.open(os.devnull, os.O_RDONLY)  # the lowest free number: the closed copy's, if it was closed
+            os.write(said_write, f"{said};".encode())
+            os.read(go_read, 1)  # still inside the block, until the parent has let go and locked again
+        else:
+            os.close(said_write)
+            inside = os.read(said_read, 100)  # the child tried the lock while the parent held it
+    if child == 0:  # pragma: no cover
+        try:
+            os.fstat(mine)
+            os.write(said_write, b"kept its own file")
+        finally:
+            os._exit(0)
+    try:
+        with flocked(lock, busy):  # the parent has let go: the lock is free, the child inside the block or not
+            relocked = True
+    finally:
+        os.close(go_write)
+        with os.fdopen(said_read, "rb") as rest:
+            said = (inside + rest.read()).decode()
+        os.waitpid(child, 0)
+    assert relocked and said == "refused;kept its own file"
+
+
+def test_a_child_forked_mid_fetch_is_refused_and_leaves_the_parents_lock_file_alone(tmp_path: Path) -> None:
+    # the child, leaving the export's lock block on its refusal, removed the lock file the parent held: the
+    # parent's export then ended in FileNotFoundError, and meanwhile another fetch could take the file
+    with Emulator(page_size=50) as emu:
+        config = Config(**emu.config_values(), retries=0)
+        clean, out = tmp_path / "clean.csv", tmp_path / "x.csv"
+        export_query(config, "accel", LONG, "csv", str(clean))
+        read, write = os.pipe()
+        children: list[int] = []
+
+        def fork_at_the_third_page(pull: Pull) -> None:
+            if pull.pages == 3 and not children:
+                children.append(os.fork())
+                if children[0] == 0:  # pragma: no cover (the child's own lines)
+                    signal.alarm(60)  # a hang is a failure, not a stuck suite
+                else:
+                    os.waitpid(children[0], 0)  # the child has gone on, and ended, before the parent goes on
+
+        said = "went on"
+        try:
+            export_query(config, "accel", LONG, "csv", str(out), progress=fork_at_the_third_page)
+        except BaseException as exc:  # each process says how its export ended: the child must reach its exit
+            said = f"{type(exc).__name__}: {exc}"
+        if children == [0]:  # pragma: no cover
+            try:
+                os.write(write, said.encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as reading:
+            child_said = reading.read()
+    assert child_said.startswith("UsageError: a pull begun before os.fork() cannot go on in the child")
+    assert said == "went on" and out.read_bytes() == clean.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.csv", "x.csv"]
 
 
 # -- stop, then join: no thread outlives its pull ----------------------------------------------------
@@ -307,18 +384,27 @@ threading.Thread(target=ctrl_c_once_asked, args=(4,), daemon=True).start()
 try:
     if sys.argv[1] == "shards":
         list(csv_points(sharded_pages(build_request(config, "accel", "csv", query), shards=4, plan="even")))
+    elif sys.argv[1] == "sync":
+        import tempfile
+        from runeq_fn.sync import sync
+        with tempfile.TemporaryDirectory() as folder:
+            sync(config, "accel", list("abcdef"), "watch-1", query["start_time"], query["end_time"], folder, window=20)
     else:
         cohort_points(config, "accel", {p: {"patient_id": p} for p in "abcdef"}, defaults=query, max_workers=4)
-except KeyboardInterrupt:
-    names = [t.name for t in threading.enumerate() if t.name.startswith(("runeq-shard", "runeq-cohort"))]
-    print("interrupted", names, flush=True)
+except KeyboardInterrupt as interrupted:
+    names = [t.name for t in threading.enumerate() if t.name.startswith(("runeq-shard", "runeq-cohort", "runeq-sync"))]
+    failed = list(getattr(getattr(interrupted, "report", None), "failed", {}))  # a sync's windows: stopped, not failed
+    print("interrupted", names + failed, flush=True)
 """
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-@pytest.mark.parametrize("kind", ["shards", "cohort"])
+@pytest.mark.parametrize("kind", ["shards", "cohort", "sync"])
 def test_ctrl_c_does_not_wait_for_requests_hanging_on_a_slow_server(kind: str, scheme: str) -> None:
     # the generous timeout only keeps a hang from stalling the suite: a pull that waited would take 600 s
+    # (a sync's lanes waited for their requests in flight: Ctrl-C did not hang them up)
+    if kind == "sync":
+        need("pyarrow")
     command = [sys.executable, "-c", SLOW_SERVER, kind, scheme]
     # a shell without job control (make in the background) starts the suite with SIGINT ignored: the child would inherit it
     done = subprocess.run(command, capture_output=True, text=True, timeout=60,

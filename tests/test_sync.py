@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import random
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,7 @@ from hypothesis import strategies as st
 from runeq_fn import Config, build_request, cli, csv_points
 from runeq_fn.emulator import Emulator, Fault
 from runeq_fn.emulator.resources import ApiError
+from runeq_fn.errors import UsageError
 from runeq_fn.pull.pages import pages
 from runeq_fn.sync import SyncError, sync
 from runeq_fn.sync.ledger import LEDGER, read_entries
@@ -333,6 +336,153 @@ def test_a_second_sync_into_the_same_dataset_is_refused(tmp_path: Path, capsys: 
         assert stop.value.code == 2 and "another runeq sync is writing" in capsys.readouterr().err
         proc.kill()
         proc.wait(timeout=30)
+
+
+# -- fork: a child has nothing of its parent's sync -----------------------------------------------------------
+
+
+class Gated(Emulator):
+    """An emulator that, once told to ``hold``, keeps some data requests waiting until ``gate`` opens."""
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.after, self.held, self.seen, self.waiting = 0, 0, 0, 0
+        self.gate = threading.Event()
+        self.counting = threading.Lock()
+
+    def hold(self, after: int, held: int) -> None:
+        """Let ``after`` more data requests through, then hold the ``held`` next."""
+        with self.counting:
+            self.after, self.held = self.seen + after, held
+
+    def _page_reply(self, path, pairs, method, repeat):  # type: ignore[no-untyped-def]
+        with self.counting:
+            self.seen += 1
+            hold = self.after < self.seen <= self.after + self.held
+            self.waiting += hold
+        if hold:
+            self.gate.wait(60)  # the timeout only keeps a broken test from hanging
+        return super()._page_reply(path, pairs, method, repeat)
+
+
+FORK_END = T0 + 200  # 20 windows of 2 patients, 11 requests each: more than the 16 lanes
+
+
+def sync_held_mid_flight(emu: Gated, out: Path) -> tuple[threading.Thread, list]:
+    """The parent's sync into ``out``, in a thread, once ``emu.held`` of its requests are on the wire, waiting."""
+    outcome: list = []
+
+    def parent() -> None:
+        try:
+            outcome.append(run(emu, out, T0, FORK_END))
+        except BaseException as exc:  # the test reads it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=parent, name="parent-sync")
+    thread.start()
+    deadline = time.monotonic() + 30
+    while emu.waiting < emu.held:
+        assert time.monotonic() < deadline and thread.is_alive(), outcome
+        time.sleep(0.01)
+    return thread, outcome
+
+
+def finished(emu: Gated, thread: threading.Thread, outcome: list) -> object:
+    """The parent's sync, let through the gate and run to its end: its report (or what it raised)."""
+    emu.gate.set()
+    thread.join(timeout=60)
+    assert not thread.is_alive() and len(outcome) == 1
+    return outcome[0]
+
+
+def forked(work: Callable[[], str]) -> tuple[str, Callable[[], int]]:
+    """Fork a child that runs ``work`` and writes what it says, then lives on until let go: what it said, and
+    the call that lets it go and gives its exit status."""
+    said_read, said_write = os.pipe()
+    go_read, go_write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child's own lines)
+        status = 1
+        try:
+            os.close(said_read)
+            os.close(go_write)
+            signal.alarm(60)  # a hang is a failure, not a stuck suite
+            try:
+                said = work()
+            except BaseException as exc:
+                said = f"raised {type(exc).__name__}: {exc}"
+            os.write(said_write, said.encode())
+            os.close(said_write)
+            os.read(go_read, 1)  # alive, with everything it inherited, until the parent lets it go
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(said_write)
+    os.close(go_read)
+    with os.fdopen(said_read) as reading:
+        said = reading.read()
+
+    def let_go() -> int:
+        os.close(go_write)
+        return os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+
+    return said, let_go
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork:DeprecationWarning")  # 3.12+
+def test_a_child_forked_mid_sync_syncs_on_its_own_and_is_refused_the_parents_dataset(tmp_path: Path) -> None:
+    with Gated(page_size=100) as emu:
+        clean = server_rows(emu, T0, FORK_END)
+        emu.hold(30, 6)
+        one = [r[2:] for r in clean if r[0] == "P1"]
+        parents, childs = tmp_path / "parent", tmp_path / "child"
+        thread, outcome = sync_held_mid_flight(emu, parents)
+        assert emu.arrivals > len(emu.requests), "no request on the wire at the fork: the test would prove nothing"
+
+        def child() -> str:
+            try:
+                run(emu, parents, T0, FORK_END)
+                refused = "not refused"
+            except UsageError as err:
+                refused = str(err)
+            report = run(emu, childs, T0, FORK_END)
+            request = build_request(config(emu), "accel", "csv", {"patient_id": "P1", "device_id": "watch-1",
+                                                                  "start_time": T0, "end_time": FORK_END})
+            pulled = [(p["time"], p["x"], p["y"], p["z"]) for p in csv_points(pages(request))]
+            return (f"{refused} | own sync whole: {dataset_rows(childs) == clean and report.total('windows') == 20}"
+                    f" | pull whole: {pulled == one}")
+
+        try:
+            said, let_go = forked(child)
+        finally:
+            report = finished(emu, thread, outcome)
+        assert let_go() == 0, said
+        assert said == (f"another runeq sync is writing {parents}: wait for it to finish"
+                        " | own sync whole: True | pull whole: True")
+        assert not isinstance(report, BaseException), report
+        assert dataset_rows(parents) == clean
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork:DeprecationWarning")  # 3.12+
+def test_a_dataset_is_free_once_its_sync_ends_though_a_child_forked_mid_sync_lives_on(tmp_path: Path) -> None:
+    # the child's copy of the lock file's descriptor held the parent's flock as long as the child lived: the
+    # parent's next sync into its own dataset was refused (a notebook's fork Pool made mid-sync kept it locked)
+    with Gated(page_size=100) as emu:
+        out = tmp_path / "accel"
+        emu.hold(30, 6)
+        thread, outcome = sync_held_mid_flight(emu, out)
+        try:
+            pool = multiprocessing.get_context("fork").Pool(2)  # its workers forked now, mid-sync
+        finally:
+            first = finished(emu, thread, outcome)
+        with pool:
+            workers = multiprocessing.active_children()
+            assert not isinstance(first, BaseException), first
+            emu.clear()
+            again = run(emu, out, T0, FORK_END)  # the same command, the workers alive
+            assert workers and all(worker.is_alive() for worker in workers)
+        assert again.total("current") == 20 and data_requests(emu) == []
+        assert dataset_rows(out) == server_rows(emu, T0, FORK_END)
 
 
 # -- the command line ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import errno
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -381,16 +382,40 @@ def saved_pull(path: str | os.PathLike, start: Pull) -> Pull:
     return saved
 
 
+_held: dict[object, int] = {}
+"""The descriptors of the lock files this process has open (``flocked``), by hold."""
+_opening = threading.Lock()
+"""Held while a lock file is opened or closed: a fork comes before or after, never between that and ``_held``."""
+
+
+def close_parents_locks() -> None:
+    """In a forked child: close its copies of the parent's lock files, and so hold none of the parent's locks.
+
+    A copy shares the parent's ``flock``: kept, it would hold the parent's lock
+    for as long as the child lives, after the parent let go. Closed, not
+    unlocked: ``LOCK_UN`` on a copy would free the parent's lock too.
+    """
+    _opening.release()
+    for fd in _held.values():
+        os.close(fd)
+    _held.clear()
+
+
+os.register_at_fork(before=_opening.acquire, after_in_parent=_opening.release, after_in_child=close_parents_locks)
+
+
 @contextmanager
 def flocked(lock: str, busy: Exception) -> Iterator[int]:
     """Hold the kernel's lock (``flock``) on the private file ``lock`` for the block, or raise ``busy`` at once.
 
-    A process that is killed releases it with its death; the file is never opened through a link.
+    A process that is killed releases it with its death, a forked child does not
+    hold it (``close_parents_locks``); the file is never opened through a link.
     """
     import fcntl
 
-    with writing(lock):
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), PRIVATE)
+    hold = object()
+    with _opening, writing(lock):
+        fd = _held[hold] = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), PRIVATE)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -398,7 +423,9 @@ def flocked(lock: str, busy: Exception) -> Iterator[int]:
             raise busy from None
         yield fd
     finally:
-        os.close(fd)
+        with _opening:
+            if _held.pop(hold, None) is not None:  # else this is a child forked in the block: closed at the fork
+                os.close(fd)
 
 
 @contextmanager
@@ -407,7 +434,7 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
 
     The lock file is removed on the way out, while still held.
     """
-    lock = output_path(path) + LOCK_SUFFIX
+    lock, holder = output_path(path) + LOCK_SUFFIX, os.getpid()
     busy = UsageError(
         f"another runeq fetch is writing {os.fspath(path)} (it holds {lock}): "
         "wait for it to finish, or choose another --output"
@@ -422,4 +449,5 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
         try:
             yield
         finally:
-            os.unlink(lock)
+            if os.getpid() == holder:  # a child forked in the block holds none of it: the file is the parent's
+                os.unlink(lock)

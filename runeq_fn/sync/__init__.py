@@ -37,7 +37,7 @@ from fractions import Fraction
 from typing import Any
 
 from ..errors import RuneError, UsageError
-from ..http.flight import CONNECTIONS_PER_HOST
+from ..http.flight import CONNECTIONS_PER_HOST, Stop, Stopped
 from ..pull.build import build_request
 from ..pull.stats import Stats, human_bytes
 from ..pull.windows import edge_param, exact_time
@@ -230,7 +230,7 @@ class Run:
     def __init__(self, report: SyncReport, name: str, progress: Progress | None) -> None:
         self.report, self.name, self.progress = report, name, progress
         self.lock = threading.Lock()
-        self.stop = threading.Event()
+        self.stop = Stop.within_current()
         self.spans: dict[str, list[float]] = {}
         self.pages = self.rows = self.bytes = 0
 
@@ -342,8 +342,8 @@ def sync(
                           lambda: run.stop.is_set() or window.failed is not None)
             except Exception as exc:  # the window fails; the others go on
                 error = exc
-            if run.stop.is_set() and error is None:
-                error = KeyboardInterrupt()
+            if run.stop.is_set() and (error is None or isinstance(error, Stopped)):
+                error = KeyboardInterrupt()  # the window is not failed: it was stopped
             try:
                 done = window.finish(part, error)
             except Exception as exc:  # writing the tables a later part held failed (a full disk): the window fails

@@ -25,10 +25,13 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextvars import copy_context
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
+from ..http.flight import Stop, stops_on
 from ..http.request import Request, with_params
 from ..http.transport import fetch as http_fetch
 from ..parse.points import splittable
@@ -177,15 +180,17 @@ def pull_part(part: Part, request: Request, column: str, lanes: Lanes, stats: St
               take: Callable[[Part, Any], None], stopped: Callable[[], bool]) -> None:
     """Pull one part's pages in order, each cut to the part's [lo, hi) as it stands when the page comes, into ``take``.
 
-    The next page's request goes out (from a helper thread) as soon as a page
-    shows the part goes on, before ``take`` reads and writes it: the lane's
-    connection waits on the server while its last page is parsed. It stops at
-    the query's end, at the first page that reaches ``hi``, or before the next
-    request once ``stopped()``; either way the part is finished in ``lanes``.
+    The next page's request goes out (from a helper thread, obeying this
+    thread's stop) as soon as a page shows the part goes on, before ``take``
+    reads and writes it: the lane's connection waits on the server while its
+    last page is parsed. It stops at the query's end, at the first page that
+    reaches ``hi``, or before the next request once ``stopped()``; either way
+    the part is finished in ``lanes``.
     """
     walk = pages(with_params(request, start_time=part.start, end_time=part.end), counting(http_fetch, stats))
+    next_page = partial(next, walk, None)
     ahead = ThreadPoolExecutor(1, thread_name_prefix="runeq-sync-ahead")
-    coming = None if stopped() else ahead.submit(next, walk, None)
+    coming = None if stopped() else ahead.submit(copy_context().run, next_page)
     try:
         while coming is not None:
             response = coming.result()
@@ -193,7 +198,7 @@ def pull_part(part: Part, request: Request, column: str, lanes: Lanes, stats: St
                 break
             last = last_time(response.text, column) if response.content else None
             hi, done = lanes.page(part, last, bool(response.content))
-            coming = None if done or stopped() else ahead.submit(next, walk, None)
+            coming = None if done or stopped() else ahead.submit(copy_context().run, next_page)
             take(part, cut_page(response, "csv", column, part.lo, hi))
     finally:
         ahead.shutdown(wait=True)  # a request still out (take failed) ends before its pages do
@@ -201,20 +206,24 @@ def pull_part(part: Part, request: Request, column: str, lanes: Lanes, stats: St
         lanes.finish(part)
 
 
-def run_lanes(lanes: Lanes, work: Callable[[Part], None], count: int, stop: threading.Event) -> None:
+def run_lanes(lanes: Lanes, work: Callable[[Part], None], count: int, stop: Stop) -> None:
     """Run ``count`` lanes, each doing ``work`` on the parts it takes, until none is left.
 
-    Ctrl-C sets ``stop`` (the parts' ``stopped``), hands out no more parts and
-    waits for the lanes, which end before their next request.
+    Ctrl-C sets ``stop`` (the parts' ``stopped``), which hangs up the lanes'
+    requests in flight (their ``Stopped``), hands out no more parts and waits
+    for the lanes, which end without another request.
     """
 
     def lane() -> None:
-        while (part := lanes.take()) is not None:
-            work(part)
+        with stops_on(stop):
+            while (part := lanes.take()) is not None:
+                work(part)
 
     executor = ThreadPoolExecutor(count, thread_name_prefix="runeq-sync")
-    futures = [executor.submit(lane) for _ in range(count)]
+    futures = []
     try:
+        for _ in range(count):  # in the try: a Ctrl-C while the first lanes run already stops them
+            futures.append(executor.submit(lane))
         wait(futures)
     except KeyboardInterrupt:
         stop.set()
