@@ -296,11 +296,10 @@ def sync_pull(lib: str, config: dict, patients: list, device: str, start: int, e
 def sync_floor(lib: str, config: dict, patients: list, device: str, start: int, end: int,
                shards: int = 1) -> dict[str, Any]:
     """The floor of a sync: its windows' pages fetched by the same lanes, split alike, cut, counted and dropped."""
-    import threading
     from fractions import Fraction
 
     from runeq_fn import Config, build_request
-    from runeq_fn.http.flight import CONNECTIONS_PER_HOST
+    from runeq_fn.http.flight import CONNECTIONS_PER_HOST, Stop
     from runeq_fn.pull.stats import Stats
     from runeq_fn.pull.windows import edge_param
     from runeq_fn.sync import WINDOW, plan
@@ -313,7 +312,7 @@ def sync_floor(lib: str, config: dict, patients: list, device: str, start: int, 
                 for job in jobs}
     lanes = Lanes(part for job in jobs for part in first_parts(job, requests[job], job.lo, job.hi, shards))
     counts: list[int] = []
-    stop = threading.Event()
+    stop = Stop()
 
     def count(part: Any, response: Any) -> None:
         counts.append(response.content.count(b"\n") - 1 if response.content else 0)

@@ -21,6 +21,8 @@ old one), so parts are split only while they have ``SPLIT_PAGES`` to come.
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -28,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextvars import copy_context
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import partial
 from typing import Any
 
 from ..http.flight import Stop, stops_on
@@ -78,13 +79,18 @@ class Part:
 def first_parts(owner: Any, request: Request, lo: Fraction, hi: Fraction, shards: int) -> list[Part]:
     """A window's parts before any split: [lo, hi) in ``shards`` even parts (``windows.window_queries``).
 
+    Every part, the last too, asks ``MARGIN`` past its ``hi``: where the data
+    goes on past the window, the page that reaches ``hi`` ends the part, and
+    the empty page that would end its query (a round trip) is never asked for.
+
     >>> r = Request("u/v1/accel.csv", (("start_time", 0), ("end_time", 9)), paging="csv")
     >>> [(p.lo, p.hi, p.start, p.end) for p in first_parts("w", r, Fraction(0), Fraction(9), 2)]
-    [(Fraction(0, 1), Fraction(4, 1), 0, 5), (Fraction(4, 1), Fraction(9, 1), 3, 9)]
+    [(Fraction(0, 1), Fraction(4, 1), 0, 5), (Fraction(4, 1), Fraction(9, 1), 3, 10)]
     """
     queries = window_queries(request, even_windows(lo, hi, shards))
     return [Part(owner, lo if q["cut"][0] is None else Fraction(q["cut"][0]),
-                 hi if q["cut"][1] is None else Fraction(q["cut"][1]), q["start_time"], q["end_time"])
+                 hi if q["cut"][1] is None else Fraction(q["cut"][1]), q["start_time"],
+                 q["end_time"] if q["cut"][1] is not None else edge_param(hi + MARGIN))
             for q in queries]
 
 
@@ -180,29 +186,50 @@ def pull_part(part: Part, request: Request, column: str, lanes: Lanes, stats: St
               take: Callable[[Part, Any], None], stopped: Callable[[], bool]) -> None:
     """Pull one part's pages in order, each cut to the part's [lo, hi) as it stands when the page comes, into ``take``.
 
-    The next page's request goes out (from a helper thread, obeying this
-    thread's stop) as soon as a page shows the part goes on, before ``take``
-    reads and writes it: the lane's connection waits on the server while its
-    last page is parsed. It stops at the query's end, at the first page that
-    reaches ``hi``, or before the next request once ``stopped()``; either way
-    the part is finished in ``lanes``.
+    A helper thread (obeying this thread's stop) walks the chain: as soon as a page is read it notes the
+    page in ``lanes``, hands it on and sends the next request, so the lane's
+    connection waits on the server while the lane cuts, reads and writes the
+    page before (at most one page waits between them). The chain stops at the
+    query's end, at the first page that reaches ``hi``, or before the next
+    request once ``stopped()`` or ``take`` failed; either way the part is
+    finished in ``lanes``.
     """
     walk = pages(with_params(request, start_time=part.start, end_time=part.end), counting(http_fetch, stats))
-    next_page = partial(next, walk, None)
-    ahead = ThreadPoolExecutor(1, thread_name_prefix="runeq-sync-ahead")
-    coming = None if stopped() else ahead.submit(copy_context().run, next_page)
+    handed: queue.Queue = queue.Queue(maxsize=1)
+    abandoned = threading.Event()
+
+    def chain() -> None:
+        try:
+            while not (stopped() or abandoned.is_set()):
+                response = next(walk, None)
+                if response is None:
+                    break
+                last = last_time(response.text, column) if response.content else None
+                hi, done = lanes.page(part, last, bool(response.content))
+                handed.put((response, hi))
+                if done:
+                    break
+            handed.put(None)
+        except BaseException as exc:  # the lane raises it
+            handed.put(exc)
+        finally:
+            walk.close()
+
+    walker = threading.Thread(target=copy_context().run, args=(chain,), name="runeq-sync-chain", daemon=True)
     try:
-        while coming is not None:
-            response = coming.result()
-            if response is None:
-                break
-            last = last_time(response.text, column) if response.content else None
-            hi, done = lanes.page(part, last, bool(response.content))
-            coming = None if done or stopped() else ahead.submit(copy_context().run, next_page)
+        walker.start()
+        while (item := handed.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            response, hi = item
             take(part, cut_page(response, "csv", column, part.lo, hi))
     finally:
-        ahead.shutdown(wait=True)  # a request still out (take failed) ends before its pages do
-        walk.close()
+        abandoned.set()
+        while walker.is_alive():  # a request still out (take failed) ends before the part does
+            with contextlib.suppress(queue.Empty):
+                handed.get(timeout=0.05)
+        if walker.ident is None:
+            walk.close()
         lanes.finish(part)
 
 
