@@ -106,6 +106,17 @@ def data_requests(emu: Emulator) -> list[dict]:
     return [dict(r.params) for r in emu.requests if r.path.startswith("/v1/")]
 
 
+def asked_spans(emu: Emulator) -> list[tuple[float, float]]:
+    """The stretches of time the data requests asked for, from T0, overlapping ones merged (idle lanes split parts)."""
+    spans: list[list[float]] = []
+    for lo, hi in sorted((float(r["start_time"]) - T0, float(r["end_time"]) - T0) for r in data_requests(emu)):
+        if spans and lo <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], hi)
+        else:
+            spans.append([lo, hi])
+    return [(lo, hi) for lo, hi in spans]
+
+
 # -- the dataset ----------------------------------------------------------------------------------------------
 
 
@@ -146,15 +157,14 @@ def test_a_later_end_pulls_the_new_range_and_the_recheck_only(emu: Moving, tmp_p
     run(emu, out, T0, T0 + 60)
     emu.clear()
     run(emu, out, T0, T0 + 100, recheck=15)  # 15 s before the old end: [45, 60) of the window [40, 60) again
-    starts = {float(r["start_time"]) for r in data_requests(emu)}
-    assert starts == {T0 + 45, T0 + 60, T0 + 80}
+    assert asked_spans(emu) == [(45, 101)]  # each window's query asks a second past its end
     assert dataset_rows(out) == server_rows(emu, T0, T0 + 100)
 
 
 @pytest.mark.parametrize(("first", "second", "asked"), [
-    ((30, 50), (30, 70), [(50, 60), (60, 70)]),  # the end moves on inside a window: only what is new
-    ((15, 50), (5, 50), [(5, 15)]),  # the start moves back inside a window
-    ((5, 15), (2, 18), [(2, 18)]),  # both, inside one window: all of it
+    ((30, 50), (30, 70), [(50, 71)]),  # the end moves on inside a window: only what is new (and a second past)
+    ((15, 50), (5, 50), [(5, 16)]),  # the start moves back inside a window
+    ((5, 15), (2, 18), [(2, 19)]),  # both, inside one window: all of it
 ])  # fmt: skip
 def test_a_window_partly_held_is_pulled_only_where_it_lacks_rows(
     emu: Moving, tmp_path: Path, first: tuple, second: tuple, asked: list
@@ -163,8 +173,7 @@ def test_a_window_partly_held_is_pulled_only_where_it_lacks_rows(
     run(emu, out, T0 + first[0], T0 + first[1])
     emu.clear()
     run(emu, out, T0 + second[0], T0 + second[1])
-    ranges = {(float(r["start_time"]) - T0, float(r["end_time"]) - T0) for r in data_requests(emu)}
-    assert ranges == set(asked)
+    assert asked_spans(emu) == asked
     assert dataset_rows(out) == server_rows(emu, T0 + min(first[0], second[0]), T0 + max(first[1], second[1]))
 
 
@@ -249,7 +258,7 @@ def test_a_failing_window_is_left_out_named_and_pulled_by_the_same_command(emu: 
     emu.broken = set()
     emu.clear()
     run(emu, out, T0, T0 + 60)
-    assert {float(r["start_time"]) for r in data_requests(emu)} == {T0 + 20}
+    assert asked_spans(emu) == [(20, 41)]
     assert dataset_rows(out) == server_rows(emu, T0, T0 + 60)
 
 
@@ -620,7 +629,7 @@ def test_a_lane_asks_for_its_next_page_before_it_reads_the_one_it_has() -> None:
         part = lanes.take()
         assert part is not None
         pull_part(part, request, "time", lanes, Stats(), take, lambda: False)
-    assert read == [True] * 4  # 1000 rows in 4 pages, then the empty page that ends the query
+    assert read == [True] * 4  # 1000 rows in 4 pages, then the page past the window, cut to nothing
 
 
 def test_an_empty_window_is_rechecked_like_any_other(emu: Moving, tmp_path: Path) -> None:
@@ -653,7 +662,8 @@ def test_a_failing_window_ends_the_command_with_status_2_naming_it(
 def test_progress_counts_the_pages_and_rows_of_every_patient(emu: Moving, tmp_path: Path) -> None:
     seen: list = []
     report = run(emu, tmp_path / "a", T0, T0 + 40, progress=seen.append)
-    assert (seen[-1].pages, seen[-1].rows) == (report.total("pages"), report.total("rows")) == (16, 4000)
+    assert (seen[-1].pages, seen[-1].rows) == (report.total("pages"), report.total("rows"))
+    assert report.total("rows") == 4000 and report.total("pages") >= 16  # a split reads a page twice
 
 
 def test_reports_and_errors_pickle(emu: Moving, tmp_path: Path) -> None:
