@@ -470,7 +470,7 @@ def syncing(rounds: int, shards: tuple[int, ...] = (1, 4)) -> Result:
         "same sync runs again and the emulator counts its requests (0, or the bench stops). The floor runs "
         "the same lanes (sync.lanes.pull_part, the same splits) and counts each page's rows instead of reading "
         "and writing them: at 200 ms a request, 16 in flight give at most 80 requests a second, 7.7 s for the "
-        "617 requests of --shards 1 on an idle machine. The runeq-fn workers run with "
+        "613 to 617 requests of --shards 1 on an idle machine. The runeq-fn workers run with "
         "ARROW_DEFAULT_MEMORY_POOL=system, as runeq sync sets it.",
     ]
     return rows, notes

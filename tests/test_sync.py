@@ -632,6 +632,33 @@ def test_a_lane_asks_for_its_next_page_before_it_reads_the_one_it_has() -> None:
     assert read == [True] * 4  # 1000 rows in 4 pages, then the page past the window, cut to nothing
 
 
+def test_while_a_lane_reads_a_page_its_chain_goes_two_pages_on_and_no_further() -> None:
+    from fractions import Fraction
+
+    from runeq_fn.http.response import Response
+    from runeq_fn.pull.stats import Stats
+    from runeq_fn.sync.lanes import Lanes, Part, first_parts, pull_part
+
+    with Emulator(page_size=250) as emu:
+        query = {"patient_id": "P1", "device_id": "watch-1", "start_time": T0, "end_time": T0 + 20}
+        request = build_request(Config(**emu.config_values()), "accel", "csv", query)
+        lanes = Lanes(first_parts("w", request, Fraction(T0), Fraction(T0 + 20), 1))
+        asked: list[int] = []
+
+        def take(part: Part, response: Response) -> None:  # the first page is read slowly
+            if not asked:
+                deadline = time.monotonic() + 10
+                while len(data_requests(emu)) < 3 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                time.sleep(0.3)  # room for a chain that would not stop
+            asked.append(len(data_requests(emu)))
+
+        part = lanes.take()
+        assert part is not None
+        pull_part(part, request, "time", lanes, Stats(), take, lambda: False)
+    assert asked[0] == 3  # the page read, the one waiting for the lane, the one on the wire
+
+
 def test_an_empty_window_is_rechecked_like_any_other(emu: Moving, tmp_path: Path) -> None:
     out = tmp_path / "accel"
     emu.horizon = T0  # nothing has arrived yet for [T0, T0 + 20)
