@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -606,46 +607,41 @@ def test_idle_lanes_split_a_long_window_and_each_file_holds_its_rows_once_in_tim
             shutil.rmtree(out.parent)
 
 
-def test_a_lane_asks_for_its_next_page_before_it_reads_the_one_it_has() -> None:
+def pull_one_part(emu: Emulator, take: Callable[[Any, Any], None]) -> None:
+    """Pull P1's [T0, T0 + 20) from ``emu`` as one lane's part, each page into ``take``."""
     from fractions import Fraction
 
-    from runeq_fn.http.response import Response
     from runeq_fn.pull.stats import Stats
-    from runeq_fn.sync.lanes import Lanes, Part, first_parts, pull_part
+    from runeq_fn.sync.lanes import Lanes, first_parts, pull_part
 
+    query = {"patient_id": "P1", "device_id": "watch-1", "start_time": T0, "end_time": T0 + 20}
+    request = build_request(Config(**emu.config_values()), "accel", "csv", query)
+    lanes = Lanes(first_parts("w", request, Fraction(T0), Fraction(T0 + 20), 1))
+    part = lanes.take()
+    assert part is not None
+    pull_part(part, request, "time", lanes, Stats(), take, lambda: False)
+
+
+def test_a_lane_asks_for_its_next_page_before_it_reads_the_one_it_has() -> None:
     with Emulator(page_size=250) as emu:
-        query = {"patient_id": "P1", "device_id": "watch-1", "start_time": T0, "end_time": T0 + 20}
-        request = build_request(Config(**emu.config_values()), "accel", "csv", query)
-        lanes = Lanes(first_parts("w", request, Fraction(T0), Fraction(T0 + 20), 1))
         read: list[bool] = []
 
-        def take(part: Part, response: Response) -> None:  # reading a page waits for the next one's request
+        def take(part: Any, response: Any) -> None:  # reading a page waits for the next one's request
             if response.content:
                 deadline = time.monotonic() + 10
                 while len(data_requests(emu)) <= len(read) + 1 and time.monotonic() < deadline:
                     time.sleep(0.01)
                 read.append(len(data_requests(emu)) > len(read) + 1)
 
-        part = lanes.take()
-        assert part is not None
-        pull_part(part, request, "time", lanes, Stats(), take, lambda: False)
+        pull_one_part(emu, take)
     assert read == [True] * 4  # 1000 rows in 4 pages, then the page past the window, cut to nothing
 
 
 def test_while_a_lane_reads_a_page_its_chain_goes_two_pages_on_and_no_further() -> None:
-    from fractions import Fraction
-
-    from runeq_fn.http.response import Response
-    from runeq_fn.pull.stats import Stats
-    from runeq_fn.sync.lanes import Lanes, Part, first_parts, pull_part
-
     with Emulator(page_size=250) as emu:
-        query = {"patient_id": "P1", "device_id": "watch-1", "start_time": T0, "end_time": T0 + 20}
-        request = build_request(Config(**emu.config_values()), "accel", "csv", query)
-        lanes = Lanes(first_parts("w", request, Fraction(T0), Fraction(T0 + 20), 1))
         asked: list[int] = []
 
-        def take(part: Part, response: Response) -> None:  # the first page is read slowly
+        def take(part: Any, response: Any) -> None:  # the first page is read slowly
             if not asked:
                 deadline = time.monotonic() + 10
                 while len(data_requests(emu)) < 3 and time.monotonic() < deadline:
@@ -653,9 +649,7 @@ def test_while_a_lane_reads_a_page_its_chain_goes_two_pages_on_and_no_further() 
                 time.sleep(0.3)  # room for a chain that would not stop
             asked.append(len(data_requests(emu)))
 
-        part = lanes.take()
-        assert part is not None
-        pull_part(part, request, "time", lanes, Stats(), take, lambda: False)
+        pull_one_part(emu, take)
     assert asked[0] == 3  # the page read, the one waiting for the lane, the one on the wire
 
 

@@ -23,7 +23,6 @@ window too, so it also ends at the page that reaches its ``hi`` where data goes 
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 from collections import deque
@@ -207,6 +206,7 @@ def pull_part(part: Part, request: Request, column: str, lanes: Lanes, stats: St
     abandoned = threading.Event()
 
     def chain() -> None:
+        end: BaseException | None = None  # None: the chain ended as it should
         try:
             while not (stopped() or abandoned.is_set()):
                 response = next(walk, None)
@@ -217,27 +217,30 @@ def pull_part(part: Part, request: Request, column: str, lanes: Lanes, stats: St
                 handed.put((response, hi))
                 if done:
                     break
-            handed.put(None)
         except BaseException as exc:  # the lane raises it
-            handed.put(exc)
-        finally:
+            end = exc
+        try:
             walk.close()
+        finally:
+            handed.put(end)  # the chain's last act: the lane joins it at once
 
     walker = threading.Thread(target=copy_context().run, args=(chain,), name="runeq-sync-chain", daemon=True)
+    item: Any = None
     try:
         walker.start()
-        while (item := handed.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
+        while isinstance(item := handed.get(), tuple):
             response, hi = item
             take(part, cut_page(response, "csv", column, part.lo, hi))
+        if item is not None:
+            raise item
     finally:
         abandoned.set()
-        while walker.is_alive():  # a request still out (take failed) ends before the part does
-            with contextlib.suppress(queue.Empty):
-                handed.get(timeout=0.05)
         if walker.ident is None:
             walk.close()
+        else:
+            while isinstance(item, tuple):  # take failed: a request still out ends, and the chain says so, first
+                item = handed.get()
+            walker.join()
         lanes.finish(part)
 
 
